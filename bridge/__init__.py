@@ -1,0 +1,53 @@
+"""bridge: move a legacy Python code base to Go or Rust one function at a time.
+
+Guests compiled to WebAssembly are called in-process through ABI v1 (docs/abi.md):
+
+    import bridge
+    with bridge.load("build/go-pricing.wasm") as pricing:
+        reply = pricing.call("pricing.v1.Pricing/Quote", request.SerializeToString())
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .errors import (
+    AbiMismatch,
+    AbiViolation,
+    BridgeError,
+    BuildError,
+    CallError,
+    GuestError,
+    GuestTrap,
+    InvalidModule,
+    LoadError,
+    ModuleNotFound,
+    NotABridgeModule,
+    ProjectError,
+    ResourceExhausted,
+    StatusCode,
+    ToolchainError,
+    UnknownMethod,
+)
+from .runtime import GuestModule, load
+
+__all__ = [
+    "AbiMismatch",
+    "AbiViolation",
+    "BridgeError",
+    "BuildError",
+    "CallError",
+    "GuestError",
+    "GuestModule",
+    "GuestTrap",
+    "InvalidModule",
+    "LoadError",
+    "ModuleNotFound",
+    "NotABridgeModule",
+    "ProjectError",
+    "ResourceExhausted",
+    "StatusCode",
+    "ToolchainError",
+    "UnknownMethod",
+    "__version__",
+    "load",
+]

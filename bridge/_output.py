@@ -1,0 +1,45 @@
+"""How the CLI prints: aligned tables, JSON for scripts, progress on stderr, colour on a tty."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["err_console", "out_console", "print_json", "print_table", "progress"]
+
+# rich colours only when the stream is a terminal, and honours NO_COLOR. Off a terminal
+# nothing wraps, so that grep and logs see one row per line.
+_PIPE_WIDTH = 1000
+out_console = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _PIPE_WIDTH
+)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title: str = "") -> None:
+    table = Table(*headers, box=box.SIMPLE_HEAD, title=title or None, title_justify="left")
+    for row in rows:
+        table.add_row(*(Text(str(cell)) for cell in row))
+    out_console.print(table)
+
+
+def print_json(payload: object) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def progress(message: str) -> Iterator[None]:
+    """A spinner on a terminal; one plain line on stderr otherwise, so logs show progress."""
+    if err_console.is_terminal:
+        with err_console.status(message):
+            yield
+    else:
+        err_console.print(f"{message}")
+        yield

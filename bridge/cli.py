@@ -1,0 +1,248 @@
+"""The `bridge` command: a thin layer over the library; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import _output as out
+from ._version import __version__
+from .errors import BridgeError, BuildError
+
+__all__ = ["main"]
+
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in bridge, not in the user's input
+
+
+class BridgeGroup(click.Group):
+    """Turns every BridgeError into one line on stderr and its exit code, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except BridgeError as exc:
+            if debug:
+                raise
+            output = getattr(exc, "output", "")
+            if isinstance(exc, BuildError) and output:
+                click.echo(output, err=True)
+            out.err_console.print(f"[bold red]error:[/] {exc}", markup=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if debug:
+                raise
+            out.err_console.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                "(run with --debug for the traceback, and please report it)",
+                markup=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=BridgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bridge")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def cli(debug: bool) -> None:
+    """Move Python functions to Go or Rust through WebAssembly, one at a time.
+
+    \b
+    Example, from a guest project to a call:
+      bridge doctor
+      bridge build examples/go-pricing -o build/go-pricing.wasm
+      bridge inspect build/go-pricing.wasm
+    """
+
+
+@cli.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the module [default: build/<project name>.wasm].",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["go", "rust"]),
+    help="The project's language, when its directory does not say.",
+)
+@click.option(
+    "--rust-target",
+    type=click.Choice(["wasm32-unknown-unknown", "wasm32-wasi"]),
+    default="wasm32-unknown-unknown",
+    show_default=True,
+    help="The Rust target; wasm32-unknown-unknown imports nothing at all.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def build(
+    project: Path, output: Path | None, lang: str | None, rust_target: str, as_json: bool
+) -> None:
+    """Compile a Go or Rust guest project to a .wasm module (release mode).
+
+    Go projects (go.mod) build with TinyGo when it is on PATH, else with Go >= 1.24;
+    Rust projects (Cargo.toml, crate-type cdylib) with a rustc that has the wasm32 target.
+
+    \b
+    Example:
+      bridge build examples/rust-pricing -o build/rust-pricing.wasm
+    """
+    from .guest.build import Language
+    from .guest.build import build as build_project
+
+    output = output or Path("build") / f"{project.resolve().name}.wasm"
+    language = Language(lang) if lang else None
+    with out.progress(f"building {project} ..."):
+        result = build_project(project, output, language=language, rust_target=rust_target)
+    if as_json:
+        out.print_json(result.to_json())
+        return
+    out.print_table(
+        ["module", "language", "toolchain", "target", "size", "time"],
+        [
+            [
+                _relative(result.output),
+                result.language.value,
+                result.toolchain.label,
+                result.target,
+                _size(result.size_bytes),
+                f"{result.seconds:.1f} s",
+            ]
+        ],
+    )
+
+
+@cli.command()
+@click.argument("module", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+def inspect(module: Path, as_json: bool) -> None:
+    """Show what a .wasm module is: ABI version, methods, exports and imports.
+
+    Modules that are not bridge modules are described too (a WASI command, or a module
+    of plain exports), and the first line says so.
+
+    \b
+    Example:
+      bridge inspect build/go-pricing.wasm --json
+    """
+    from .runtime.engine import compile_file
+    from .runtime.interface import ModuleKind, describe
+
+    interface = describe(compile_file(module))
+    if as_json:
+        out.print_json({"module": str(module), **interface.to_json()})
+        return
+    if interface.kind is ModuleKind.BRIDGE:
+        version = interface.abi_version
+        out.out_console.print(f"{module}: a bridge module, ABI v{version}")
+    else:
+        out.out_console.print(f"{module}: not a bridge module: {interface.kind.describe()}")
+    if interface.methods:
+        out.print_table(["method"], [[m] for m in interface.methods], title="methods")
+    out.print_table(
+        ["export", "kind", "type"],
+        [[e.name, e.kind, e.signature] for e in interface.exports],
+        title="exports",
+    )
+    if interface.imports:
+        out.print_table(
+            ["import", "kind", "type"],
+            [[i.qualified, i.kind, i.signature] for i in interface.imports],
+            title="imports",
+        )
+
+
+@cli.command()
+@click.argument("module", type=click.Path(path_type=Path))
+@click.argument("method")
+@click.option(
+    "--raw",
+    is_flag=True,
+    required=True,
+    help="Read the request as protobuf bytes on stdin; write the response's bytes to stdout.",
+)
+def call(module: Path, method: str, raw: bool) -> None:
+    """Call one method of a bridge module in-process, with protobuf bytes.
+
+    The request is the encoded message on stdin; the response's bytes go to stdout. A
+    guest's application error prints its gRPC code and message and exits 1.
+
+    \b
+    Example, LookupRequest{sku: "apple 1"} in and LookupResponse out:
+      printf '\\x0a\\x07apple 1' |
+        bridge call build/go-pricing.wasm pricing.v1.Pricing/Lookup --raw | xxd
+    """
+    from .runtime import load
+
+    request = sys.stdin.buffer.read()
+    with load(module) as guest:
+        response = guest.call(method, request)
+    sys.stdout.buffer.write(response)
+    sys.stdout.buffer.flush()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option(
+    "--require",
+    multiple=True,
+    type=click.Choice(["go", "rust"]),
+    help="Exit 1 unless this toolchain is found (repeat for both).",
+)
+def doctor(as_json: bool, require: tuple[str, ...]) -> None:
+    """List the engines and toolchains bridge found, and what to run for each missing one.
+
+    Exits 1 when the engine (wasmtime) or a toolchain named with --require is missing.
+
+    \b
+    Example:
+      bridge doctor --require go --require rust
+    """
+    from .doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        out.print_json({"checks": [c.to_json() for c in checks]})
+    else:
+        out.print_table(
+            ["", "name", "version", "for", "where / how to get it"],
+            [
+                [
+                    "ok" if c.found else "missing",
+                    c.name,
+                    c.version,
+                    c.purpose,
+                    c.location if c.found else c.fix,
+                ]
+                for c in checks
+            ],
+        )
+    required = {"wasmtime", *(("go",) if "go" in require else ())}
+    if "rust" in require:
+        required.add("rustc/wasm32-unknown-unknown")
+    missing = sorted(c.name for c in checks if c.name in required and not c.found)
+    if missing:
+        out.err_console.print(f"[bold red]error:[/] missing: {', '.join(missing)}", markup=True)
+        sys.exit(1)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    return f"{size / 1024:.1f} KiB"
+
+
+def main() -> None:
+    cli(prog_name="bridge")

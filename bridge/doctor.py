@@ -1,0 +1,83 @@
+"""`bridge doctor`: which engines and toolchains this machine has, and how to get the rest."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from dataclasses import dataclass
+
+from .guest import toolchain
+
+__all__ = ["Check", "run_checks"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One thing bridge can use: whether it was found, its version, what it is for."""
+
+    name: str
+    purpose: str
+    found: bool
+    version: str = ""
+    location: str = ""
+    fix: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "purpose": self.purpose,
+            "found": self.found,
+            "version": self.version,
+            "location": self.location,
+            "fix": self.fix,
+        }
+
+
+def _package(name: str, purpose: str, fix: str) -> Check:
+    try:
+        version = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return Check(name, purpose, False, fix=fix)
+    return Check(name, purpose, True, version=version)
+
+
+def run_checks() -> list[Check]:
+    """Every check, in a stable order: the engines first, then the toolchains."""
+    checks = [
+        Check("python", "runs bridge", True, platform.python_version()),
+        _package("wasmtime", "engine: runs modules in-process", "pip install wasmtime"),
+        _package(
+            "wasmer-sdk",
+            "engine (optional): WASI commands on Wasmer",
+            "pip install 'bridge-wasm[wasmer]'",
+        ),
+    ]
+    go = toolchain.find_go()
+    checks.append(
+        Check("go", "builds Go guests (wasip1)", True, go.version, str(go.path))
+        if go
+        else Check("go", "builds Go guests (wasip1)", False, fix=toolchain.go_install_hint())
+    )
+    tinygo = toolchain.find_tinygo()
+    checks.append(
+        Check(
+            "tinygo", "builds smaller Go guests (optional)", True, tinygo.version, str(tinygo.path)
+        )
+        if tinygo
+        else Check(
+            "tinygo",
+            "builds smaller Go guests (optional)",
+            False,
+            fix="not installable here; bridge builds Go guests with Go",
+        )
+    )
+    for target in toolchain.RUST_TARGETS:
+        rust = toolchain.find_rust(target)
+        purpose = f"builds Rust guests ({target})"
+        name = f"rustc/{target}"
+        checks.append(
+            Check(name, purpose, True, rust.version, str(rust.path))
+            if rust
+            else Check(name, purpose, False, fix=toolchain.rust_install_hint())
+        )
+    return checks

@@ -1,0 +1,180 @@
+"""Every error bridge raises, in one tree rooted at `BridgeError`.
+
+    BridgeError
+    ├── ProjectError          a directory is not a guest project bridge can build
+    ├── ToolchainError        a compiler bridge needs is missing or too old
+    ├── BuildError            the guest's compiler failed
+    ├── LoadError             a module cannot be used
+    │   ├── ModuleNotFound        no file at that path
+    │   ├── InvalidModule         the file is not a valid wasm module
+    │   ├── NotABridgeModule      no ABI marker (it may be a WASI command or plain exports)
+    │   └── AbiMismatch           the module speaks another ABI version or breaks its shape
+    └── CallError             one call failed; the module and other calls go on
+        ├── UnknownMethod         the module does not export that method
+        ├── GuestError            the guest returned an application error (gRPC code + message)
+        ├── GuestTrap             the guest trapped (panic, unreachable, out of bounds, exit)
+        ├── AbiViolation          the guest broke the ABI (pointer/length outside memory, ...)
+        └── ResourceExhausted     the guest or the request ran out of room
+
+Errors carry their facts as attributes, not only as text. wasmtime's and grpc's own
+exceptions are wrapped where they cross into bridge (`raise ... from exc`), never leaked.
+The CLI prints `str(error)` as one line and exits with `exit_code`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "AbiMismatch",
+    "AbiViolation",
+    "BridgeError",
+    "BuildError",
+    "CallError",
+    "GuestError",
+    "GuestTrap",
+    "InvalidModule",
+    "LoadError",
+    "ModuleNotFound",
+    "NotABridgeModule",
+    "ProjectError",
+    "ResourceExhausted",
+    "StatusCode",
+    "ToolchainError",
+    "UnknownMethod",
+]
+
+
+class StatusCode(IntEnum):
+    """gRPC status codes, as a guest's error envelope carries them."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class BridgeError(Exception):
+    """The base of every error bridge raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ProjectError(BridgeError):
+    """A directory is not a guest project that bridge knows how to build."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ToolchainError(BridgeError):
+    """A toolchain is missing or unusable; `hint` says how to get it."""
+
+    def __init__(self, message: str, *, tool: str, hint: str) -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.tool = tool
+        self.hint = hint
+
+
+class BuildError(BridgeError):
+    """The guest's compiler ran and failed; `output` holds what it printed."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class LoadError(BridgeError):
+    """A wasm module cannot be loaded or does not have the shape bridge needs."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ModuleNotFound(LoadError):
+    """There is no file at the module's path."""
+
+
+class InvalidModule(LoadError):
+    """The file is not a valid WebAssembly module."""
+
+
+class NotABridgeModule(LoadError):
+    """The module has no ABI marker; `kind` says what it is instead."""
+
+    def __init__(self, message: str, *, path: str | None = None, kind: str) -> None:
+        super().__init__(message, path=path)
+        self.kind = kind
+
+
+class AbiMismatch(LoadError):
+    """The module declares another ABI version, or its exports break ABI v1's shape."""
+
+
+class CallError(BridgeError):
+    """One call into a guest failed; the module stays usable for other calls."""
+
+    def __init__(self, message: str, *, method: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+
+
+class UnknownMethod(CallError):
+    """The module does not export the method that was called."""
+
+
+class GuestError(CallError):
+    """The guest answered with an application error (its `google.rpc.Status`)."""
+
+    def __init__(self, code: StatusCode, message: str, *, method: str | None = None) -> None:
+        super().__init__(f"{code.name}: {message}", method=method)
+        self.code = code
+        self.status_message = message
+
+
+class GuestTrap(CallError):
+    """The guest trapped; the instance it ran in was discarded.
+
+    `trap_code` names wasmtime's trap (`unreachable`, `memory_out_of_bounds`, ...) when
+    there is one, `exit_code_of_guest` the WASI exit status when the guest exited, and
+    `backtrace` the wasm frames as text.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        trap_code: str | None = None,
+        guest_exit_code: int | None = None,
+        backtrace: str = "",
+        guest_stderr: str = "",
+    ) -> None:
+        super().__init__(message, method=method)
+        self.trap_code = trap_code
+        self.guest_exit_code = guest_exit_code
+        self.backtrace = backtrace
+        self.guest_stderr = guest_stderr
+
+
+class AbiViolation(CallError):
+    """The guest broke ABI v1 (see docs/abi.md section 8); the instance was discarded."""
+
+
+class ResourceExhausted(CallError):
+    """A request, a response or the guest's memory is over its limit."""

@@ -1,0 +1,1 @@
+"""Guest projects: find toolchains and build Go or Rust guests to wasm."""

@@ -1,0 +1,130 @@
+"""What a compiled module imports and exports, and which kind of module that makes it.
+
+Read once at load time from the module's type information, without instantiating it,
+so that `bridge inspect` and the loader agree on what a module is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import wasmtime
+
+from .. import abi
+
+__all__ = ["Extern", "ModuleInterface", "ModuleKind", "describe", "WASI_MODULE"]
+
+WASI_MODULE = "wasi_snapshot_preview1"
+METHOD_SIGNATURE = "(i32, i32) -> i64"
+MALLOC_SIGNATURE = "(i32) -> i32"
+FREE_SIGNATURE = "(i32) -> ()"
+NO_ARGS_SIGNATURE = "() -> ()"
+
+
+class ModuleKind(str, Enum):
+    """What a module is, from the host's point of view."""
+
+    BRIDGE = "bridge"  # speaks the bridge ABI (it has a bridge_abi_vN marker)
+    WASI_COMMAND = "wasi-command"  # a program with _start: request on stdin, response on stdout
+    PLAIN = "plain-exports"  # functions of scalars, called by name
+
+    def describe(self) -> str:
+        return {
+            ModuleKind.BRIDGE: "a bridge module",
+            ModuleKind.WASI_COMMAND: "a WASI command (it exports _start: run it as a program)",
+            ModuleKind.PLAIN: "a module of plain exports (call its functions with numbers)",
+        }[self]
+
+
+@dataclass(frozen=True, slots=True)
+class Extern:
+    """One import or export: its name, kind (func/memory/global/table/tag) and type."""
+
+    name: str
+    kind: str
+    signature: str
+    module: str = ""  # the import module; empty for exports
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.module}.{self.name}" if self.module else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInterface:
+    """A module's imports and exports, with the ABI facts derived from them."""
+
+    exports: tuple[Extern, ...]
+    imports: tuple[Extern, ...]
+    kind: ModuleKind
+    abi_versions: tuple[int, ...] = field(default=())
+
+    @property
+    def abi_version(self) -> int | None:
+        return self.abi_versions[0] if len(self.abi_versions) == 1 else None
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Exports named like gRPC methods (`pkg.Service/Method`), sorted."""
+        return tuple(sorted(e.name for e in self.exports if abi.is_method_export(e.name)))
+
+    @property
+    def is_reactor(self) -> bool:
+        return abi.EXPORT_INITIALIZE in self.export_names
+
+    @property
+    def export_names(self) -> frozenset[str]:
+        return frozenset(e.name for e in self.exports)
+
+    def export(self, name: str) -> Extern | None:
+        return next((e for e in self.exports if e.name == name), None)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "abi_version": self.abi_version,
+            "reactor": self.is_reactor,
+            "methods": list(self.methods),
+            "exports": [
+                {"name": e.name, "kind": e.kind, "type": e.signature} for e in self.exports
+            ],
+            "imports": [
+                {"module": i.module, "name": i.name, "kind": i.kind, "type": i.signature}
+                for i in self.imports
+            ],
+        }
+
+
+def describe(module: wasmtime.Module) -> ModuleInterface:
+    """Read a compiled module's interface and classify it."""
+    exports = tuple(Extern(e.name, *_kind_and_signature(e.type)) for e in module.exports)
+    imports = tuple(
+        Extern(i.name or "", *_kind_and_signature(i.type), module=i.module) for i in module.imports
+    )
+    names = {e.name for e in exports}
+    versions = tuple(sorted(v for n in names if (v := abi.marker_version(n)) is not None))
+    if versions:
+        kind = ModuleKind.BRIDGE
+    elif "_start" in names:
+        kind = ModuleKind.WASI_COMMAND
+    else:
+        kind = ModuleKind.PLAIN
+    return ModuleInterface(exports=exports, imports=imports, kind=kind, abi_versions=versions)
+
+
+def _kind_and_signature(ty: object) -> tuple[str, str]:
+    if isinstance(ty, wasmtime.FuncType):
+        params = ", ".join(str(p) for p in ty.params)
+        results = ty.results
+        result = str(results[0]) if len(results) == 1 else f"({', '.join(map(str, results))})"
+        return "func", f"({params}) -> {result}"
+    if isinstance(ty, wasmtime.MemoryType):
+        limits = ty.limits
+        top = "" if limits.max is None else f"..{limits.max}"
+        return "memory", f"{'i64' if ty.is_64 else 'i32'} pages {limits.min}{top}"
+    if isinstance(ty, wasmtime.GlobalType):
+        return "global", f"{'mut ' if ty.mutable else ''}{ty.content}"
+    if isinstance(ty, wasmtime.TableType):
+        return "table", str(ty.element)
+    return "other", type(ty).__name__

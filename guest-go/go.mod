@@ -1,0 +1,3 @@
+module bridge.dev/guest
+
+go 1.24

@@ -1,0 +1,119 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Code is a gRPC status code, the code field of a google.rpc.Status.
+type Code uint32
+
+// The gRPC status codes. An error envelope carries one of 1..16; CodeOK is never sent.
+const (
+	CodeOK                 Code = 0
+	CodeCanceled           Code = 1
+	CodeUnknown            Code = 2
+	CodeInvalidArgument    Code = 3
+	CodeDeadlineExceeded   Code = 4
+	CodeNotFound           Code = 5
+	CodeAlreadyExists      Code = 6
+	CodePermissionDenied   Code = 7
+	CodeResourceExhausted  Code = 8
+	CodeFailedPrecondition Code = 9
+	CodeAborted            Code = 10
+	CodeOutOfRange         Code = 11
+	CodeUnimplemented      Code = 12
+	CodeInternal           Code = 13
+	CodeUnavailable        Code = 14
+	CodeDataLoss           Code = 15
+	CodeUnauthenticated    Code = 16
+)
+
+var codeNames = [...]string{
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+	"UNAUTHENTICATED",
+}
+
+// String is the code's canonical name, as in google.rpc.Code: "INVALID_ARGUMENT".
+func (c Code) String() string {
+	if int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return "CODE(" + strconv.FormatUint(uint64(c), 10) + ")"
+}
+
+// Status is an application error with a gRPC code. A method handler returns one (or
+// an error wrapping one) to answer with that code; every other error is sent as
+// CodeUnknown.
+type Status struct {
+	Code    Code
+	Message string
+}
+
+// Errorf returns a *Status with the code and a message formatted as by fmt.Sprintf.
+func Errorf(code Code, format string, args ...any) error {
+	return &Status{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// NewStatus returns a *Status with the code and message as they are.
+func NewStatus(code Code, message string) *Status {
+	return &Status{Code: code, Message: message}
+}
+
+// Error is "CODE: message", for example "NOT_FOUND: sku \"X\" not found".
+func (s *Status) Error() string {
+	if s == nil {
+		return "OK"
+	}
+	return s.Code.String() + ": " + s.Message
+}
+
+// AppendStatus appends a serialized google.rpc.Status{code, message} to b: field 1
+// (int32 code, varint) and field 2 (string message), each omitted when it is the
+// proto3 default, which is byte for byte what protobuf's serializers produce.
+func AppendStatus(b []byte, code Code, message string) []byte {
+	if code != 0 {
+		b = AppendTag(b, 1, WireVarint)
+		// int32 field: a value above MaxInt32 would be negative and sign-extended.
+		b = AppendVarint(b, uint64(int64(int32(code))))
+	}
+	if message != "" {
+		b = AppendTag(b, 2, WireBytes)
+		b = AppendString(b, message)
+	}
+	return b
+}
+
+// StatusOf is the code and message an error is answered with. A *Status (or an
+// error wrapping one, found with errors.As) keeps its code; its message is the
+// Status's Message when err is the Status itself and err.Error() when it is wrapped.
+// Any other error, and a Status whose code is OK or above MaxStatusCode (which the
+// ABI forbids), becomes CodeUnknown with err.Error() as the message.
+func StatusOf(err error) (Code, string) {
+	var st *Status
+	if errors.As(err, &st) && st != nil && st.Code != CodeOK && st.Code <= MaxStatusCode {
+		if e, ok := err.(*Status); ok && e == st {
+			return st.Code, st.Message
+		}
+		return st.Code, err.Error()
+	}
+	return CodeUnknown, err.Error()
+}
+
+// encodeResult turns a handler's answer into the payload to hand back and whether it
+// is an error envelope. Error envelopes are appended to scratch (which is reused). It
+// is the platform-independent core of Handle and is tested natively.
+func encodeResult(scratch []byte, resp []byte, err error) (payload []byte, isError bool) {
+	if err == nil && len(resp) > MaxMessageLen {
+		err = Errorf(CodeResourceExhausted,
+			"response of %d bytes exceeds the ABI limit of %d bytes", len(resp), MaxMessageLen)
+	}
+	if err != nil {
+		code, msg := StatusOf(err)
+		return AppendStatus(scratch[:0], code, msg), true
+	}
+	return resp, false
+}

@@ -1,0 +1,110 @@
+package guest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestCodeValues(t *testing.T) {
+	codes := []Code{
+		CodeOK, CodeCanceled, CodeUnknown, CodeInvalidArgument, CodeDeadlineExceeded,
+		CodeNotFound, CodeAlreadyExists, CodePermissionDenied, CodeResourceExhausted,
+		CodeFailedPrecondition, CodeAborted, CodeOutOfRange, CodeUnimplemented,
+		CodeInternal, CodeUnavailable, CodeDataLoss, CodeUnauthenticated,
+	}
+	for i, c := range codes {
+		if int(c) != i {
+			t.Errorf("code %s = %d, want %d", c, c, i)
+		}
+	}
+	if CodeInvalidArgument.String() != "INVALID_ARGUMENT" || CodeCanceled.String() != "CANCELLED" {
+		t.Error("code names")
+	}
+	if Code(17).String() != "CODE(17)" {
+		t.Errorf("Code(17).String() = %q", Code(17).String())
+	}
+}
+
+func TestAppendStatus(t *testing.T) {
+	tests := []struct {
+		code Code
+		msg  string
+		want []byte
+	}{
+		// google.rpc.Status{code: 3, message: "bad"}: 08 03 | 12 03 'b' 'a' 'd'
+		{CodeInvalidArgument, "bad", []byte{0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd'}},
+		// code 16, empty message: the message field is omitted.
+		{CodeUnauthenticated, "", []byte{0x08, 0x10}},
+		// code 0 is the proto3 default and is omitted (never sent by Handle).
+		{CodeOK, "x", []byte{0x12, 0x01, 'x'}},
+		// NOT_FOUND with a 20-byte message.
+		{CodeNotFound, `sku "KIWI" not found`, append([]byte{0x08, 0x05, 0x12, 20}, `sku "KIWI" not found`...)},
+		// a 200-byte message: the length is a two-byte varint 0xC8 0x01.
+		{CodeInternal, string(bytes.Repeat([]byte("m"), 200)), append([]byte{0x08, 0x0D, 0x12, 0xC8, 0x01}, bytes.Repeat([]byte("m"), 200)...)},
+	}
+	for _, tt := range tests {
+		got := AppendStatus(nil, tt.code, tt.msg)
+		if !bytes.Equal(got, tt.want) {
+			t.Errorf("AppendStatus(%d, %q) = % x, want % x", tt.code, tt.msg, got, tt.want)
+		}
+	}
+}
+
+func TestStatusError(t *testing.T) {
+	err := Errorf(CodeNotFound, "sku %q not found", "X")
+	if err.Error() != `NOT_FOUND: sku "X" not found` {
+		t.Errorf("Error() = %q", err.Error())
+	}
+	var nilStatus *Status
+	if nilStatus.Error() != "OK" {
+		t.Error("nil *Status Error()")
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		code Code
+		msg  string
+	}{
+		{Errorf(CodeInvalidArgument, "quantity must be at least %d", 1), CodeInvalidArgument, "quantity must be at least 1"},
+		{NewStatus(CodeNotFound, "gone"), CodeNotFound, "gone"},
+		{errors.New("boom"), CodeUnknown, "boom"},
+		{fmt.Errorf("decoding: %w", NewStatus(CodeInvalidArgument, "bad")), CodeInvalidArgument, "decoding: INVALID_ARGUMENT: bad"},
+		{NewStatus(CodeOK, "not an error"), CodeUnknown, "OK: not an error"},
+		{NewStatus(17, "too high"), CodeUnknown, "CODE(17): too high"},
+		{(*Status)(nil), CodeUnknown, "OK"},
+	}
+	for _, tt := range tests {
+		code, msg := StatusOf(tt.err)
+		if code != tt.code || msg != tt.msg {
+			t.Errorf("StatusOf(%v) = %d, %q; want %d, %q", tt.err, code, msg, tt.code, tt.msg)
+		}
+	}
+}
+
+func TestEncodeResult(t *testing.T) {
+	resp := []byte{0x0A, 0x01, 'A'}
+	payload, isErr := encodeResult(nil, resp, nil)
+	if isErr || &payload[0] != &resp[0] {
+		t.Error("a successful response must be returned as it is, without a copy")
+	}
+	payload, isErr = encodeResult(nil, nil, nil)
+	if isErr || len(payload) != 0 {
+		t.Error("an empty response must stay empty")
+	}
+	scratch := make([]byte, 0, 64)
+	payload, isErr = encodeResult(scratch, resp, Errorf(CodeInvalidArgument, "bad"))
+	if !isErr || !bytes.Equal(payload, []byte{0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd'}) {
+		t.Errorf("error envelope = % x", payload)
+	}
+	if &payload[0] != &scratch[:1][0] {
+		t.Error("the error envelope must reuse the scratch buffer")
+	}
+	payload, isErr = encodeResult(nil, nil, errors.New("plain"))
+	if !isErr || !bytes.Equal(payload, []byte{0x08, 0x02, 0x12, 0x05, 'p', 'l', 'a', 'i', 'n'}) {
+		t.Errorf("plain error envelope = % x", payload)
+	}
+}

@@ -1,0 +1,74 @@
+"""Shared fixtures: real guests built once per session from the examples' source."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from grpc_tools import protoc
+
+from bridge.errors import ToolchainError
+from bridge.guest import toolchain
+from bridge.guest.build import build
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+PRICING_PROTO = ROOT / "proto" / "examples" / "pricing" / "v1" / "pricing.proto"
+
+
+def _build_or_skip(project: Path, out: Path) -> Path:
+    try:
+        return build(project, out).output
+    except ToolchainError as exc:
+        pytest.skip(f"cannot build {project.name}: {exc}")
+
+
+@pytest.fixture(scope="session")
+def go_pricing_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("go") / "go-pricing.wasm"
+    return _build_or_skip(EXAMPLES / "go-pricing", out)
+
+
+@pytest.fixture(scope="session")
+def rust_pricing_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("rust") / "rust-pricing.wasm"
+    return _build_or_skip(EXAMPLES / "rust-pricing", out)
+
+
+@pytest.fixture(scope="session")
+def faulty_go_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Go guest that misbehaves on purpose (tests/guests/faulty-go)."""
+    out = tmp_path_factory.mktemp("faulty") / "faulty-go.wasm"
+    return _build_or_skip(ROOT / "tests" / "guests" / "faulty-go", out)
+
+
+@pytest.fixture(scope="session", params=["go", "rust"])
+def pricing_wasm(request: pytest.FixtureRequest) -> Path:
+    """Each hand-written pricing guest in turn: the same tests run on Go and on Rust."""
+    return request.getfixturevalue(f"{request.param}_pricing_wasm")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def pricing_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """pricing_pb2 compiled by grpcio-tools from proto/examples, as a user would get it."""
+    out = tmp_path_factory.mktemp("pb2")
+    include = ROOT / "proto" / "examples"
+    status = protoc.main(["protoc", f"-I{include}", f"--python_out={out}", str(PRICING_PROTO)])
+    assert status == 0, "grpc_tools.protoc failed on pricing.proto"
+    sys.path.insert(0, str(out))
+    try:
+        yield importlib.import_module("pricing.v1.pricing_pb2")
+    finally:
+        sys.path.remove(str(out))
+
+
+def has_go() -> bool:
+    return toolchain.find_go() is not None
+
+
+def has_rust() -> bool:
+    return toolchain.find_rust() is not None
