@@ -53,8 +53,13 @@ def ensure_rust() -> bool:
         return False
     say(f"Rust cannot build wasm32 here: installing Debian's {toolchain.DEBIAN_RUST_PACKAGES}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*command.split(), "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    for argv in (["apt-get", "update", "-qq"], [*command.split(), "-qq"]):
+        # apt's chatter is shown only when it fails.
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            say(f"`{' '.join(argv)}` failed (exit status {done.returncode})")
+            return False
     toolchain.find_rust.cache_clear()
     if all(toolchain.find_rust(target) for target in toolchain.RUST_TARGETS):
         return True
