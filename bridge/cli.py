@@ -130,10 +130,11 @@ def inspect(module: Path, as_json: bool) -> None:
     Example:
       bridge inspect build/go-pricing.wasm --json
     """
+    from .config import RuntimeConfig
     from .runtime.engine import compile_file
     from .runtime.interface import ModuleKind, describe
 
-    interface = describe(compile_file(module))
+    interface = describe(compile_file(module, RuntimeConfig.from_env()))
     if as_json:
         out.print_json({"module": str(module), **interface.to_json()})
         return
@@ -229,6 +230,41 @@ def doctor(as_json: bool, require: tuple[str, ...]) -> None:
     if missing:
         out.err_console.print(f"[bold red]error:[/] missing: {', '.join(missing)}", markup=True)
         sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=1),
+    help="Time exactly this many calls per figure [default: as many as fit in 1.5 s].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print figures, budgets, machine as JSON.")
+def bench(iterations: int | None, as_json: bool) -> None:
+    """Time one small call (pricing.v1.Pricing/Quote) made each way, side by side.
+
+    Figures: plain Python, wasmtime-py's public API with naive marshalling, bridge, and
+    the Extism Python SDK (when installed); median and p99 per call, protobuf encoding
+    and decoding included. Builds its guests from the checkout into build/bench/ (run it
+    from a clone of the repository), then checks the budgets of DESIGN.md.
+
+    \b
+    Example, from a clone of the repository:
+      bridge bench
+      bridge bench --json --iterations 20000 > bench.json
+    """
+    from .bench import run_bench
+
+    result = run_bench(
+        iterations=iterations,
+        progress=out.progress,
+        on_skip=lambda name, reason: out.err_console.print(f"skipped {name}: {reason}"),
+    )
+    if as_json:
+        out.print_json(result.to_json())
+        return
+    headers = ["figure", "median us", "p99 us", "vs bridge", "what"]
+    out.print_table(headers, result.figure_rows(), title=result.title)
+    out.print_table(["budget", "measured", "result"], result.budget_rows(), title="budgets")
 
 
 def _relative(path: Path) -> str:

@@ -1,6 +1,7 @@
 """Every error bridge raises, in one tree rooted at `BridgeError`.
 
     BridgeError
+    ├── ConfigError           a configuration value is invalid (names the key and why)
     ├── ProjectError          a directory is not a guest project bridge can build
     ├── ToolchainError        a compiler bridge needs is missing or too old
     ├── BuildError            the guest's compiler failed
@@ -11,10 +12,15 @@
     │   └── AbiMismatch           the module speaks another ABI version or breaks its shape
     └── CallError             one call failed; the module and other calls go on
         ├── UnknownMethod         the module does not export that method
+        ├── InvalidArguments      arguments that do not fit a plain export's signature
         ├── GuestError            the guest returned an application error (gRPC code + message)
         ├── GuestTrap             the guest trapped (panic, unreachable, out of bounds, exit)
         ├── AbiViolation          the guest broke the ABI (pointer/length outside memory, ...)
+        ├── DeadlineExceeded      the call ran past its deadline (the guest was interrupted)
         └── ResourceExhausted     the guest or the request ran out of room
+            ├── MemoryLimitExceeded   the guest tried to grow its memory past the limit
+            ├── FuelExhausted         the guest used up its fuel
+            └── PoolExhausted         no instance became free in time
 
 Errors carry their facts as attributes, not only as text. wasmtime's and grpc's own
 exceptions are wrapped where they cross into bridge (`raise ... from exc`), never leaked.
@@ -31,9 +37,15 @@ __all__ = [
     "BridgeError",
     "BuildError",
     "CallError",
+    "ConfigError",
     "GuestError",
     "GuestTrap",
+    "DeadlineExceeded",
+    "FuelExhausted",
+    "InvalidArguments",
     "InvalidModule",
+    "MemoryLimitExceeded",
+    "PoolExhausted",
     "LoadError",
     "ModuleNotFound",
     "NotABridgeModule",
@@ -71,6 +83,10 @@ class BridgeError(Exception):
     """The base of every error bridge raises on purpose."""
 
     exit_code: int = 1
+
+
+class ConfigError(BridgeError):
+    """A configuration value is invalid; the message names the key and the reason."""
 
 
 class ProjectError(BridgeError):
@@ -138,6 +154,10 @@ class UnknownMethod(CallError):
     """The module does not export the method that was called."""
 
 
+class InvalidArguments(CallError):
+    """Arguments that do not match a plain export's signature (count or type)."""
+
+
 class GuestError(CallError):
     """The guest answered with an application error (its `google.rpc.Status`)."""
 
@@ -178,3 +198,23 @@ class AbiViolation(CallError):
 
 class ResourceExhausted(CallError):
     """A request, a response or the guest's memory is over its limit."""
+
+
+class DeadlineExceeded(CallError):
+    """The call ran past its deadline; the guest was interrupted and its instance discarded."""
+
+    def __init__(self, message: str, *, method: str | None = None, timeout_s: float) -> None:
+        super().__init__(message, method=method)
+        self.timeout_s = timeout_s
+
+
+class MemoryLimitExceeded(ResourceExhausted):
+    """The guest tried to grow its memory past the per-instance limit."""
+
+
+class FuelExhausted(ResourceExhausted):
+    """The guest used up the fuel the configuration gives each call."""
+
+
+class PoolExhausted(ResourceExhausted):
+    """Every instance stayed busy for longer than the pool's wait timeout."""

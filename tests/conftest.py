@@ -20,6 +20,15 @@ EXAMPLES = ROOT / "examples"
 PRICING_PROTO = ROOT / "proto" / "examples" / "pricing" / "v1" / "pricing.proto"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never write to the user's compile cache (~/.cache/bridge)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BRIDGE_CACHE_DIR", str(tmp_path_factory.mktemp("compile-cache")))
+    yield
+    mp.undo()
+
+
 def _build_or_skip(project: Path, out: Path) -> Path:
     try:
         return build(project, out).output
@@ -44,6 +53,19 @@ def faulty_go_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Go guest that misbehaves on purpose (tests/guests/faulty-go)."""
     out = tmp_path_factory.mktemp("faulty") / "faulty-go.wasm"
     return _build_or_skip(ROOT / "tests" / "guests" / "faulty-go", out)
+
+
+@pytest.fixture(scope="session")
+def faulty_rust_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Rust guest that misbehaves on purpose (tests/guests/faulty-rust)."""
+    out = tmp_path_factory.mktemp("faulty") / "faulty-rust.wasm"
+    return _build_or_skip(ROOT / "tests" / "guests" / "faulty-rust", out)
+
+
+@pytest.fixture(scope="session", params=["go", "rust"])
+def faulty_wasm(request: pytest.FixtureRequest) -> Path:
+    """Each misbehaving guest in turn, Go and Rust."""
+    return request.getfixturevalue(f"faulty_{request.param}_wasm")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session", params=["go", "rust"])

@@ -1,27 +1,53 @@
-"""The wasmtime engine and module compilation, with wasmtime's errors turned into ours."""
+"""wasmtime engines and module compilation, with wasmtime's errors turned into ours.
+
+Every engine has epoch interruption on (per-call deadlines) and, when the config asks
+for it, fuel metering; both change the compiled code, so they are part of the key of
+the compile cache. One engine per setting per process: modules and instances can only
+be shared within an engine.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import platform
 from pathlib import Path
 
 import wasmtime
 
+from ..config import RuntimeConfig
 from ..errors import InvalidModule, ModuleNotFound
+from . import limits
+from .cache import ModuleCache
 
-__all__ = ["compile_file", "default_engine"]
+__all__ = ["compile_file", "default_engine", "engine_for", "engine_key", "read_wasm"]
 
 WASM_MAGIC = b"\0asm"
 
 
 @functools.cache
+def engine_for(fuel: bool) -> wasmtime.Engine:
+    """The process's engine with or without fuel metering; epochs always on."""
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    config.consume_fuel = fuel
+    engine = wasmtime.Engine(config)
+    limits.start_ticker(engine)
+    return engine
+
+
 def default_engine() -> wasmtime.Engine:
-    """One engine per process: compiled modules can only be shared within an engine."""
-    return wasmtime.Engine()
+    return engine_for(False)
 
 
-def compile_file(path: Path, engine: wasmtime.Engine | None = None) -> wasmtime.Module:
-    """Compile the wasm file at `path`; ModuleNotFound or InvalidModule when that fails."""
+def engine_key(fuel: bool) -> str:
+    """Names everything that changes compiled code: wasmtime, CPU, engine settings."""
+    version = importlib.metadata.version("wasmtime")
+    return f"wasmtime-{version}-{platform.machine()}-epoch-{'fuel' if fuel else 'nofuel'}"
+
+
+def read_wasm(path: Path) -> bytes:
+    """The bytes of a .wasm file; ModuleNotFound or InvalidModule when they are not that."""
     try:
         wasm = path.read_bytes()
     except FileNotFoundError:
@@ -34,9 +60,20 @@ def compile_file(path: Path, engine: wasmtime.Engine | None = None) -> wasmtime.
         raise InvalidModule(
             f"{path} is not a WebAssembly module (a .wasm file starts with \\0asm)", path=str(path)
         )
+    return wasm
+
+
+def compile_file(path: Path, config: RuntimeConfig | None = None) -> wasmtime.Module:
+    """Compile the wasm file at `path` for the config's engine, through the cache if on."""
+    config = config or RuntimeConfig(cache_dir=None)
+    wasm = read_wasm(path)
+    fuel = config.fuel is not None
+    engine = engine_for(fuel)
     try:
-        # bytes, never str: wasmtime would parse a str as WAT text.
-        return wasmtime.Module(engine or default_engine(), wasm)
+        if config.cache_dir is None:
+            # bytes, never str: wasmtime would parse a str as WAT text.
+            return wasmtime.Module(engine, wasm)
+        return ModuleCache(config.cache_dir, engine_key(fuel)).load(engine, wasm, path.name)
     except wasmtime.WasmtimeError as exc:
         reason = str(exc).strip().splitlines()[0]
         raise InvalidModule(

@@ -1,32 +1,43 @@
 """One live instance of a bridge module: a wasmtime Store, the instance, its resolved exports.
 
-An instance runs one call at a time. When the guest traps or breaks the ABI the instance
-marks itself `broken`: its memory can no longer be trusted, and its owner replaces it.
+An instance runs one call at a time. Everything a call needs is resolved when the
+instance is made (exports, the fast-call binding, the request buffer), so a call is a
+copy in, one export call and a copy out. When the guest traps, runs out of time or
+memory, or breaks the ABI, the instance marks itself `broken`: its memory can no longer
+be trusted, and its pool replaces it.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from time import monotonic_ns
+from typing import NoReturn, TypeVar
 
 import wasmtime
 from google.protobuf.message import DecodeError
 from google.rpc import status_pb2
 
 from .. import abi
+from ..config import RuntimeConfig
 from ..errors import (
     AbiViolation,
+    CallError,
     GuestError,
-    GuestTrap,
     LoadError,
     ResourceExhausted,
     StatusCode,
 )
+from . import _fastcall, limits, traps
 from .interface import ModuleInterface
 from .output import GuestOutput
 
 __all__ = ["Instance"]
 
 _E = TypeVar("_E")
+_MASK64 = 0xFFFF_FFFF_FFFF_FFFF
+_PTR_MASK, _LEN_SHIFT, _MAX_LEN = abi.PTR_MASK, abi.LEN_SHIFT, abi.MAX_MESSAGE_LEN
+_BORROWED_BIT, _ERROR_BIT = abi.BORROWED_BIT, abi.ERROR_BIT
+# The first request buffer; it grows (doubling) when a request does not fit.
+_MIN_REQUEST_BUFFER = 1024
 
 
 class Instance:
@@ -37,48 +48,57 @@ class Instance:
         engine: wasmtime.Engine,
         module: wasmtime.Module,
         interface: ModuleInterface,
+        config: RuntimeConfig,
         *,
         name: str,
-        max_message_bytes: int = abi.DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.name = name
         self.broken = False
-        self._max_message_bytes = max_message_bytes
+        self._config = config
+        self._deadline = limits.deadline_ticks(config.call_timeout_s)
+        self._req_ptr = 0
+        self._req_cap = 0
+        self._fast: _fastcall.Binding | None = None
+        self._armed_ns = 0  # when the epoch deadline was last set
+        self._fuel = config.fuel
+        self._max_message_bytes = config.max_message_bytes
         self._output = GuestOutput(name)
         self._store = wasmtime.Store(engine)
-        self._store.set_wasi(self._wasi_config())
-        self._output.writers_opened()
-        linker = wasmtime.Linker(engine)
-        linker.define_wasi()
         try:
-            self._start(linker, module, interface, name)
+            self._store.set_wasi(self._wasi_config())
+            self._output.writers_opened()
+            self._store.set_limits(memory_size=config.memory_limit_bytes)
+            self._start(engine, module, interface)
         except BaseException:
             self.close()
             raise
 
     def _start(
-        self,
-        linker: wasmtime.Linker,
-        module: wasmtime.Module,
-        interface: ModuleInterface,
-        name: str,
+        self, engine: wasmtime.Engine, module: wasmtime.Module, interface: ModuleInterface
     ) -> None:
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        if self._config.fuel is not None:
+            self._store.set_fuel(self._config.fuel)
+        self._store.set_epoch_deadline(self._deadline)  # start functions and _initialize
         try:
             instance = linker.instantiate(self._store, module)
         except wasmtime.Trap as exc:  # a start function trapped
-            raise self._trap(exc, "instantiation") from exc
+            raise self._failure(exc, "instantiation") from exc
         except wasmtime.WasmtimeError as exc:
-            raise LoadError(f"{name} cannot be instantiated: {_first_line(exc)}") from exc
-        try:
-            exports = instance.exports(self._store)
-            self._memory = _typed(exports[abi.EXPORT_MEMORY], wasmtime.Memory)
-            self._malloc = _typed(exports[abi.EXPORT_MALLOC], wasmtime.Func)
-            self._free = _typed(exports[abi.EXPORT_FREE], wasmtime.Func)
-            self._methods = {m: _typed(exports[m], wasmtime.Func) for m in interface.methods}
-            if interface.is_reactor:
-                _typed(exports[abi.EXPORT_INITIALIZE], wasmtime.Func)(self._store)
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise self._trap(exc, "_initialize") from exc
+            raise LoadError(f"{self.name} cannot be instantiated: {traps.first_line(exc)}") from exc
+        exports = instance.exports(self._store)
+        memory = _typed(exports[abi.EXPORT_MEMORY], wasmtime.Memory)
+        fast = self._fast = _fastcall.bind(self._store, memory)
+        self._malloc = fast.func(_typed(exports[abi.EXPORT_MALLOC], wasmtime.Func))
+        self._free = fast.func(_typed(exports[abi.EXPORT_FREE], wasmtime.Func))
+        self._methods = {m: fast.func(_typed(exports[m], wasmtime.Func)) for m in interface.methods}
+        if interface.is_reactor:
+            initialize = fast.func(_typed(exports[abi.EXPORT_INITIALIZE], wasmtime.Func))
+            try:
+                initialize()
+            except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+                raise self._failure(exc, "_initialize") from exc
 
     def close(self) -> None:
         """Drop the store and stop reading the guest's output; safe to call twice."""
@@ -86,8 +106,11 @@ class Instance:
         self._store.close()
         self._output.close()
 
-    def call(self, method: str, request: bytes) -> bytes:
-        """Call `method` with the encoded request; the encoded response, or a CallError."""
+    def call(self, method: str, request: bytes, timeout_s: float | None = None) -> bytes:
+        """Call `method` with the encoded request; the encoded response, or a CallError.
+
+        `timeout_s` overrides the configured deadline for this call.
+        """
         size = len(request)
         if size > self._max_message_bytes:
             raise ResourceExhausted(
@@ -95,62 +118,77 @@ class Instance:
                 f"{self._max_message_bytes} bytes",
                 method=method,
             )
-        store = self._store
+        fast = self._fast
+        assert fast is not None, "made in _start"
+        if self._fuel is not None:
+            self._store.set_fuel(self._fuel)
+        if timeout_s is None:
+            # A deadline set less than a tick ago still covers a whole call (deadline_ticks
+            # keeps a tick of margin): back-to-back calls skip the C call.
+            now = monotonic_ns()
+            if now - self._armed_ns > limits.EPOCH_TICK_NS:
+                fast.set_epoch_deadline(self._deadline)
+                self._armed_ns = now
+        else:
+            fast.set_epoch_deadline(limits.deadline_ticks(timeout_s))
+            self._armed_ns = 0
         try:
-            req_ptr = self._copy_in(method, request) if size else 0
-            raw = self._methods[method](store, req_ptr, size)
-            result = abi.unpack(raw)
-            payload = self._copy_out(method, result)
-            if not result.borrowed and result.ptr:
-                self._free(store, result.ptr)
-            if req_ptr:
-                self._free(store, req_ptr)
+            ptr = 0
+            if size:
+                ptr = self._req_ptr if size <= self._req_cap else self._grow_request(method, size)
+                fast.write(ptr, request)
+            raw = self._methods[method](ptr, size) & _MASK64
+            # abi.unpack's layout, inline: this is the hot path.
+            out_ptr = raw & _PTR_MASK
+            length = (raw >> _LEN_SHIFT) & _MAX_LEN
+            payload = b""
+            if length:
+                if out_ptr == 0:
+                    self._violation(method, f"returned a null pointer with length {length}")
+                try:
+                    # The binding checks the range against the memory's size now, after
+                    # the call: memory may have grown during it.
+                    payload = fast.read(out_ptr, length)
+                except IndexError:
+                    self._violation(method, self._outside("the response", out_ptr, length))
+            if out_ptr and not (raw >> _BORROWED_BIT) & 1:
+                self._free(out_ptr)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise self._trap(exc, method) from exc
-        if result.error:
+            raise self._failure(exc, method, timeout_s) from exc
+        if raw >> _ERROR_BIT:
             raise self._guest_error(method, payload)
         return payload
 
-    def _copy_in(self, method: str, request: bytes) -> int:
-        size = len(request)
-        ptr = self._malloc(self._store, size)
-        if not isinstance(ptr, int):
-            raise AssertionError("malloc's signature was checked at load time")
-        ptr &= 0xFFFF_FFFF
+    def _grow_request(self, method: str, size: int) -> int:
+        """A request buffer of at least `size` bytes, kept for later calls (ABI 4.2)."""
+        if self._req_ptr:
+            self._free(self._req_ptr)
+            self._req_ptr = self._req_cap = 0
+        capacity = max(size, 2 * self._req_cap, _MIN_REQUEST_BUFFER)
+        ptr: int = self._malloc(capacity) & abi.PTR_MASK
         if ptr == 0:
             self.broken = True
             raise ResourceExhausted(
-                f"{method}: the guest could not allocate {size} bytes for the request "
+                f"{method}: the guest could not allocate {capacity} bytes for the request "
                 "(malloc returned 0)",
                 method=method,
             )
-        self._check_range(method, "malloc", ptr, size)
-        self._memory.write(self._store, request, ptr)
+        if ptr + capacity > self.memory_size():
+            self._violation(method, self._outside("malloc", ptr, capacity))
+        self._req_ptr, self._req_cap = ptr, capacity
         return ptr
 
-    def _copy_out(self, method: str, result: abi.Result) -> bytes:
-        if result.length == 0:
-            return b""
-        if result.ptr == 0:
-            self._violation(method, f"returned a null pointer with length {result.length}")
-        self._check_range(method, "the response", result.ptr, result.length)
-        return bytes(self._memory.read(self._store, result.ptr, result.ptr + result.length))
+    def _outside(self, what: str, ptr: int, length: int) -> str:
+        return (
+            f"{what} [{ptr:#x}, {ptr + length:#x}) lies outside the guest's memory "
+            f"of {self.memory_size()} bytes"
+        )
 
-    def _check_range(self, method: str, what: str, ptr: int, length: int) -> None:
-        # Read the size now, not at load: memory may have grown during the call.
-        memory_size = self._memory.data_len(self._store)
-        if ptr + length > memory_size:
-            self._violation(
-                method,
-                f"{what} [{ptr:#x}, {ptr + length:#x}) lies outside the guest's memory "
-                f"of {memory_size} bytes",
-            )
-
-    def _violation(self, method: str, what: str) -> None:
+    def _violation(self, method: str, what: str) -> NoReturn:
         self.broken = True
         raise AbiViolation(f"{method}: the guest broke the ABI: {what}", method=method)
 
-    def _guest_error(self, method: str, payload: bytes) -> Exception:
+    def _guest_error(self, method: str, payload: bytes) -> CallError:
         status = status_pb2.Status()
         try:
             status.ParseFromString(payload)
@@ -168,40 +206,37 @@ class Instance:
             )
         return GuestError(StatusCode(status.code), status.message, method=method)
 
-    def _trap(self, exc: Exception, method: str) -> GuestTrap:
+    def _failure(self, exc: Exception, method: str, timeout_s: float | None = None) -> CallError:
         self.broken = True
         stderr = self._output.tail()
-        # Go and Rust on WASI print the panic on stderr before trapping (Rust on
-        # wasm32-unknown-unknown cannot): that line says more than the trap itself.
-        panic = next(
-            (ln for ln in stderr.splitlines() if ln.startswith("panic:") or "panicked at" in ln),
-            "",
-        )
         self._output.clear()
-        if isinstance(exc, wasmtime.ExitTrap):
-            summary = f"the guest exited with status {exc.code}"
-            return GuestTrap(
-                f"{method} trapped: {summary}" + (f" ({panic})" if panic else ""),
-                method=method,
-                guest_exit_code=exc.code,
-                guest_stderr=stderr,
-            )
-        trap_code = None
-        if isinstance(exc, wasmtime.Trap) and exc.trap_code is not None:
-            trap_code = exc.trap_code.name.lower()
-        return GuestTrap(
-            f"{method} trapped: {_trap_reason(exc)}" + (f" ({panic})" if panic else ""),
+        return traps.classify(
+            exc,
             method=method,
-            trap_code=trap_code,
-            backtrace=str(exc).strip(),
-            guest_stderr=stderr,
+            config=self._config,
+            timeout_s=self._config.call_timeout_s if timeout_s is None else timeout_s,
+            memory_size=self.memory_size(),
+            stderr=stderr,
         )
 
+    def memory_size(self) -> int:
+        """The guest's linear memory now, in bytes."""
+        return self._fast.memory_size() if self._fast is not None else 0
+
     def _wasi_config(self) -> wasmtime.WasiConfig:
-        # Nothing granted: no arguments, environment, preopened directory or stdin.
+        # Nothing is granted unless the config grants it: no arguments, no stdin, no
+        # environment, no directories; output goes to logging.
         config = wasmtime.WasiConfig()
-        config.stdout_file = self._output.stdout_path
-        config.stderr_file = self._output.stderr_path
+        if self._config.inherit_stdio:
+            config.inherit_stdout()
+            config.inherit_stderr()
+        else:
+            config.stdout_file = self._output.stdout_path
+            config.stderr_file = self._output.stderr_path
+        if self._config.wasi_env:
+            config.env = list(self._config.wasi_env.items())
+        for host, guest in self._config.wasi_dirs.items():
+            config.preopen_dir(host, guest)
         return config
 
 
@@ -210,17 +245,3 @@ def _typed(extern: object, kind: type[_E]) -> _E:
     if not isinstance(extern, kind):
         raise TypeError(f"expected a {kind.__name__}, got {type(extern).__name__}")
     return extern
-
-
-def _trap_reason(exc: Exception) -> str:
-    # wasmtime's text starts with the backtrace and ends with "wasm trap: <reason>".
-    text = str(exc)
-    marker = "wasm trap: "
-    if marker in text:
-        return text[text.rindex(marker) + len(marker) :].strip().splitlines()[0]
-    return _first_line(exc)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import difflib
 import os
-import threading
 from pathlib import Path
 from types import TracebackType
 
-import wasmtime
-
 from .. import abi
-from ..errors import AbiMismatch, LoadError, NotABridgeModule, UnknownMethod
-from .engine import compile_file, default_engine
+from ..config import RuntimeConfig
+from ..errors import AbiMismatch, ConfigError, LoadError, NotABridgeModule, UnknownMethod
+from .engine import compile_file, engine_for
 from .instance import Instance
 from .interface import (
     FREE_SIGNATURE,
@@ -24,6 +22,7 @@ from .interface import (
     ModuleKind,
     describe,
 )
+from .pool import InstancePool
 
 __all__ = ["GuestModule", "check_bridge_interface", "load"]
 
@@ -35,61 +34,68 @@ class GuestModule:
     >>> with bridge.load("build/go-pricing.wasm") as pricing:  # doctest: +SKIP
     ...     reply = pricing.call("pricing.v1.Pricing/Quote", request.SerializeToString())
 
-    Loading checks every export the ABI needs and every method's signature, so a module
-    that loads can be called. Calls from several threads are serialised on one instance
-    here; an instance that traps is discarded and the next call gets a fresh one.
+    Loading compiles the module (or loads it from the compile cache), checks every
+    export the ABI needs and every method's signature, and makes the first instance, so
+    a module that loads can be called. Calls are safe from any number of threads: each
+    takes an instance from a bounded pool for its duration (`RuntimeConfig.pool_size`).
+    An instance that traps, runs past its deadline or out of memory is discarded and
+    replaced off the caller's path; other calls go on.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        engine: wasmtime.Engine | None = None,
-        max_message_bytes: int = abi.DEFAULT_MAX_MESSAGE_BYTES,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], config: RuntimeConfig | None = None) -> None:
         self.path = Path(path)
-        self._engine = engine or default_engine()
-        self._module = compile_file(self.path, self._engine)
-        self.interface = describe(self._module)
+        self.config = config or RuntimeConfig.from_env()
+        if self.config.engine != "wasmtime":
+            raise ConfigError(
+                f"engine {self.config.engine!r} runs WASI commands only; bridge modules "
+                "need engine 'wasmtime'"
+            )
+        engine = engine_for(self.config.fuel is not None)
+        module = compile_file(self.path, self.config)
+        self.interface = describe(module)
         check_bridge_interface(self.interface, str(self.path))
-        self._max_message_bytes = max_message_bytes
-        self._lock = threading.Lock()
-        self._closed = False
-        # Made now so that a module whose _initialize traps fails at load, not at a call.
-        self._instance: Instance | None = self._new_instance()
+        self._methods = frozenset(self.interface.methods)
+
+        def new_instance() -> Instance:
+            return Instance(engine, module, self.interface, self.config, name=self.path.name)
+
+        self._pool: InstancePool[Instance] = InstancePool(
+            new_instance,
+            name=self.path.name,
+            size=self.config.pool_size,
+            min_idle=self.config.pool_min_idle,
+            wait_s=self.config.pool_wait_s,
+        )
 
     @property
     def methods(self) -> tuple[str, ...]:
         """The full gRPC names of the methods the module exports, sorted."""
         return self.interface.methods
 
-    def call(self, method: str, request: bytes) -> bytes:
+    def call(self, method: str, request: bytes, *, timeout_s: float | None = None) -> bytes:
         """Call `method` (`pkg.Service/Method`) with an encoded request; the encoded response.
 
         Raises GuestError for the guest's application errors, GuestTrap when it traps,
-        AbiViolation when it breaks the ABI, UnknownMethod for a name it does not export.
+        DeadlineExceeded past `timeout_s` (default: the config's), AbiViolation when it
+        breaks the ABI, ResourceExhausted when memory or the pool runs out, and
+        UnknownMethod for a name it does not export.
         """
-        if method not in self.interface.methods:
+        if method not in self._methods:
             raise self._unknown(method)
-        with self._lock:
-            if self._closed:
-                raise ValueError(f"{self.path} was closed")
-            instance = self._instance or self._new_instance()
-            self._instance = instance
-            try:
-                return instance.call(method, request)
-            finally:
-                if instance.broken:
-                    self._instance = None
-                    instance.close()
+        pool = self._pool
+        instance = pool.acquire()
+        try:
+            return instance.call(method, request, timeout_s)
+        finally:
+            pool.release(instance)
+
+    def stats(self) -> dict[str, int]:
+        """The pool's state now: instances alive and idle, and the idle ones' memory."""
+        return self._pool.stats()
 
     def close(self) -> None:
-        """Release the instance; safe to call twice."""
-        with self._lock:
-            self._closed = True
-            if self._instance is not None:
-                self._instance.close()
-                self._instance = None
+        """Close the instances; safe to call twice. Calls after this raise ValueError."""
+        self._pool.close()
 
     def __enter__(self) -> GuestModule:
         return self
@@ -105,15 +111,6 @@ class GuestModule:
     def __repr__(self) -> str:
         return f"<GuestModule {self.path} methods={list(self.methods)}>"
 
-    def _new_instance(self) -> Instance:
-        return Instance(
-            self._engine,
-            self._module,
-            self.interface,
-            name=self.path.name,
-            max_message_bytes=self._max_message_bytes,
-        )
-
     def _unknown(self, method: str) -> UnknownMethod:
         known = self.interface.methods
         close = difflib.get_close_matches(method, known, n=1)
@@ -123,11 +120,9 @@ class GuestModule:
         return UnknownMethod(f"{self.path.name} has no method {method}{hint}", method=method)
 
 
-def load(
-    path: str | os.PathLike[str], *, max_message_bytes: int = abi.DEFAULT_MAX_MESSAGE_BYTES
-) -> GuestModule:
+def load(path: str | os.PathLike[str], config: RuntimeConfig | None = None) -> GuestModule:
     """Load a bridge module from a .wasm file (see GuestModule)."""
-    return GuestModule(path, max_message_bytes=max_message_bytes)
+    return GuestModule(path, config)
 
 
 def check_bridge_interface(interface: ModuleInterface, name: str) -> None:

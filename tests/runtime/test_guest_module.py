@@ -12,6 +12,7 @@ import pytest
 
 import bridge
 from bridge import abi
+from bridge.config import RuntimeConfig
 from tests.wat import wat_module, write_wat
 
 # Status{code: NOT_FOUND(5), message: "nope"} as protobuf bytes.
@@ -78,9 +79,14 @@ METHODS = f"""
 """
 
 
+def _config(**changes: object) -> RuntimeConfig:
+    # One instance, so that its own counters show whether it was replaced.
+    return RuntimeConfig(cache_dir=None, pool_size=1, **changes)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def guest(tmp_path: Path) -> bridge.GuestModule:
-    return bridge.load(wat_module(tmp_path, METHODS))
+    return bridge.load(wat_module(tmp_path, METHODS), _config())
 
 
 def _frees(module: bridge.GuestModule) -> int:
@@ -102,16 +108,24 @@ def test_echo_round_trips_bytes_and_frees_request_and_owned_response(
     assert guest.call("t.v1.T/Echo", b"") == b""
 
 
-def test_host_frees_requests_and_owned_responses_but_not_borrowed_ones(
-    guest: bridge.GuestModule,
-) -> None:
+def test_host_frees_owned_responses_but_not_borrowed_ones(guest: bridge.GuestModule) -> None:
     start = _frees(guest)
-    guest.call("t.v1.T/Echo", b"abc")  # the request and the owned response
-    assert _frees(guest) == start + 2
-    guest.call("t.v1.T/Borrowed", b"x")  # the request only
-    assert _frees(guest) == start + 3
-    guest.call("t.v1.T/Borrowed", b"")  # nothing: no request buffer, borrowed response
-    assert _frees(guest) == start + 3
+    guest.call("t.v1.T/Echo", b"abc")  # the owned response (the request buffer is kept)
+    assert _frees(guest) == start + 1
+    guest.call("t.v1.T/Borrowed", b"x")  # nothing: borrowed response
+    assert _frees(guest) == start + 1
+    guest.call("t.v1.T/Empty", b"")  # nothing at all
+    assert _frees(guest) == start + 1
+
+
+def test_request_buffer_is_reused_and_grown_on_demand(guest: bridge.GuestModule) -> None:
+    guest.call("t.v1.T/Echo", b"a" * 10)
+    start = _frees(guest)
+    guest.call("t.v1.T/Borrowed", b"b" * 1000)  # fits the first buffer: no free
+    assert _frees(guest) == start
+    big = bytes(range(256)) * 40
+    assert guest.call("t.v1.T/Echo", big) == big  # grows: the old buffer is freed
+    assert _frees(guest) == start + 2  # the old request buffer and the owned response
 
 
 def test_empty_response(guest: bridge.GuestModule) -> None:
@@ -128,10 +142,13 @@ def test_guest_error_carries_code_and_message(guest: bridge.GuestModule) -> None
     assert info.value.code is bridge.StatusCode.NOT_FOUND
     assert info.value.status_message == "nope"
     assert info.value.method == "t.v1.T/NotFound"
-    # An application error is not a broken guest: the same instance keeps serving.
-    instance = guest._instance
-    assert guest.call("t.v1.T/Borrowed", b"") == b"\xff\xff\xff"
-    assert guest._instance is instance
+    # An application error is not a broken guest: the same instance keeps serving
+    # (its free counter goes on from where it was).
+    guest.call("t.v1.T/Echo", b"abc")
+    frees = _frees(guest)
+    with pytest.raises(bridge.GuestError):
+        guest.call("t.v1.T/NotFound", b"")
+    assert _frees(guest) == frees
 
 
 @pytest.mark.parametrize(
@@ -147,12 +164,13 @@ def test_guest_error_carries_code_and_message(guest: bridge.GuestModule) -> None
 def test_abi_violations_fail_the_call_and_replace_the_instance(
     guest: bridge.GuestModule, method: str, says: str
 ) -> None:
-    before = guest._instance
+    guest.call("t.v1.T/Echo", b"abc")
+    assert _frees(guest) >= 1
     with pytest.raises(bridge.AbiViolation, match=says):
         guest.call(method, b"req")
-    assert guest._instance is None  # discarded
+    # discarded: the next call runs on a fresh instance, whose counter starts at 0
+    assert _frees(guest) == 0
     assert guest.call("t.v1.T/Echo", b"next") == b"next"
-    assert guest._instance is not before
 
 
 def test_trap_is_typed_and_other_calls_go_on(guest: bridge.GuestModule) -> None:
@@ -174,21 +192,21 @@ def test_unknown_method_suggests_the_closest(guest: bridge.GuestModule) -> None:
 
 
 def test_request_over_the_limit_is_refused_before_the_call(tmp_path: Path) -> None:
-    small = bridge.load(wat_module(tmp_path, METHODS), max_message_bytes=8)
+    small = bridge.load(wat_module(tmp_path, METHODS), _config(max_message_bytes=8))
     with pytest.raises(bridge.ResourceExhausted, match="over the limit of 8 bytes"):
         small.call("t.v1.T/Echo", b"123456789")
     assert small.call("t.v1.T/Echo", b"12345678") == b"12345678"
 
 
 def test_malloc_returning_zero_is_resource_exhausted(tmp_path: Path) -> None:
-    module = bridge.load(wat_module(tmp_path, METHODS, malloc_body="(i32.const 0)"))
+    module = bridge.load(wat_module(tmp_path, METHODS, malloc_body="(i32.const 0)"), _config())
     with pytest.raises(bridge.ResourceExhausted, match="malloc returned 0"):
         module.call("t.v1.T/Echo", b"abc")
 
 
 def test_malloc_returning_a_range_outside_memory_is_a_violation(tmp_path: Path) -> None:
-    module = bridge.load(wat_module(tmp_path, METHODS, malloc_body="(i32.const 65530)"))
-    with pytest.raises(bridge.AbiViolation, match=r"malloc \[0xfffa, 0x10004\) lies outside"):
+    module = bridge.load(wat_module(tmp_path, METHODS, malloc_body="(i32.const 65530)"), _config())
+    with pytest.raises(bridge.AbiViolation, match=r"malloc \[0xfffa, 0x103fa\) lies outside"):
         module.call("t.v1.T/Echo", b"0123456789")
 
 

@@ -1,0 +1,655 @@
+"""`bridge bench`: one small call timed side by side, each way it can be made, in one process.
+
+The call is `pricing.v1.Pricing/Quote` (proto/examples/pricing/v1/pricing.proto). Every
+figure goes the whole way from a `QuoteRequest` message to a `QuoteResponse` message: the
+caller encodes the request, the callee decodes it, prices the line and encodes the
+response, and the caller decodes that. Only the callee and the road to it differ:
+
+- `python`: a plain Python function doing the work (Python protobuf on both sides);
+- `wasmtime_naive`: the Rust guest (examples/rust-pricing) through wasmtime-py's public
+  API, marshalled naively on each call (`malloc`, `memory.write`, call, `memory.read`,
+  `free`);
+- `bridge`: the same guest through `bridge.load(path).call(method, bytes)`;
+- `extism`: the same Rust handler built as an Extism plugin (bench/extism-pricing),
+  called through the Extism Python SDK, when it is installed.
+
+A figure is a registered function (see `figure`) that sets its callee up and yields a
+call; new figures register the same way. Each call is timed on its own with
+`time.perf_counter_ns` after a warm-up, with the garbage collector off while timing, and
+a figure reports the median and the 99th percentile. Before timing, every figure's
+answer must equal the Python reference byte for byte.
+
+The guests are built from the bridge checkout (`examples/`, `bench/`) into `build/bench/`;
+an installed bridge without its sources cannot run the benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import importlib
+import importlib.metadata
+import math
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import Message
+
+from ._version import __version__
+from .errors import CallError, ProjectError
+
+__all__ = [
+    "BUDGETS",
+    "FIGURES",
+    "BenchResult",
+    "Budget",
+    "BudgetCheck",
+    "Context",
+    "Figure",
+    "FigureSkipped",
+    "Measurement",
+    "checkout_root",
+    "figure",
+    "percentile",
+    "run_bench",
+]
+
+QUOTE_METHOD = "pricing.v1.Pricing/Quote"
+# Relative to the checkout.
+PRICING_PROTO = Path("proto/examples/pricing/v1/pricing.proto")
+GUEST_PROJECTS = {
+    "rust-pricing": Path("examples/rust-pricing"),
+    "extism-pricing": Path("bench/extism-pricing"),
+}
+CACHE_DIR = Path("build/bench")
+
+# Without --iterations each figure runs this long (after the warm-up) or this many calls.
+DEFAULT_SECONDS = 1.5
+MAX_CALLS = 300_000
+WARM_UP_SECONDS = 0.2
+WARM_UP_MAX_CALLS = 2_000
+# Calls between two looks at the clock when timing for a duration.
+BATCH = 100
+
+# About 100 bytes encoded: a SKU with the whitespace the guest normalises, a quantity
+# with the volume discount, so that every field and the note are in the response.
+BENCH_REQUEST = {
+    "sku": "  acme  industrial widget\tdeluxe 3000 series, blue anodised aluminium xl lefthand ",
+    "quantity": 12,
+    "unit_price_cents": 129_999,
+    "currency": "EUR",
+}
+
+ProgressFn = Callable[[str], contextlib.AbstractContextManager[None]]
+BytesCall = Callable[[bytes], bytes]
+
+
+class FigureSkipped(Exception):
+    """A figure cannot run on this machine; `reason` says what to do about it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------
+# The registry of figures.
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One way of making the call.
+
+    `setup(ctx)` is a context manager that prepares the callee (building, loading) and
+    yields the call: bytes to bytes (the request's encoding and the response's decoding
+    are then timed around it), or message to message when `messages` is true (the figure
+    encodes and decodes itself, as a decorator would). It raises FigureSkipped when the
+    figure cannot run here.
+    """
+
+    name: str
+    description: str
+    setup: Callable[[Context], contextlib.AbstractContextManager[Callable[[Any], Any]]]
+    messages: bool = False
+
+
+FIGURES: dict[str, Figure] = {}
+
+
+def figure(
+    name: str, description: str, *, messages: bool = False
+) -> Callable[[Callable[[Context], Iterator[Callable[[Any], Any]]]], Figure]:
+    """Register a generator function `(ctx) -> Iterator[call]` as the figure `name`."""
+
+    def register(generator: Callable[[Context], Iterator[Callable[[Any], Any]]]) -> Figure:
+        if name in FIGURES:
+            raise ValueError(f"a figure named {name!r} is already registered")
+        made = Figure(name, description, contextlib.contextmanager(generator), messages)
+        FIGURES[name] = made
+        return made
+
+    return register
+
+
+# ---------------------------------------------------------------------------
+# What the figures share: the checkout, the built guests, the messages.
+
+
+def checkout_root() -> Path:
+    """The bridge checkout this package runs from (`Path(bridge.__file__)`'s parent's parent)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _require_sources(root: Path) -> None:
+    needed = [PRICING_PROTO, *(project / "Cargo.toml" for project in GUEST_PROJECTS.values())]
+    missing = [path for path in needed if not (root / path).is_file()]
+    if missing:
+        raise ProjectError(
+            f"bridge bench builds its guests from the bridge sources, and {root / missing[0]} "
+            "is missing: run it from a clone of the bridge repository "
+            "(git clone, then pip install -e . inside it)",
+            path=str(root),
+        )
+
+
+def _no_progress(message: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
+class Context:
+    """The checkout, the cache directory, the guests built on first use, the messages."""
+
+    def __init__(self, root: Path, progress: ProgressFn = _no_progress) -> None:
+        _require_sources(root)
+        self.root = root
+        self.cache = root / CACHE_DIR
+        self.progress = progress
+        self._built: dict[str, Path] = {}
+        self.request_type, self.response_type = _pricing_messages(root / PRICING_PROTO, self.cache)
+        self.request: Message = self.request_type(**BENCH_REQUEST)
+
+    def guest(self, name: str) -> Path:
+        """The module of the guest project `name` (see GUEST_PROJECTS), built once per run."""
+        if name not in self._built:
+            from .guest.build import build
+
+            project = self.root / GUEST_PROJECTS[name]
+            with self.progress(f"building {GUEST_PROJECTS[name]} ..."):
+                result = build(project, self.cache / f"{name}.wasm")
+            self._built[name] = result.output
+        return self._built[name]
+
+
+def _pricing_messages(proto: Path, cache: Path) -> tuple[type[Message], type[Message]]:
+    """QuoteRequest and QuoteResponse, compiled from the .proto into a private pool.
+
+    A private descriptor pool keeps the benchmark's classes apart from any pricing_pb2 the
+    process imports.
+    """
+    from grpc_tools import protoc
+
+    cache.mkdir(parents=True, exist_ok=True)
+    descriptor_set = cache / "pricing.binpb"
+    include = proto.parents[2]  # proto/examples: the file is pricing/v1/pricing.proto
+    status = protoc.main(
+        ["protoc", f"-I{include}", f"--descriptor_set_out={descriptor_set}", str(proto)]
+    )
+    if status != 0:
+        raise ProjectError(f"grpc_tools.protoc failed on {proto}", path=str(proto))
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set.read_bytes())
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    return (
+        message_factory.GetMessageClass(pool.FindMessageTypeByName("pricing.v1.QuoteRequest")),
+        message_factory.GetMessageClass(pool.FindMessageTypeByName("pricing.v1.QuoteResponse")),
+    )
+
+
+# ---------------------------------------------------------------------------
+# The figures.
+
+_SKU_SPACE = re.compile("[ \t\n\r\x0b\x0c]+")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_INT64_MAX = 2**63 - 1
+
+
+def normalize_sku(sku: str) -> str:
+    r"""The guest's canonical SKU: split on ASCII whitespace, joined with `-`, ASCII upper case.
+
+    >>> normalize_sku("  pear\t\t2\n"), normalize_sku("a\x0bb\x0cc")
+    ('PEAR-2', 'A-B-C')
+    >>> normalize_sku("\xe4pfel x"), normalize_sku("a\x1cb")
+    ('äPFEL-X', 'A\x1cB')
+    """
+    # str.split() and str.upper() are the idiom and fast, but split on \x1c-\x1f and
+    # Unicode spaces too and upper-case beyond ASCII: the exact way serves other SKUs.
+    if sku.isascii() and not ("\x1c" in sku or "\x1d" in sku or "\x1e" in sku or "\x1f" in sku):
+        return "-".join(sku.split()).upper()
+    return "-".join(part for part in _SKU_SPACE.split(sku) if part).translate(_ASCII_UPPER)
+
+
+def python_quote(
+    request_type: type[Message], response_type: type[Message], request: bytes
+) -> bytes:
+    """The Quote of examples/rust-pricing in plain Python: request bytes to response bytes."""
+    req: Any = request_type.FromString(request)
+    sku = normalize_sku(req.sku)
+    if not sku:
+        raise ValueError("sku is required")
+    if req.quantity == 0:
+        raise ValueError("quantity must be at least 1")
+    if req.unit_price_cents < 0:
+        raise ValueError("unit_price_cents must not be negative")
+    subtotal = req.unit_price_cents * req.quantity
+    if subtotal > _INT64_MAX:
+        raise ValueError("subtotal overflows int64")
+    discount = subtotal // 10 if req.quantity >= 10 else 0
+    response = response_type(
+        sku=sku,
+        subtotal_cents=subtotal,
+        discount_cents=discount,
+        total_cents=subtotal - discount,
+        currency=req.currency or "USD",
+        notes=["volume discount 10%"] if discount > 0 else [],
+    )
+    return response.SerializeToString()
+
+
+@figure("python", "plain Python doing the same work")
+def _python(ctx: Context) -> Iterator[BytesCall]:
+    yield functools.partial(python_quote, ctx.request_type, ctx.response_type)
+
+
+@figure("wasmtime_naive", "wasmtime-py public API: malloc, write, call, read, free")
+def _wasmtime_naive(ctx: Context) -> Iterator[BytesCall]:
+    import wasmtime
+
+    path = ctx.guest("rust-pricing")
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    instance = wasmtime.Instance(store, wasmtime.Module.from_file(engine, str(path)), [])
+    exports = instance.exports(store)
+    malloc, free, method = (exports[name] for name in ("malloc", "free", QUOTE_METHOD))
+    memory = exports["memory"]
+    assert isinstance(malloc, wasmtime.Func) and isinstance(free, wasmtime.Func)
+    assert isinstance(method, wasmtime.Func) and isinstance(memory, wasmtime.Memory)
+
+    def call(request: bytes) -> bytes:
+        size = len(request)
+        request_ptr = malloc(store, size)
+        memory.write(store, request, request_ptr)
+        result = method(store, request_ptr, size) & 0xFFFF_FFFF_FFFF_FFFF
+        ptr, length = result & 0xFFFF_FFFF, (result >> 32) & 0x3FFF_FFFF
+        if result >> 63:
+            raise CallError("the guest answered an error", method=QUOTE_METHOD)
+        response = bytes(memory.read(store, ptr, ptr + length))
+        if not (result >> 62) & 1 and ptr:
+            free(store, ptr)
+        free(store, request_ptr)
+        return response
+
+    yield call
+
+
+@figure("bridge", "bridge.load(path).call(method, bytes)")
+def _bridge(ctx: Context) -> Iterator[BytesCall]:
+    from .runtime import load
+
+    with load(ctx.guest("rust-pricing")) as guest:
+        yield functools.partial(guest.call, QUOTE_METHOD)
+
+
+@figure("extism", "Extism Python SDK, the same handler as an Extism plugin")
+def _extism(ctx: Context) -> Iterator[BytesCall]:
+    extism = load_extism()
+    wasm = ctx.guest("extism-pricing").read_bytes()
+    with extism.Plugin(wasm, wasi=False, functions=[]) as plugin:
+        yield functools.partial(plugin.call, "quote")
+
+
+EXTISM_MISSING = "the Extism Python SDK is not installed: pip install extism"
+
+
+def load_extism() -> Any:
+    """The `extism` module, or FigureSkipped saying how to install it."""
+    try:
+        return importlib.import_module("extism")
+    except ImportError as exc:
+        raise FigureSkipped(EXTISM_MISSING) from exc
+
+
+# ---------------------------------------------------------------------------
+# Budgets (/work/shared/DESIGN.md, "Budgets").
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A limit on a median (`over` empty) or on a speed-up of `of` over `over`."""
+
+    name: str
+    of: str
+    limit: float
+    over: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.over:
+            return f"{self.of} >= {self.limit:g}x faster than {self.over} (median)"
+        return f"{self.of} median <= {self.limit:g} us"
+
+    def check(self, figures: dict[str, Measurement]) -> BudgetCheck:
+        needed = [name for name in (self.of, self.over) if name]
+        if any(name not in figures for name in needed):
+            return BudgetCheck(self, None)
+        if self.over:
+            measured = figures[self.over].median_us / figures[self.of].median_us
+        else:
+            measured = figures[self.of].median_us
+        return BudgetCheck(self, measured)
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    budget: Budget
+    measured: float | None  # None when a figure it needs did not run
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None:
+            return None
+        if self.budget.over:
+            return self.measured >= self.budget.limit
+        return self.measured <= self.budget.limit
+
+    @property
+    def status(self) -> str:
+        return {True: "met", False: "missed", None: "not measured"}[self.met]
+
+    @property
+    def measured_text(self) -> str:
+        if self.measured is None:
+            return "-"
+        if self.budget.over:
+            return f"{self.measured:.1f}x"
+        return f"{self.measured:.2f} us"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.budget.name,
+            "budget": self.budget.text,
+            "limit": self.budget.limit,
+            "unit": "x" if self.budget.over else "us",
+            "measured": None if self.measured is None else round(self.measured, 3),
+            "met": self.met,
+        }
+
+
+BUDGETS: tuple[Budget, ...] = (
+    Budget("bridge_median", "bridge", 3.0),
+    Budget("bridge_vs_wasmtime_naive", "bridge", 20.0, over="wasmtime_naive"),
+    Budget("bridge_vs_extism", "bridge", 4.0, over="extism"),
+)
+
+
+# ---------------------------------------------------------------------------
+# Timing.
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    description: str
+    calls: int
+    median_us: float
+    p99_us: float
+
+
+def percentile(sorted_samples: Sequence[int], fraction: float) -> int:
+    """The nearest-rank percentile of samples sorted in ascending order.
+
+    >>> percentile(list(range(1, 101)), 0.99)
+    99
+    >>> percentile([5], 0.99)
+    5
+    """
+    if not sorted_samples:
+        raise ValueError("no samples")
+    rank = max(1, math.ceil(fraction * len(sorted_samples)))
+    return sorted_samples[rank - 1]
+
+
+def _summarize(name: str, description: str, samples: list[int]) -> Measurement:
+    samples.sort()
+    return Measurement(
+        name=name,
+        description=description,
+        calls=len(samples),
+        median_us=statistics.median(samples) / 1000,
+        p99_us=percentile(samples, 0.99) / 1000,
+    )
+
+
+def _sampler(
+    call: Callable[[Any], Any], ctx: Context, messages: bool
+) -> Callable[[int, list[int]], None]:
+    """A function that makes n timed calls and appends each call's nanoseconds to a list."""
+    clock = time.perf_counter_ns
+    request = ctx.request
+
+    if messages:
+
+        def run_messages(n: int, out: list[int]) -> None:
+            append = out.append
+            for _ in range(n):
+                start = clock()
+                call(request)
+                append(clock() - start)
+
+        return run_messages
+
+    serialize = request.SerializeToString
+    parse = ctx.response_type.FromString
+
+    def run_bytes(n: int, out: list[int]) -> None:
+        append = out.append
+        for _ in range(n):
+            start = clock()
+            parse(call(serialize()))
+            append(clock() - start)
+
+    return run_bytes
+
+
+def _time(run: Callable[[int, list[int]], None], *, calls: int | None, seconds: float) -> list[int]:
+    """Run the calls: exactly `calls` of them, or batches until `seconds` have passed."""
+    samples: list[int] = []
+    if calls is not None:
+        run(calls, samples)
+        return samples
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline and len(samples) < MAX_CALLS:
+        run(BATCH, samples)
+    return samples
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_answer(fig: Figure, call: Callable[[Any], Any], ctx: Context, reference: bytes) -> None:
+    """Every figure must answer what the Python reference answers, byte for byte."""
+    if fig.messages:
+        answer = call(ctx.request).SerializeToString()
+    else:
+        answer = call(ctx.request.SerializeToString())
+    if answer != reference:
+        raise CallError(
+            f"bench figure {fig.name} answered {answer!r}, not the reference {reference!r}",
+            method=QUOTE_METHOD,
+        )
+
+
+def measure(
+    fig: Figure, ctx: Context, *, iterations: int | None = None, seconds: float = DEFAULT_SECONDS
+) -> Measurement:
+    """Set the figure up, check its answer, warm it up and time it (FigureSkipped passes)."""
+    reference = python_quote(ctx.request_type, ctx.response_type, ctx.request.SerializeToString())
+    with fig.setup(ctx) as call:
+        _check_answer(fig, call, ctx, reference)
+        run = _sampler(call, ctx, fig.messages)
+        with ctx.progress(f"timing {fig.name} ..."), _gc_paused():
+            if iterations is None:
+                _time(run, calls=None, seconds=WARM_UP_SECONDS)
+            else:
+                _time(run, calls=min(WARM_UP_MAX_CALLS, max(1, iterations // 10)), seconds=0)
+            samples = _time(run, calls=iterations, seconds=seconds)
+    return _summarize(fig.name, fig.description, samples)
+
+
+# ---------------------------------------------------------------------------
+# The run.
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    figures: dict[str, Measurement]
+    skipped: dict[str, str]
+    budgets: list[BudgetCheck]
+    machine: dict[str, object]
+    payload: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "figures": {
+                name: {"median_us": round(m.median_us, 3), "p99_us": round(m.p99_us, 3)}
+                for name, m in self.figures.items()
+            },
+            "calls": {name: m.calls for name, m in self.figures.items()},
+            "skipped": dict(self.skipped),
+            "budgets": [check.to_json() for check in self.budgets],
+            "payload": dict(self.payload),
+            "machine": dict(self.machine),
+        }
+
+    def figure_rows(self) -> list[list[str]]:
+        """Rows of name, median, p99, ratio to bridge's median, what it is."""
+        base = self.figures.get("bridge")
+        rows = []
+        for name, m in self.figures.items():
+            ratio = f"{m.median_us / base.median_us:.2f}x" if base else "-"
+            rows.append([name, f"{m.median_us:.2f}", f"{m.p99_us:.2f}", ratio, m.description])
+        for name, reason in self.skipped.items():
+            rows.append([name, "-", "-", "-", f"skipped: {reason}"])
+        return rows
+
+    def budget_rows(self) -> list[list[str]]:
+        return [[c.budget.text, c.measured_text, c.status] for c in self.budgets]
+
+    @property
+    def title(self) -> str:
+        p = self.payload
+        return (
+            f"{p['method']}: {p['request_bytes']} B request, {p['response_bytes']} B response; "
+            "per call, encode and decode included"
+        )
+
+
+def run_bench(
+    *,
+    iterations: int | None = None,
+    seconds: float = DEFAULT_SECONDS,
+    names: Sequence[str] | None = None,
+    root: Path | None = None,
+    progress: ProgressFn = _no_progress,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> BenchResult:
+    """Time the figures `names` (all registered ones by default) and check the budgets.
+
+    Raises ProjectError when the bridge sources are not there, and the build's errors
+    (ToolchainError, BuildError) when a guest cannot be built. A figure that cannot run
+    here is left out of `figures` and listed in `skipped` with the reason (`on_skip` is
+    told at once).
+    """
+    ctx = Context(root or checkout_root(), progress)
+    figures: dict[str, Measurement] = {}
+    skipped: dict[str, str] = {}
+    for name in names or list(FIGURES):
+        fig = FIGURES[name]
+        try:
+            figures[name] = measure(fig, ctx, iterations=iterations, seconds=seconds)
+        except FigureSkipped as skip:
+            skipped[name] = skip.reason
+            if on_skip is not None:
+                on_skip(name, skip.reason)
+    request = ctx.request.SerializeToString()
+    payload = {
+        "method": QUOTE_METHOD,
+        "request_bytes": len(request),
+        "response_bytes": len(python_quote(ctx.request_type, ctx.response_type, request)),
+    }
+    return BenchResult(
+        figures=figures,
+        skipped=skipped,
+        budgets=[budget.check(figures) for budget in BUDGETS],
+        machine=machine(),
+        payload=payload,
+    )
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "wasmtime": _version_of("wasmtime"),
+        "extism": _version_of("extism"),
+        "protobuf": _version_of("protobuf"),
+        "bridge": __version__,
+        "platform": platform.platform(),
+        "timer_overhead_ns": _timer_overhead_ns(),
+    }
+
+
+def _timer_overhead_ns(samples: int = 10_000) -> int:
+    """The median cost of the two clock reads around each timed call, included in figures."""
+    clock = time.perf_counter_ns
+    gaps = []
+    for _ in range(samples):
+        start = clock()
+        gaps.append(clock() - start)
+    return int(statistics.median(gaps))
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def _version_of(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,692 @@
+"""Calls into wasm through wasmtime's C API: the only module that touches it.
+
+wasmtime-py's `Func.__call__` costs ~18 us a call (it looks the type up, boxes every
+value, allocates arrays). `bind()` gives a `Binding` whose function callables cost
+~0.5 us instead: cffi in ABI mode against the very library wasmtime-py loaded, with
+`wasmtime_func_call_unchecked` and a raw-value array preallocated per function.
+
+Everything the fast path relies on (symbols, struct layouts, wasmtime-py's private
+attributes) is checked once by `probe()`, which also runs a small module both ways
+and compares. When anything is off, `bind()` returns the fallback, a `Binding` on
+wasmtime-py's public API with the same behaviour, and says so once on the
+"bridge.runtime" logger. `BRIDGE_NO_FASTCALL=1` forces the fallback.
+
+Both bindings raise what wasmtime-py raises (`wasmtime.Trap`, `wasmtime.WasmtimeError`,
+`wasmtime.ExitTrap`, `ValueError("already closed")` for a closed store), so callers map
+errors once. A binding serves one thread at a time (it reuses its buffers); bindings of
+different stores run in parallel, as the GIL is released during the wasm call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, NoReturn, Protocol
+
+import wasmtime
+from wasmtime import _ffi as _wffi
+
+__all__ = [
+    "ENV_NO_FASTCALL",
+    "FAST",
+    "WHY_NOT_FAST",
+    "Binding",
+    "WasmFunc",
+    "bind",
+    "probe",
+]
+
+_log = logging.getLogger("bridge.runtime")
+
+ENV_NO_FASTCALL = "BRIDGE_NO_FASTCALL"
+
+# Set on first read (module __getattr__ below): the probe compiles a module, which
+# importing bridge should not pay for.
+FAST: bool
+"""`bind()` returns the fast binding (unless told otherwise)."""
+WHY_NOT_FAST: str | None
+"""Why not, when FAST is false; None when it is true."""
+
+WasmFunc = Callable[..., Any]
+"""A resolved export: takes the wasm arguments (ints, or floats for f32/f64), returns
+None, the one result, or a list of results, as `wasmtime.Func.__call__` does. i32 and
+i64 results are signed; arguments may be given signed or unsigned."""
+
+_M32 = 0xFFFF_FFFF
+_M64 = 0xFFFF_FFFF_FFFF_FFFF
+_MASKS = {"i32": _M32, "i64": _M64}
+_KINDS = ("i32", "i64", "f32", "f64")
+
+# The part of wasmtime.h the fast path uses. Pointers the hot path only tests or
+# passes back are declared intptr_t, so cffi hands out plain ints, not new cdata
+# objects. wasmtime_func_t and wasmtime_memory_t are small values the fast path only
+# copies and points to: they are `void *` here and copied with the size wasmtime-py's
+# own declarations give (generated from this version's headers). The raw-value array
+# is declared as uint64_t[2 * n]: one wasmtime_val_raw_t (16 bytes, little-endian)
+# per slot, written and read through typed views.
+_CDEF = """
+intptr_t wasmtime_func_call_unchecked(void *context, const void *func,
+                                      uint64_t *args_and_results, size_t args_and_results_len,
+                                      intptr_t *trap_ret);
+char *wasmtime_memory_data(void *context, const void *memory);
+size_t wasmtime_memory_data_size(void *context, const void *memory);
+void wasmtime_context_set_epoch_deadline(void *context, uint64_t ticks_beyond_current);
+"""
+_SYMBOLS = (
+    "wasmtime_func_call_unchecked",
+    "wasmtime_memory_data",
+    "wasmtime_memory_data_size",
+    "wasmtime_context_set_epoch_deadline",
+)
+_VAL_RAW_SIZE = 16
+
+
+class Binding(Protocol):
+    """Calls and memory access for one wasmtime Store and its instance."""
+
+    fast: bool
+    """This is the C-API binding (False: the public-API fallback)."""
+
+    def func(self, f: wasmtime.Func) -> WasmFunc:
+        """The callable for export `f`; resolve once, at load time."""
+        ...
+
+    def memory_size(self) -> int:
+        """The memory's size in bytes now (it can grow during any call)."""
+        ...
+
+    def write(self, ptr: int, data: bytes | bytearray) -> None:
+        """Copy `data` into memory at `ptr`; IndexError when it does not fit."""
+        ...
+
+    def read(self, ptr: int, length: int) -> bytes:
+        """Copy `length` bytes out of memory from `ptr`; IndexError when out of range."""
+        ...
+
+    def set_epoch_deadline(self, ticks: int) -> None:
+        """Trap (TrapCode.INTERRUPT) once the engine's epoch is `ticks` past now."""
+        ...
+
+
+def bind(store: wasmtime.Store, memory: wasmtime.Memory, *, fast: bool | None = None) -> Binding:
+    """A binding for `store` and `memory` (an export of an instance in that store).
+
+    `fast=None` picks the fast binding when FAST; True insists on it (RuntimeError
+    when it cannot work here); False takes the public-API fallback. The binding keeps
+    `store` and `memory` alive; it must not be used after `store.close()` (it then
+    raises ValueError, as wasmtime-py does).
+    """
+    if fast is None:
+        _decide()
+        fast = FAST
+    if not fast:
+        return _PublicBinding(store, memory)
+    reason = probe()
+    if reason is not None or _capi is None:
+        raise RuntimeError(f"the fast wasmtime binding cannot be used: {reason}")
+    return _FastBinding(_capi, store, memory)
+
+
+# --- The fast binding ----------------------------------------------------------------
+
+
+class _CApi:
+    """The cffi handle on wasmtime's library, loaded once."""
+
+    def __init__(self, ffi: Any, lib: Any) -> None:
+        self.ffi = ffi
+        self.lib = lib
+        self.call_unchecked = lib.wasmtime_func_call_unchecked
+        self.memory_data = lib.wasmtime_memory_data
+        self.memory_data_size = lib.wasmtime_memory_data_size
+        self.set_epoch_deadline = lib.wasmtime_context_set_epoch_deadline
+
+
+class _FastBinding:
+    fast = True
+
+    def __init__(self, capi: _CApi, store: wasmtime.Store, memory: wasmtime.Memory) -> None:
+        ffi = capi.ffi
+        self._capi = capi
+        self._ffi = ffi
+        # Held so neither is freed while the binding lives; the raw pointers below
+        # point into them.
+        self._store: Any = store
+        self._memory = memory
+        self._store_id = _store_id(store)
+        _check_same_store(self._store_id, _memory_store_id(memory), "memory")
+        self._ctx = ffi.cast("void *", ctypes.cast(store._context(), ctypes.c_void_p).value)
+        self._mem = _copy_struct(ffi, memory._memory)
+        # One trap slot per binding (one thread at a time); reset after each trap.
+        self._trap = ffi.new("intptr_t *")
+        (self.memory_size, self.write, self.read, self.set_epoch_deadline) = _memory_ops(
+            capi, store, self._ctx, self._mem
+        )
+
+    def func(self, f: wasmtime.Func) -> WasmFunc:
+        _check_same_store(self._store_id, _func_store_id(f), "function")
+        ty = f.type(self._store)
+        params = [str(t) for t in ty.params]
+        results = [str(t) for t in ty.results]
+        if not all(k in _KINDS for k in params + results):
+            # References and v128 are rare and need rooting: leave them to wasmtime-py.
+            return _public_func(self._store, f, params)
+        ffi = self._ffi
+        fn = _copy_struct(ffi, f._func)
+        nslots = max(len(params), len(results), 1)
+        buf = ffi.new("uint64_t[]", 2 * nslots)
+        views = {
+            "u64": buf,
+            "i64": ffi.cast("int64_t *", buf),
+            "i32": ffi.cast("int32_t *", buf),
+            "f32": ffi.cast("float *", buf),
+            "f64": ffi.cast("double *", buf),
+        }
+        # Slot s starts at u64/i64/f64 index 2s and i32/f32 index 4s (16-byte slots).
+        getters = [
+            (views[k], 2 * s if k in ("i64", "f64") else 4 * s) for s, k in enumerate(results)
+        ]
+        target = _Target(
+            self._store, self._ctx, fn, buf, nslots, self._trap, self._capi.call_unchecked
+        )
+        if all(k in _MASKS for k in params) and len(params) <= 3 and len(results) <= 1:
+            view, index = getters[0] if results else (_NO_RESULT, 0)
+            return _int_call(target, [_MASKS[k] for k in params], view, index)
+        return _generic_call(target, params, views, getters)
+
+
+def _copy_struct(ffi: Any, value: ctypes.Structure) -> Any:
+    """A cffi copy of a wasmtime-py handle struct (store id + index: a plain value)."""
+    size = ctypes.sizeof(value)
+    copy = ffi.new("uint64_t[]", (size + 7) // 8)  # 8-aligned, as the C struct is
+    ffi.memmove(copy, ffi.cast("void *", ctypes.addressof(value)), size)
+    return copy
+
+
+def _memory_ops(
+    capi: _CApi, store: Any, ctx: Any, mem: Any
+) -> tuple[
+    Callable[[], int],
+    Callable[[int, bytes | bytearray], None],
+    Callable[[int, int], bytes],
+    Callable[[int], None],
+]:
+    # Closures, not methods: each attribute lookup saved is ~20 ns on the hot path.
+    memmove, unpack = capi.ffi.memmove, capi.ffi.unpack
+    memory_data, memory_data_size = capi.memory_data, capi.memory_data_size
+    set_deadline = capi.set_epoch_deadline
+    # Wasm memories never shrink, so a size once seen is a safe lower bound: the
+    # bounds check costs a C call only for a range beyond it.
+    seen = [0]
+
+    def memory_size() -> int:
+        if store._Store__context is None:
+            _closed()
+        size: int = memory_data_size(ctx, mem)
+        seen[0] = size
+        return size
+
+    def write(ptr: int, data: bytes | bytearray) -> None:
+        if store._Store__context is None:
+            _closed()
+        n = len(data)
+        if ptr < 0 or ptr + n > seen[0]:
+            _check_range(ptr, n, memory_size())
+        # The base is re-read every time: it can move when memory grows.
+        memmove(memory_data(ctx, mem) + ptr, data, n)
+
+    def read(ptr: int, length: int) -> bytes:
+        if store._Store__context is None:
+            _closed()
+        if ptr < 0 or length < 0 or ptr + length > seen[0]:
+            _check_range(ptr, length, memory_size())
+        data: bytes = unpack(memory_data(ctx, mem) + ptr, length)
+        return data
+
+    def set_epoch_deadline(ticks: int) -> None:
+        if store._Store__context is None:
+            _closed()
+        if ticks < 0:
+            raise ValueError(f"an epoch deadline is a tick count, not {ticks}")
+        set_deadline(ctx, ticks)
+
+    return memory_size, write, read, set_epoch_deadline
+
+
+class _Target(NamedTuple):
+    """What a fast function callable closes over. `buf` must stay referenced: the typed
+    views cast from it do not keep it alive."""
+
+    store: Any
+    ctx: Any
+    fn: Any
+    buf: Any
+    nslots: int
+    trap: Any
+    c_call: Any
+
+
+# A no-result function "returns" view[0] of this: None, with no branch on the hot path.
+_NO_RESULT = (None,)
+
+
+def _int_call(t: _Target, masks: Sequence[int], view: Any, index: int) -> WasmFunc:
+    # Integer params only, at most one result: the ABI's malloc, free and methods, and
+    # most plain exports. One closure per arity keeps the hot path free of loops.
+    # An i32 goes in zero-extended (as wasmtime's ValRaw::i32 does); reading a result
+    # through the int32/int64 view gives it signed, as wasmtime-py does.
+    store, ctx, fn, buf, n, trap, c_call = t
+    if len(masks) == 0:
+
+        def call0() -> Any:
+            if store._Store__context is None:
+                _closed()
+            err = c_call(ctx, fn, buf, n, trap)
+            if err or trap[0]:
+                _raise_failure(err, trap)
+            return view[index]
+
+        return call0
+    if len(masks) == 1:
+        (m0,) = masks
+
+        def call1(a: int) -> Any:
+            if store._Store__context is None:
+                _closed()
+            buf[0] = a & m0
+            err = c_call(ctx, fn, buf, n, trap)
+            if err or trap[0]:
+                _raise_failure(err, trap)
+            return view[index]
+
+        return call1
+    if len(masks) == 2:
+        m0, m1 = masks
+
+        def call2(a: int, b: int) -> Any:
+            if store._Store__context is None:
+                _closed()
+            buf[0] = a & m0
+            buf[2] = b & m1
+            err = c_call(ctx, fn, buf, n, trap)
+            if err or trap[0]:
+                _raise_failure(err, trap)
+            return view[index]
+
+        return call2
+    m0, m1, m2 = masks
+
+    def call3(a: int, b: int, c: int) -> Any:
+        if store._Store__context is None:
+            _closed()
+        buf[0] = a & m0
+        buf[2] = b & m1
+        buf[4] = c & m2
+        err = c_call(ctx, fn, buf, n, trap)
+        if err or trap[0]:
+            _raise_failure(err, trap)
+        return view[index]
+
+    return call3
+
+
+def _generic_call(
+    t: _Target, params: Sequence[str], views: dict[str, Any], getters: Sequence[tuple[Any, int]]
+) -> WasmFunc:
+    store, ctx, fn, buf, n, trap, c_call = t
+    u64, f32, f64 = views["u64"], views["f32"], views["f64"]
+    nparams = len(params)
+
+    def put(slot: int, kind: str, value: Any) -> None:
+        if kind in _MASKS:
+            u64[2 * slot] = value & _MASKS[kind]
+        elif kind == "f32":
+            u64[2 * slot] = 0  # ValRaw::f32 zero-extends, like i32
+            f32[4 * slot] = _to_float(value)
+        else:
+            f64[2 * slot] = _to_float(value)
+
+    def call(*args: Any) -> Any:
+        if len(args) != nparams:
+            raise TypeError(f"the function takes {nparams} arguments ({len(args)} given)")
+        if store._Store__context is None:
+            _closed()
+        for slot, (kind, value) in enumerate(zip(params, args, strict=True)):
+            put(slot, kind, value)
+        err = c_call(ctx, fn, buf, n, trap)
+        if err or trap[0]:
+            _raise_failure(err, trap)
+        if len(getters) == 1:
+            view, index = getters[0]
+            return view[index]
+        return [view[index] for view, index in getters] if getters else None
+
+    return call
+
+
+def _raise_failure(err: int, trap: Any) -> NoReturn:
+    """Raise what `Func.__call__` raises for this error or trap (the cold path)."""
+    trap_addr: int = trap[0]
+    trap[0] = 0
+    exc: Exception
+    if trap_addr:
+        exc = wasmtime.Trap._from_ptr(ctypes.cast(trap_addr, ctypes.POINTER(_wffi.wasm_trap_t)))
+        if err:  # wasmtime sets one or the other; own it anyway so it is freed
+            wasmtime.WasmtimeError._from_ptr(
+                ctypes.cast(err, ctypes.POINTER(_wffi.wasmtime_error_t))
+            )
+    else:
+        # An ExitTrap when WASI's proc_exit ran.
+        exc = wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(err, ctypes.POINTER(_wffi.wasmtime_error_t))
+        )
+    # A Python host function raised: wasmtime-py re-raises that instead of the trap.
+    _maybe_raise_last_exn()
+    raise exc
+
+
+def _maybe_raise_last_exn() -> None:
+    from wasmtime import _func
+
+    _func.maybe_raise_last_exn()
+
+
+# --- The fallback: wasmtime-py's public API ----------------------------------------
+
+
+class _PublicBinding:
+    fast = False
+
+    def __init__(self, store: wasmtime.Store, memory: wasmtime.Memory) -> None:
+        self._store = store
+        self._memory = memory
+        self._store_id = _store_id(store)
+        _check_same_store(self._store_id, _memory_store_id(memory), "memory")
+
+    def func(self, f: wasmtime.Func) -> WasmFunc:
+        _check_same_store(self._store_id, _func_store_id(f), "function")
+        return _public_func(self._store, f, [str(t) for t in f.type(self._store).params])
+
+    def memory_size(self) -> int:
+        size: int = self._memory.data_len(self._store)
+        return size
+
+    def write(self, ptr: int, data: bytes | bytearray) -> None:
+        _check_range(ptr, len(data), self.memory_size())
+        if data:
+            self._memory.write(self._store, data, ptr)
+
+    def read(self, ptr: int, length: int) -> bytes:
+        _check_range(ptr, length, self.memory_size())
+        return bytes(self._memory.read(self._store, ptr, ptr + length)) if length else b""
+
+    def set_epoch_deadline(self, ticks: int) -> None:
+        self._store._context()  # ValueError when closed, like the fast binding
+        if ticks < 0:
+            raise ValueError(f"an epoch deadline is a tick count, not {ticks}")
+        self._store.set_epoch_deadline(ticks)
+
+
+def _public_func(store: wasmtime.Store, f: wasmtime.Func, params: Sequence[str]) -> WasmFunc:
+    # Arguments are normalised as the fast path takes them (any int, masked to the
+    # width), so both bindings accept and refuse the same values.
+    convert = [_NORMALISE.get(k, _same) for k in params]
+    nparams = len(params)
+
+    def call(*args: Any) -> Any:
+        if len(args) != nparams:
+            raise TypeError(f"the function takes {nparams} arguments ({len(args)} given)")
+        return f(store, *[c(a) for c, a in zip(convert, args, strict=True)])
+
+    return call
+
+
+def _to_i32(value: int) -> int:
+    return ((value & _M32) ^ 0x8000_0000) - 0x8000_0000
+
+
+def _to_i64(value: int) -> int:
+    return ((value & _M64) ^ 0x8000_0000_0000_0000) - 0x8000_0000_0000_0000
+
+
+def _to_float(value: Any) -> float:
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"expected a float, got {type(value).__name__}")
+    return float(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_NORMALISE: dict[str, Callable[[Any], Any]] = {
+    "i32": _to_i32,
+    "i64": _to_i64,
+    "f32": _to_float,
+    "f64": _to_float,
+}
+
+
+# --- Shared checks -------------------------------------------------------------------
+
+
+def _check_range(ptr: int, length: int, size: int) -> None:
+    if ptr < 0 or length < 0 or ptr + length > size:
+        raise IndexError(
+            f"[{ptr:#x}, {ptr + length:#x}) is outside the guest's memory of {size} bytes"
+        )
+
+
+def _closed() -> NoReturn:
+    # What wasmtime-py's Store._context() raises once the store is closed.
+    raise ValueError("already closed")
+
+
+def _store_id(store: wasmtime.Store) -> int | None:
+    """The store's id, from a global made in it (wasmtime has no call for it)."""
+    try:
+        probe_global = wasmtime.Global(
+            store, wasmtime.GlobalType(wasmtime.ValType.i32(), False), wasmtime.Val.i32(0)
+        )
+        return int(probe_global._global.store_id)
+    except AttributeError:  # wasmtime-py's internals moved: skip the check
+        return None
+
+
+def _func_store_id(f: wasmtime.Func) -> int | None:
+    try:
+        return int(f._func.store_id)
+    except AttributeError:
+        return None
+
+
+def _memory_store_id(memory: wasmtime.Memory) -> int | None:
+    raw = getattr(memory, "_memory", None)
+    holder = getattr(raw, "_anon_1", raw)  # recent versions nest it in an anonymous struct
+    store_id = getattr(holder, "store_id", None)
+    return int(store_id) if store_id is not None else None
+
+
+def _check_same_store(store_id: int | None, other: int | None, what: str) -> None:
+    # wasmtime aborts the process when an object is used with another store (and the
+    # unchecked call would not even notice): refuse here instead.
+    if store_id is not None and other is not None and store_id != other:
+        raise ValueError(f"the {what} belongs to another wasmtime.Store than the binding's")
+
+
+# --- Deciding which binding to use ----------------------------------------------------
+
+_lock = threading.Lock()
+_decide_lock = threading.Lock()
+_probed = False
+_unavailable: str | None = None
+_capi: _CApi | None = None
+
+_SELF_CHECK_WAT = """
+(module
+  (memory (export "memory") 1)
+  (func (export "add") (param i32 i64) (result i64)
+    (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
+  (func (export "neg") (param i32) (result i32) (i32.sub (i32.const 0) (local.get 0)))
+  (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+  (func (export "mix") (param f64 i32) (result f64 i32)
+    (local.get 0) (local.get 1))
+  (func (export "boom") unreachable)
+)
+"""
+
+
+def probe() -> str | None:
+    """Why the fast binding cannot be used in this process, or None when it can.
+
+    Checked once: cffi, the library, the symbols, the struct layouts, wasmtime-py's
+    private attributes, and a small module run through both bindings.
+    """
+    global _probed, _unavailable, _capi
+    with _lock:
+        if not _probed:
+            try:
+                capi, _unavailable = _load()
+                if _unavailable is None and capi is not None:
+                    _unavailable = _self_check(capi)
+                    _capi = capi if _unavailable is None else None
+            except Exception as exc:  # a self-check must never break loading
+                _unavailable = f"the self-check failed: {type(exc).__name__}: {exc}"
+            _probed = True
+        return _unavailable
+
+
+def _load() -> tuple[_CApi | None, str | None]:
+    if sys.byteorder != "little":
+        return None, "the raw-value views assume a little-endian host"
+    try:
+        cffi = importlib.import_module("cffi")
+    except ImportError:
+        return None, "cffi is not installed (pip install cffi)"
+    path = getattr(_wffi, "filename", None)
+    if path is None:
+        return None, "wasmtime._ffi.filename (the path of wasmtime's library) is gone"
+    for owner, names in (
+        (_wffi, ("wasm_trap_t", "wasmtime_error_t", "wasmtime_func_t", "wasmtime_memory_t")),
+        (_wffi, ("wasmtime_val_raw_t", "dll")),
+        (wasmtime.Trap, ("_from_ptr",)),
+        (wasmtime.WasmtimeError, ("_from_ptr",)),
+        (wasmtime.Store, ("_context",)),
+    ):
+        for name in names:
+            if not hasattr(owner, name):
+                return None, f"wasmtime-py has no {getattr(owner, '__name__', owner)}.{name}"
+    layout = _layout_problem()
+    if layout is not None:
+        return None, layout
+    ffi = cffi.FFI()
+    ffi.cdef(_CDEF)
+    try:
+        lib = ffi.dlopen(str(path))
+    except OSError as exc:
+        return None, f"cannot open {path}: {exc}"
+    for name in _SYMBOLS:
+        try:
+            ours = int(ffi.cast("uintptr_t", getattr(lib, name)))
+            theirs = ctypes.cast(getattr(_wffi.dll, name), ctypes.c_void_p).value
+        except AttributeError:
+            return None, f"{path} has no symbol {name}"
+        # The same loaded copy of the library, or its pointers would mean nothing to us.
+        if ours != theirs:
+            return None, f"cffi and wasmtime-py resolve {name} to different libraries"
+    return _CApi(ffi, lib), None
+
+
+def _layout_problem() -> str | None:
+    """The C layouts the fast path relies on, as wasmtime-py declares them."""
+    raw = ctypes.sizeof(_wffi.wasmtime_val_raw_t)
+    if raw != _VAL_RAW_SIZE:
+        return f"wasmtime_val_raw_t is {raw} bytes, expected {_VAL_RAW_SIZE}"
+    for struct in (_wffi.wasmtime_func_t, _wffi.wasmtime_memory_t):
+        if not issubclass(struct, ctypes.Structure) or ctypes.sizeof(struct) % 8:
+            return f"{struct.__name__} is not a struct of 8-byte alignment any more"
+    return None
+
+
+def _self_check(capi: _CApi) -> str | None:
+    """Run a small module through both bindings; a description of any difference."""
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, bytes(wasmtime.wat2wasm(_SELF_CHECK_WAT)))
+    fast = _self_check_run(engine, module, lambda s, m: _FastBinding(capi, s, m))
+    public = _self_check_run(engine, module, _PublicBinding)
+    if fast != public:
+        return f"the fast binding disagrees with wasmtime-py: {fast!r} != {public!r}"
+    return None
+
+
+def _self_check_run(
+    engine: wasmtime.Engine,
+    module: wasmtime.Module,
+    make: Callable[[wasmtime.Store, wasmtime.Memory], Binding],
+) -> list[object]:
+    store = wasmtime.Store(engine)
+    exports = wasmtime.Instance(store, module, []).exports(store)
+    memory = exports["memory"]
+    assert isinstance(memory, wasmtime.Memory)
+    binding = make(store, memory)
+    funcs = {}
+    for name in ("add", "neg", "grow", "mix", "boom"):
+        export = exports[name]
+        assert isinstance(export, wasmtime.Func)
+        funcs[name] = binding.func(export)
+    seen: list[object] = [
+        funcs["add"](-1, 1 << 63),
+        funcs["add"](0xFFFF_FFFF, -5),
+        funcs["neg"](5),
+        funcs["neg"](-(1 << 31)),
+        funcs["mix"](1.5, -7),
+        funcs["grow"](),
+        binding.memory_size(),
+        memory.data_len(store),
+    ]
+    binding.write(65536 + 10, b"bridge")
+    seen.append(binding.read(65536 + 8, 10))
+    seen.append(bytes(memory.read(store, 65536 + 8, 65536 + 18)))
+    try:
+        funcs["boom"]()
+        seen.append("no trap")
+    except wasmtime.Trap as trap:
+        seen.append((trap.trap_code, len(trap.frames) > 0, "unreachable" in trap.message))
+    seen.append(funcs["neg"](2))  # a call after a trap works (the trap slot was reset)
+    store.close()
+    try:
+        funcs["neg"](1)
+        seen.append("ran after close")
+    except ValueError as exc:
+        seen.append(str(exc))
+    return seen
+
+
+def _decide() -> None:
+    global FAST, WHY_NOT_FAST
+    with _decide_lock:
+        if "FAST" in globals():
+            return
+        forced = os.environ.get(ENV_NO_FASTCALL, "")
+        # The escape hatch must not touch the C API at all, not even to probe it.
+        reason = f"{ENV_NO_FASTCALL}={forced} is set" if forced not in ("", "0") else probe()
+        if reason is not None:
+            _log.warning(
+                "wasm calls take the slow path through wasmtime-py's public API (~18 us "
+                "a call instead of ~0.5 us): %s",
+                reason,
+            )
+        WHY_NOT_FAST = reason
+        FAST = reason is None
+
+
+def __getattr__(name: str) -> object:
+    if name in ("FAST", "WHY_NOT_FAST"):
+        _decide()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

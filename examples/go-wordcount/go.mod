@@ -1,0 +1,3 @@
+module bridge.dev/examples/go-wordcount
+
+go 1.24
