@@ -113,13 +113,23 @@ class Binding(Protocol):
         ...
 
 
-def bind(store: wasmtime.Store, memory: wasmtime.Memory, *, fast: bool | None = None) -> Binding:
+def bind(
+    store: wasmtime.Store,
+    memory: wasmtime.Memory,
+    *,
+    fast: bool | None = None,
+    fixed_base: bool = False,
+) -> Binding:
     """A binding for `store` and `memory` (an export of an instance in that store).
 
     `fast=None` picks the fast binding when FAST; True insists on it (RuntimeError
     when it cannot work here); False takes the public-API fallback. The binding keeps
     `store` and `memory` alive; it must not be used after `store.close()` (it then
     raises ValueError, as wasmtime-py does).
+
+    `fixed_base=True` promises that the memory never moves (an engine configured with
+    `memory_may_move = False`): the binding then reads and writes memory through one
+    cached view instead of asking wasmtime for the base address on every access.
     """
     if fast is None:
         _decide()
@@ -129,7 +139,7 @@ def bind(store: wasmtime.Store, memory: wasmtime.Memory, *, fast: bool | None = 
     reason = probe()
     if reason is not None or _capi is None:
         raise RuntimeError(f"the fast wasmtime binding cannot be used: {reason}")
-    return _FastBinding(_capi, store, memory)
+    return _FastBinding(_capi, store, memory, fixed_base=fixed_base)
 
 
 # --- The fast binding ----------------------------------------------------------------
@@ -150,7 +160,9 @@ class _CApi:
 class _FastBinding:
     fast = True
 
-    def __init__(self, capi: _CApi, store: wasmtime.Store, memory: wasmtime.Memory) -> None:
+    def __init__(
+        self, capi: _CApi, store: wasmtime.Store, memory: wasmtime.Memory, *, fixed_base: bool
+    ) -> None:
         ffi = capi.ffi
         self._capi = capi
         self._ffi = ffi
@@ -164,9 +176,15 @@ class _FastBinding:
         self._mem = _copy_struct(ffi, memory._memory)
         # One trap slot per binding (one thread at a time); reset after each trap.
         self._trap = ffi.new("intptr_t *")
-        (self.memory_size, self.write, self.read, self.set_epoch_deadline) = _memory_ops(
-            capi, store, self._ctx, self._mem
+        # The memory's base address, cached between guest calls: it can move only when
+        # memory grows, which only guest code does here, so every guest call clears it.
+        self._base: list[Any] = [None]
+        ops = _fixed_memory_ops if fixed_base else _memory_ops
+        (self.memory_size, self.write, self.read, self.set_epoch_deadline) = ops(
+            capi, store, self._ctx, self._mem, self._base
         )
+        # A fixed base is never invalidated: calls clear a list nobody reads.
+        self._cleared_by_calls: list[Any] = [None] if fixed_base else self._base
 
     def func(self, f: wasmtime.Func) -> WasmFunc:
         _check_same_store(self._store_id, _func_store_id(f), "function")
@@ -192,7 +210,14 @@ class _FastBinding:
             (views[k], 2 * s if k in ("i64", "f64") else 4 * s) for s, k in enumerate(results)
         ]
         target = _Target(
-            self._store, self._ctx, fn, buf, nslots, self._trap, self._capi.call_unchecked
+            self._store,
+            self._ctx,
+            fn,
+            buf,
+            nslots,
+            self._trap,
+            self._capi.call_unchecked,
+            self._base,
         )
         if all(k in _MASKS for k in params) and len(params) <= 3 and len(results) <= 1:
             view, index = getters[0] if results else (_NO_RESULT, 0)
@@ -209,7 +234,7 @@ def _copy_struct(ffi: Any, value: ctypes.Structure) -> Any:
 
 
 def _memory_ops(
-    capi: _CApi, store: Any, ctx: Any, mem: Any
+    capi: _CApi, store: Any, ctx: Any, mem: Any, base: list[Any]
 ) -> tuple[
     Callable[[], int],
     Callable[[int, bytes | bytearray], None],
@@ -237,15 +262,20 @@ def _memory_ops(
         n = len(data)
         if ptr < 0 or ptr + n > seen[0]:
             _check_range(ptr, n, memory_size())
-        # The base is re-read every time: it can move when memory grows.
-        memmove(memory_data(ctx, mem) + ptr, data, n)
+        start = base[0]
+        if start is None:
+            start = base[0] = memory_data(ctx, mem)
+        memmove(start + ptr, data, n)
 
     def read(ptr: int, length: int) -> bytes:
         if store._Store__context is None:
             _closed()
         if ptr < 0 or length < 0 or ptr + length > seen[0]:
             _check_range(ptr, length, memory_size())
-        data: bytes = unpack(memory_data(ctx, mem) + ptr, length)
+        start = base[0]
+        if start is None:
+            start = base[0] = memory_data(ctx, mem)
+        data: bytes = unpack(start + ptr, length)
         return data
 
     def set_epoch_deadline(ticks: int) -> None:
@@ -254,6 +284,55 @@ def _memory_ops(
         if ticks < 0:
             raise ValueError(f"an epoch deadline is a tick count, not {ticks}")
         set_deadline(ctx, ticks)
+
+    return memory_size, write, read, set_epoch_deadline
+
+
+def _fixed_memory_ops(
+    capi: _CApi, store: Any, ctx: Any, mem: Any, base: list[Any]
+) -> tuple[
+    Callable[[], int],
+    Callable[[int, bytes | bytearray], None],
+    Callable[[int, int], bytes],
+    Callable[[int], None],
+]:
+    # The memory never moves, so one view over it stays valid for the store's life;
+    # it is re-made only when an access reaches past it (memory grew). Slicing a
+    # memoryview costs about half of cffi's memmove/unpack plus the pointer arithmetic.
+    ffi = capi.ffi
+    memory_data, memory_data_size = capi.memory_data, capi.memory_data_size
+    _, _, _, set_epoch_deadline = _memory_ops(capi, store, ctx, mem, base)
+    view = [memoryview(b"")]
+
+    def refresh() -> memoryview:
+        if store._Store__context is None:
+            _closed()
+        size = memory_data_size(ctx, mem)
+        fresh = view[0] = memoryview(ffi.buffer(memory_data(ctx, mem), size))
+        return fresh
+
+    def memory_size() -> int:
+        return len(refresh())
+
+    def write(ptr: int, data: bytes | bytearray) -> None:
+        if store._Store__context is None:
+            _closed()
+        end = ptr + len(data)
+        v = view[0]
+        if ptr < 0 or end > len(v):
+            v = refresh()
+            _check_range(ptr, len(data), len(v))
+        v[ptr:end] = data
+
+    def read(ptr: int, length: int) -> bytes:
+        if store._Store__context is None:
+            _closed()
+        end = ptr + length
+        v = view[0]
+        if ptr < 0 or length < 0 or end > len(v):
+            v = refresh()
+            _check_range(ptr, length, len(v))
+        return v[ptr:end].tobytes()
 
     return memory_size, write, read, set_epoch_deadline
 
@@ -269,6 +348,7 @@ class _Target(NamedTuple):
     nslots: int
     trap: Any
     c_call: Any
+    base: list[Any]  # the binding's cached memory base, cleared by every call
 
 
 # A no-result function "returns" view[0] of this: None, with no branch on the hot path.
@@ -280,13 +360,14 @@ def _int_call(t: _Target, masks: Sequence[int], view: Any, index: int) -> WasmFu
     # most plain exports. One closure per arity keeps the hot path free of loops.
     # An i32 goes in zero-extended (as wasmtime's ValRaw::i32 does); reading a result
     # through the int32/int64 view gives it signed, as wasmtime-py does.
-    store, ctx, fn, buf, n, trap, c_call = t
+    store, ctx, fn, buf, n, trap, c_call, base = t
     if len(masks) == 0:
 
         def call0() -> Any:
             if store._Store__context is None:
                 _closed()
             err = c_call(ctx, fn, buf, n, trap)
+            base[0] = None
             if err or trap[0]:
                 _raise_failure(err, trap)
             return view[index]
@@ -300,6 +381,7 @@ def _int_call(t: _Target, masks: Sequence[int], view: Any, index: int) -> WasmFu
                 _closed()
             buf[0] = a & m0
             err = c_call(ctx, fn, buf, n, trap)
+            base[0] = None
             if err or trap[0]:
                 _raise_failure(err, trap)
             return view[index]
@@ -314,6 +396,7 @@ def _int_call(t: _Target, masks: Sequence[int], view: Any, index: int) -> WasmFu
             buf[0] = a & m0
             buf[2] = b & m1
             err = c_call(ctx, fn, buf, n, trap)
+            base[0] = None
             if err or trap[0]:
                 _raise_failure(err, trap)
             return view[index]
@@ -328,6 +411,7 @@ def _int_call(t: _Target, masks: Sequence[int], view: Any, index: int) -> WasmFu
         buf[2] = b & m1
         buf[4] = c & m2
         err = c_call(ctx, fn, buf, n, trap)
+        base[0] = None
         if err or trap[0]:
             _raise_failure(err, trap)
         return view[index]
@@ -338,7 +422,7 @@ def _int_call(t: _Target, masks: Sequence[int], view: Any, index: int) -> WasmFu
 def _generic_call(
     t: _Target, params: Sequence[str], views: dict[str, Any], getters: Sequence[tuple[Any, int]]
 ) -> WasmFunc:
-    store, ctx, fn, buf, n, trap, c_call = t
+    store, ctx, fn, buf, n, trap, c_call, base = t
     u64, f32, f64 = views["u64"], views["f32"], views["f64"]
     nparams = len(params)
 
@@ -359,6 +443,7 @@ def _generic_call(
         for slot, (kind, value) in enumerate(zip(params, args, strict=True)):
             put(slot, kind, value)
         err = c_call(ctx, fn, buf, n, trap)
+        base[0] = None
         if err or trap[0]:
             _raise_failure(err, trap)
         if len(getters) == 1:
@@ -615,12 +700,18 @@ def _layout_problem() -> str | None:
 
 def _self_check(capi: _CApi) -> str | None:
     """Run a small module through both bindings; a description of any difference."""
-    engine = wasmtime.Engine()
+    config = wasmtime.Config()
+    config.memory_may_move = False  # so that the fixed-base mode is checked as used
+    engine = wasmtime.Engine(config)
     module = wasmtime.Module(engine, bytes(wasmtime.wat2wasm(_SELF_CHECK_WAT)))
-    fast = _self_check_run(engine, module, lambda s, m: _FastBinding(capi, s, m))
     public = _self_check_run(engine, module, _PublicBinding)
-    if fast != public:
-        return f"the fast binding disagrees with wasmtime-py: {fast!r} != {public!r}"
+    for make in (
+        lambda s, m: _FastBinding(capi, s, m, fixed_base=False),
+        lambda s, m: _FastBinding(capi, s, m, fixed_base=True),
+    ):
+        fast = _self_check_run(engine, module, make)
+        if fast != public:
+            return f"the fast binding disagrees with wasmtime-py: {fast!r} != {public!r}"
     return None
 
 

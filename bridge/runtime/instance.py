@@ -89,7 +89,8 @@ class Instance:
             raise LoadError(f"{self.name} cannot be instantiated: {traps.first_line(exc)}") from exc
         exports = instance.exports(self._store)
         memory = _typed(exports[abi.EXPORT_MEMORY], wasmtime.Memory)
-        fast = self._fast = _fastcall.bind(self._store, memory)
+        # engine_for's engines never move memory (memory_may_move = False).
+        fast = self._fast = _fastcall.bind(self._store, memory, fixed_base=True)
         self._malloc = fast.func(_typed(exports[abi.EXPORT_MALLOC], wasmtime.Func))
         self._free = fast.func(_typed(exports[abi.EXPORT_FREE], wasmtime.Func))
         self._methods = {m: fast.func(_typed(exports[m], wasmtime.Func)) for m in interface.methods}

@@ -416,3 +416,37 @@ def _python(code: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, check=True
     )
+
+
+FIXED_BASE_MODULE = """
+(module
+  (memory (export "memory") 1)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "poke") (param i32 i32) (i32.store8 (local.get 0) (local.get 1)))
+)
+"""
+
+
+def test_fixed_base_view_follows_growth_and_refuses_what_is_outside() -> None:
+    config = wasmtime.Config()
+    config.memory_may_move = False  # what engine_for promises when it asks for fixed_base
+    engine = wasmtime.Engine(config)
+    store = wasmtime.Store(engine)
+    module = wasmtime.Module(engine, bytes(wasmtime.wat2wasm(FIXED_BASE_MODULE)))
+    exports = wasmtime.Instance(store, module, []).exports(store)
+    binding = _fastcall.bind(store, _memory_of(exports, "memory"), fast=True, fixed_base=True)
+    grow, poke = binding.func(_func_of(exports, "grow")), binding.func(_func_of(exports, "poke"))
+    binding.write(100, b"hello")
+    assert binding.read(100, 5) == b"hello"
+    with pytest.raises(IndexError):
+        binding.read(65536 - 2, 4)  # one page only, so far
+    assert grow(3) == 1
+    poke(65536 * 3 + 7, 42)  # the guest writes into the new pages
+    assert binding.read(65536 * 3 + 7, 1) == b"\x2a"  # the view is re-made past its end
+    binding.write(65536 * 4 - 3, b"end")
+    assert binding.memory_size() == 4 * 65536
+    with pytest.raises(IndexError):
+        binding.write(65536 * 4 - 2, b"end")
+    store.close()
+    with pytest.raises(ValueError, match="closed"):
+        binding.read(0, 1)
