@@ -10,6 +10,7 @@ Guests compiled to WebAssembly are called in-process through ABI v1 (docs/abi.md
 from __future__ import annotations
 
 from ._version import __version__
+from .config import RuntimeConfig
 from .errors import (
     AbiMismatch,
     AbiViolation,
@@ -34,7 +35,7 @@ from .errors import (
     ToolchainError,
     UnknownMethod,
 )
-from .runtime import GuestModule, load
+from .runtime import CommandModule, GuestModule, ScalarModule, load
 
 __all__ = [
     "AbiMismatch",
@@ -42,6 +43,7 @@ __all__ = [
     "BridgeError",
     "BuildError",
     "CallError",
+    "CommandModule",
     "ConfigError",
     "GuestError",
     "GuestModule",
@@ -57,6 +59,8 @@ __all__ = [
     "NotABridgeModule",
     "ProjectError",
     "ResourceExhausted",
+    "RuntimeConfig",
+    "ScalarModule",
     "StatusCode",
     "ToolchainError",
     "UnknownMethod",

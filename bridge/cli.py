@@ -158,32 +158,88 @@ def inspect(module: Path, as_json: bool) -> None:
         )
 
 
-@cli.command()
+# Negative numbers are arguments, not options: `bridge call m.wasm add -5 3`.
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("module", type=click.Path(path_type=Path))
-@click.argument("method")
+@click.argument("method", required=False)
+@click.argument("args", nargs=-1)
 @click.option(
     "--raw",
     is_flag=True,
-    required=True,
-    help="Read the request as protobuf bytes on stdin; write the response's bytes to stdout.",
+    help="Bridge modules: the request is protobuf bytes on stdin, the response's bytes "
+    "go to stdout.",
 )
-def call(module: Path, method: str, raw: bool) -> None:
-    """Call one method of a bridge module in-process, with protobuf bytes.
-
-    The request is the encoded message on stdin; the response's bytes go to stdout. A
-    guest's application error prints its gRPC code and message and exits 1.
+@click.option("--json", "as_json", is_flag=True, help="Plain exports: print the result as JSON.")
+def call(module: Path, method: str | None, args: tuple[str, ...], raw: bool, as_json: bool) -> None:
+    """Call a module in-process: a bridge method, a plain export, or a WASI command.
 
     \b
-    Example, LookupRequest{sku: "apple 1"} in and LookupResponse out:
+    A bridge module: METHOD is pkg.Service/Method, the request is protobuf bytes on
+    stdin (--raw), and the response's bytes go to stdout.
+    A module of plain exports: METHOD is the function, ARGS its numbers.
+    A WASI command: no METHOD; stdin is its request, its stdout the response.
+    A guest's application error prints its code and message and exits 1.
+
+    \b
+    Examples:
       printf '\\x0a\\x07apple 1' |
         bridge call build/go-pricing.wasm pricing.v1.Pricing/Lookup --raw | xxd
+      bridge call build/rust-fib.wasm calculate_fibonacci 90
+      echo 'the cat saw the cat' | bridge call build/go-wordcount.wasm
     """
-    from .runtime import load
+    from .abi import is_method_export
+    from .config import RuntimeConfig
+    from .runtime import CommandModule, ScalarModule, load
+    from .runtime.engine import compile_file
+    from .runtime.interface import ModuleKind, describe
+    from .runtime.module import check_bridge_interface
 
-    request = sys.stdin.buffer.read()
-    with load(module) as guest:
-        response = guest.call(method, request)
-    sys.stdout.buffer.write(response)
+    config = RuntimeConfig.from_env()
+    interface = describe(compile_file(module, config))
+    kind = interface.kind
+    if method is not None and is_method_export(method):
+        # A bridge method's name: say so plainly when the module is not a bridge module.
+        check_bridge_interface(interface, str(module))
+    if kind is ModuleKind.WASI_COMMAND:
+        if method is not None:
+            raise click.UsageError(f"{module} is a WASI command: it takes no METHOD")
+        with CommandModule(module, config) as command:
+            _write_stdout(command.run(sys.stdin.buffer.read()))
+    elif kind is ModuleKind.PLAIN:
+        if method is None:
+            raise click.UsageError(f"{module} has plain exports: name the function to call")
+        with ScalarModule(module, config) as scalar:
+            result = scalar.call(method, *(_number(a) for a in args))
+        values = result if isinstance(result, tuple) else () if result is None else (result,)
+        if as_json:
+            out.print_json({"function": method, "result": list(values)})
+        else:
+            click.echo(" ".join(str(v) for v in values))
+    else:
+        if method is None:
+            raise click.UsageError(f"{module} is a bridge module: name the method to call")
+        if not raw:
+            raise click.UsageError(
+                "JSON requests need the schema embedded in the module: pass --raw and the "
+                "request as protobuf bytes on stdin"
+            )
+        with load(module, config) as guest:
+            _write_stdout(guest.call(method, sys.stdin.buffer.read()))
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text, 0)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a number", param_hint="ARGS") from None
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
 

@@ -62,6 +62,19 @@ def faulty_rust_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build_or_skip(ROOT / "tests" / "guests" / "faulty-rust", out)
 
 
+@pytest.fixture(scope="session")
+def rust_fib_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/rust-fib: a module of plain scalar exports."""
+    return _build_or_skip(EXAMPLES / "rust-fib", tmp_path_factory.mktemp("fib") / "rust-fib.wasm")
+
+
+@pytest.fixture(scope="session")
+def go_wordcount_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/go-wordcount: a WASI command (its go.mod says `// bridge: command`)."""
+    out = tmp_path_factory.mktemp("wordcount") / "go-wordcount.wasm"
+    return _build_or_skip(EXAMPLES / "go-wordcount", out)
+
+
 @pytest.fixture(scope="session", params=["go", "rust"])
 def faulty_wasm(request: pytest.FixtureRequest) -> Path:
     """Each misbehaving guest in turn, Go and Rust."""

@@ -16,12 +16,13 @@ from ..errors import BuildError, ProjectError
 from . import toolchain
 from .toolchain import Toolchain
 
-__all__ = ["BuildResult", "Language", "build", "detect_language"]
+__all__ = ["BuildResult", "Language", "build", "detect_language", "is_go_command"]
 
 # A guest build is bounded: a compiler that hangs must not hang `bridge build`.
 BUILD_TIMEOUT_S = 600
 # Enough of a failed compiler's output to show the error, not pages of it.
 OUTPUT_TAIL_LINES = 40
+GO_COMMAND_MARKER = "// bridge: command"
 
 
 class Language(str, Enum):
@@ -89,8 +90,9 @@ def build(
     started = time.perf_counter()
     if language is Language.GO:
         found = toolchain.require_go()
-        target = "wasip1/wasm"
-        _build_go(project, output, found)
+        command = is_go_command(project)
+        target = "wasip1/wasm command" if command else "wasip1/wasm"
+        _build_go(project, output, found, command=command)
     else:
         found = toolchain.require_rust(rust_target)
         target = rust_target
@@ -107,16 +109,28 @@ def build(
     )
 
 
-def _build_go(project: Path, output: Path, found: Toolchain) -> None:
+def is_go_command(project: Path) -> bool:
+    """go.mod has the line `// bridge: command`: a WASI program (_start), not a reactor.
+
+    A bridge module is a reactor (`-buildmode=c-shared`: exports, `_initialize`); a
+    command runs main once per request. Go source cannot tell the two apart, so the
+    project says which it is.
+    """
+    lines = (project / "go.mod").read_text(encoding="utf-8").splitlines()
+    return any(line.strip() == GO_COMMAND_MARKER for line in lines)
+
+
+def _build_go(project: Path, output: Path, found: Toolchain, *, command: bool) -> None:
     env = found.env()
     # Never download a toolchain behind the user's back; go.mod says `go 1.24`.
     env.setdefault("GOTOOLCHAIN", "local")
+    mode = [] if command else ["-buildmode=c-shared"]
     if found.name == "tinygo":
-        argv = [str(found.path), "build", "-target=wasip1", "-buildmode=c-shared", "-no-debug"]
+        argv = [str(found.path), "build", "-target=wasip1", *mode, "-no-debug"]
     else:
         env.update(GOOS="wasip1", GOARCH="wasm")
         # -w drops DWARF; the name section stays, so trap backtraces name Go functions.
-        argv = [str(found.path), "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-w"]
+        argv = [str(found.path), "build", *mode, "-trimpath", "-ldflags=-w"]
     # Write beside the output and rename, so a failed build never leaves half a module.
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".bridge-build-") as tmp:
         staged = Path(tmp) / output.name

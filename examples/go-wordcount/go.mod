@@ -1,3 +1,4 @@
+// bridge: command
 module bridge.dev/examples/go-wordcount
 
 go 1.24

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -64,4 +65,36 @@ def test_not_wasm(tmp_path: Path) -> None:
 def test_raw_is_required_until_modules_carry_their_schema(pricing_wasm: Path) -> None:
     ran = run("call", str(pricing_wasm), LOOKUP)
     assert ran.exit_code == 2
-    assert "Missing option '--raw'" in ran.stderr
+    assert "pass --raw and the request as protobuf bytes on stdin" in ran.stderr
+
+
+def test_plain_exports(rust_fib_wasm: Path) -> None:
+    ran = run("call", str(rust_fib_wasm), "calculate_fibonacci", "90")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.stdout == "2880067194370816120\n"
+    ran = run("call", str(rust_fib_wasm), "add_f64", "-1.5", "4", "--json")
+    assert json.loads(ran.stdout) == {"function": "add_f64", "result": [2.5]}
+
+
+def test_plain_export_with_bad_arguments(rust_fib_wasm: Path) -> None:
+    ran = run("call", str(rust_fib_wasm), "calculate_fibonacci", "1", "2")
+    assert_one_line_error(ran, "calculate_fibonacci")
+    ran = run("call", str(rust_fib_wasm), "calculate_fibonacci", "ten")
+    assert ran.exit_code == 2
+    assert "'ten' is not a number" in ran.stderr
+
+
+def test_plain_export_that_traps(rust_fib_wasm: Path) -> None:
+    assert_one_line_error(run("call", str(rust_fib_wasm), "divide", "1", "0"), "divide trapped")
+
+
+def test_wasi_command(go_wordcount_wasm: Path) -> None:
+    ran = run("call", str(go_wordcount_wasm), stdin=b"the cat saw the cat")
+    assert ran.exit_code == 0, ran.stderr
+    assert json.loads(ran.stdout)["words"] == 5
+
+
+def test_wasi_command_takes_no_method(go_wordcount_wasm: Path) -> None:
+    ran = run("call", str(go_wordcount_wasm), "main")
+    assert ran.exit_code == 2
+    assert "is a WASI command: it takes no METHOD" in ran.stderr

@@ -9,7 +9,6 @@ import base64
 import dataclasses
 import importlib.util
 import json
-import subprocess
 import threading
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from bridge.errors import (
     ResourceExhausted,
     StatusCode,
 )
-from bridge.guest import toolchain
 from bridge.runtime import command
 from bridge.runtime.command import REQUEST_ENV, CommandModule
 from tests.wat import wat_module, write_wat
@@ -119,30 +117,6 @@ HOG = """(module (memory (export "memory") 1)
   (func (export "_start")
     (loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
     unreachable))"""
-
-
-@pytest.fixture(scope="session")
-def go_wordcount_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # A command, not a reactor: built without -buildmode=c-shared, which
-    # bridge.guest.build always passes for Go.
-    go = toolchain.find_go()
-    if go is None:
-        pytest.skip(f"cannot build go-wordcount: no Go toolchain; {toolchain.go_install_hint()}")
-    out = tmp_path_factory.mktemp("go-wordcount") / "go-wordcount.wasm"
-    env = go.env()
-    env.update(GOOS="wasip1", GOARCH="wasm")
-    env.setdefault("GOTOOLCHAIN", "local")
-    done = subprocess.run(
-        [str(go.path), "build", "-trimpath", "-ldflags=-w", "-o", str(out), "."],
-        cwd=EXAMPLES / "go-wordcount",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"go build failed:\n{done.stderr}"
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -19,10 +19,8 @@ from bridge.errors import (
     InvalidArguments,
     LoadError,
     MemoryLimitExceeded,
-    ToolchainError,
     UnknownMethod,
 )
-from bridge.guest.build import build
 from bridge.runtime.scalar import ScalarModule, ScalarSignature
 from tests.wat import wat_module, write_wat
 
@@ -53,15 +51,6 @@ PLAIN_WAT = """
     unreachable)
 )
 """
-
-
-@pytest.fixture(scope="session")
-def rust_fib_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("rust-fib") / "rust-fib.wasm"
-    try:
-        return build(EXAMPLES / "rust-fib", out).output
-    except ToolchainError as exc:
-        pytest.skip(f"cannot build rust-fib: {exc}")
 
 
 @pytest.fixture(scope="session")
