@@ -48,7 +48,6 @@ import tempfile
 import threading
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import wasmtime
@@ -66,6 +65,7 @@ from ..errors import (
     StatusCode,
 )
 from . import limits, traps
+from .closing import Closing
 from .engine import compile_file, engine_for, read_wasm
 from .interface import WASI_MODULE, ModuleInterface, ModuleKind, describe
 from .output import GuestOutput
@@ -85,7 +85,7 @@ guest_log = logging.getLogger("bridge.guest")
 _CRASH_PREFIXES = ("fatal error:", "runtime: out of memory")
 
 
-class CommandModule:
+class CommandModule(Closing):
     """A WASI command compiled once; `run(request)` runs it once and returns stdout.
 
     Runs are independent (a new instance each) and safe from any number of threads.
@@ -163,17 +163,6 @@ class CommandModule:
     def close(self) -> None:
         """Refuse further runs; safe to call twice (runs hold nothing between them)."""
         self._closed = True
-
-    def __enter__(self) -> CommandModule:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<CommandModule {self.path} engine={self.engine}>"
@@ -307,7 +296,7 @@ class _WasmtimeRunner:
             config=self._config,
             timeout_s=timeout_s,
             memory_size=_memory_size(store, instance),
-            stderr=output.tail(),
+            output=output,
         )
 
 

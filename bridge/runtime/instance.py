@@ -211,15 +211,13 @@ class Instance:
 
     def _failure(self, exc: Exception, method: str, timeout_s: float | None = None) -> CallError:
         self.broken = True
-        stderr = self._output.tail()
-        self._output.clear()
         return traps.classify(
             exc,
             method=method,
             config=self._config,
-            timeout_s=self._config.call_timeout_s if timeout_s is None else timeout_s,
+            timeout_s=timeout_s,
             memory_size=self.memory_size(),
-            stderr=stderr,
+            output=self._output,
         )
 
     def memory_size(self) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from types import TracebackType
 
 from .. import abi
 from ..config import RuntimeConfig
 from ..errors import AbiMismatch, ConfigError, LoadError, NotABridgeModule, UnknownMethod
+from .closing import Closing
 from .engine import compile_file, engine_for
 from .instance import Instance
 from .interface import (
@@ -27,7 +27,7 @@ from .pool import InstancePool
 __all__ = ["GuestModule", "check_bridge_interface", "load"]
 
 
-class GuestModule:
+class GuestModule(Closing):
     """A bridge module loaded in this process; call its methods with protobuf bytes.
 
     >>> import bridge
@@ -96,17 +96,6 @@ class GuestModule:
     def close(self) -> None:
         """Close the instances; safe to call twice. Calls after this raise ValueError."""
         self._pool.close()
-
-    def __enter__(self) -> GuestModule:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<GuestModule {self.path} methods={list(self.methods)}>"

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 
 import wasmtime
 
@@ -32,6 +32,7 @@ from .. import abi
 from ..config import RuntimeConfig
 from ..errors import ConfigError, InvalidArguments, LoadError, UnknownMethod
 from . import _fastcall, limits, traps
+from .closing import Closing
 from .engine import compile_file, engine_for
 from .interface import WASI_MODULE, ModuleInterface, ModuleKind, describe
 from .output import GuestOutput
@@ -60,7 +61,7 @@ class ScalarSignature:
         return f"({', '.join(self.params)}) -> {result}"
 
 
-class ScalarModule:
+class ScalarModule(Closing):
     """A module of plain exports; `call(name, *args)` runs one with numbers.
 
     Arguments are Python ints for i32/i64 (either the signed or the unsigned range of
@@ -141,17 +142,6 @@ class ScalarModule:
             if self._live is not None:
                 self._live.close()
                 self._live = None
-
-    def __enter__(self) -> ScalarModule:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<ScalarModule {self.path} functions={sorted(self.functions)}>"
@@ -245,15 +235,13 @@ class _Live:
 
     def _failure(self, exc: Exception, method: str, timeout_s: float | None) -> Exception:
         self.broken = True
-        stderr = self._output.tail()
-        self._output.clear()
         return traps.classify(
             exc,
             method=method,
             config=self._config,
-            timeout_s=self._config.call_timeout_s if timeout_s is None else timeout_s,
+            timeout_s=timeout_s,
             memory_size=self._binding.memory_size() if self._binding is not None else 0,
-            stderr=stderr,
+            output=self._output,
         )
 
 

@@ -16,6 +16,7 @@ from ..errors import (
     GuestTrap,
     MemoryLimitExceeded,
 )
+from .output import GuestOutput
 
 __all__ = ["classify", "first_line", "panic_line"]
 
@@ -30,15 +31,22 @@ def classify(
     config: RuntimeConfig,
     timeout_s: float | None,
     memory_size: int,
+    output: GuestOutput | None = None,
     stderr: str = "",
 ) -> CallError:
     """The error for `exc`, raised by wasmtime while `method` ran.
 
-    `memory_size` is the guest's memory after the failure and `stderr` what it wrote
-    lately: wasmtime refuses a memory grow past the limit without saying so, and the
+    `timeout_s` is the call's own deadline, if it had one (else the config's).
+    `memory_size` is the guest's memory after the failure; `output` (taken and cleared)
+    or `stderr` is what the guest wrote on stderr lately: wasmtime refuses a memory grow past the limit without saying so, and the
     guest then aborts, so a trap with memory at half the limit or more (allocators
     double) or with an allocator's out-of-memory message counts as the limit.
     """
+    if output is not None:
+        stderr = output.tail()
+        output.clear()
+    if timeout_s is None:
+        timeout_s = config.call_timeout_s
     code = exc.trap_code if isinstance(exc, wasmtime.Trap) else None
     if code is wasmtime.TrapCode.INTERRUPT:
         return DeadlineExceeded(
