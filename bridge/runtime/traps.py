@@ -38,9 +38,10 @@ def classify(
 
     `timeout_s` is the call's own deadline, if it had one (else the config's).
     `memory_size` is the guest's memory after the failure; `output` (taken and cleared)
-    or `stderr` is what the guest wrote on stderr lately: wasmtime refuses a memory grow past the limit without saying so, and the
-    guest then aborts, so a trap with memory at half the limit or more (allocators
-    double) or with an allocator's out-of-memory message counts as the limit.
+    or `stderr` is what the guest wrote on stderr lately. wasmtime refuses a memory
+    grow past the limit without saying so, and the guest then aborts, so a trap with
+    memory at half the limit or more (allocators double) or with an allocator's
+    out-of-memory message counts as the limit.
     """
     if output is not None:
         stderr = output.tail()
