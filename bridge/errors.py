@@ -2,6 +2,7 @@
 
     BridgeError
     ├── ConfigError           a configuration value is invalid (names the key and why)
+    ├── SchemaError           a .proto file does not compile, or uses what bridge cannot run
     ├── ProjectError          a directory is not a guest project bridge can build
     ├── ToolchainError        a compiler bridge needs is missing or too old
     ├── BuildError            the guest's compiler failed
@@ -51,6 +52,7 @@ __all__ = [
     "NotABridgeModule",
     "ProjectError",
     "ResourceExhausted",
+    "SchemaError",
     "StatusCode",
     "ToolchainError",
     "UnknownMethod",
@@ -87,6 +89,10 @@ class BridgeError(Exception):
 
 class ConfigError(BridgeError):
     """A configuration value is invalid; the message names the key and the reason."""
+
+
+class SchemaError(BridgeError):
+    """A .proto file does not compile or uses what bridge does not support (file:line)."""
 
 
 class ProjectError(BridgeError):

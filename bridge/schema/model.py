@@ -1,0 +1,405 @@
+"""The schema model: a FileDescriptorSet turned into frozen dataclasses.
+
+Every other part (the Python, Go and Rust emitters, the sidecar, the CLI) reads this
+model, never raw descriptors or .proto text. Links go by full name (`pricing.v1.Quote`,
+no leading dot) through the Schema's lookups, so every object is a plain value:
+`schema.message(field.type_name)` goes down from a field to its message,
+`schema.message(message.parent)` up from a nested message to its parent.
+
+`Schema.from_descriptor_set` also checks that the files it was asked to build use only
+what bridge runs (unary RPCs; no groups, no extensions) and names the file and line of
+anything else.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+from .. import abi
+from ..errors import SchemaError
+
+__all__ = ["Enum", "Field", "FieldKind", "File", "Message", "Method", "Schema", "Service"]
+
+_F = descriptor_pb2.FieldDescriptorProto
+
+
+class FieldKind(str, enum.Enum):
+    """A field's protobuf type, by its .proto name."""
+
+    DOUBLE = "double"
+    FLOAT = "float"
+    INT64 = "int64"
+    UINT64 = "uint64"
+    INT32 = "int32"
+    FIXED64 = "fixed64"
+    FIXED32 = "fixed32"
+    BOOL = "bool"
+    STRING = "string"
+    MESSAGE = "message"
+    BYTES = "bytes"
+    UINT32 = "uint32"
+    ENUM = "enum"
+    SFIXED32 = "sfixed32"
+    SFIXED64 = "sfixed64"
+    SINT32 = "sint32"
+    SINT64 = "sint64"
+
+    @property
+    def wire_type(self) -> int:
+        """The wire type of one value: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32."""
+        if self in _FIXED64:
+            return 1
+        if self in _FIXED32:
+            return 5
+        if self in (FieldKind.STRING, FieldKind.BYTES, FieldKind.MESSAGE):
+            return 2
+        return 0
+
+    @property
+    def packable(self) -> bool:
+        """Scalar numbers (and enums, bools) may be packed when repeated."""
+        return self.wire_type != 2
+
+
+_FIXED64 = frozenset({FieldKind.DOUBLE, FieldKind.FIXED64, FieldKind.SFIXED64})
+_FIXED32 = frozenset({FieldKind.FLOAT, FieldKind.FIXED32, FieldKind.SFIXED32})
+_KINDS = {
+    _F.TYPE_DOUBLE: FieldKind.DOUBLE,
+    _F.TYPE_FLOAT: FieldKind.FLOAT,
+    _F.TYPE_INT64: FieldKind.INT64,
+    _F.TYPE_UINT64: FieldKind.UINT64,
+    _F.TYPE_INT32: FieldKind.INT32,
+    _F.TYPE_FIXED64: FieldKind.FIXED64,
+    _F.TYPE_FIXED32: FieldKind.FIXED32,
+    _F.TYPE_BOOL: FieldKind.BOOL,
+    _F.TYPE_STRING: FieldKind.STRING,
+    _F.TYPE_MESSAGE: FieldKind.MESSAGE,
+    _F.TYPE_BYTES: FieldKind.BYTES,
+    _F.TYPE_UINT32: FieldKind.UINT32,
+    _F.TYPE_ENUM: FieldKind.ENUM,
+    _F.TYPE_SFIXED32: FieldKind.SFIXED32,
+    _F.TYPE_SFIXED64: FieldKind.SFIXED64,
+    _F.TYPE_SINT32: FieldKind.SINT32,
+    _F.TYPE_SINT64: FieldKind.SINT64,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a message."""
+
+    name: str
+    number: int
+    kind: FieldKind
+    json_name: str
+    repeated: bool = False
+    #: The full name of the message or enum type, for MESSAGE and ENUM fields.
+    type_name: str | None = None
+    #: The oneof this field belongs to (real oneofs only, not proto3 `optional`).
+    oneof: str | None = None
+    #: Declared `optional` in proto3: explicit presence.
+    optional: bool = False
+    #: Repeated scalars are written packed (proto3's default, unless [packed = false]).
+    packed: bool = False
+    #: For a map field: its key and value (the map entry's fields 1 and 2).
+    map_key: Field | None = None
+    map_value: Field | None = None
+
+    @property
+    def is_map(self) -> bool:
+        return self.map_key is not None
+
+    @property
+    def has_presence(self) -> bool:
+        """Whether "set to the default" differs from "not set" (it is then always written)."""
+        if self.repeated:
+            return False
+        return self.kind is FieldKind.MESSAGE or self.oneof is not None or self.optional
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message type; `parent` is the full name of the enclosing message, if nested."""
+
+    full_name: str
+    name: str
+    file: str
+    fields: tuple[Field, ...]
+    #: Real oneofs, in declaration order: name -> the names of their fields.
+    oneofs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    parent: str | None = None
+    is_map_entry: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Enum:
+    """An enum type: (name, number) pairs in declaration order; proto3 enums are open."""
+
+    full_name: str
+    name: str
+    file: str
+    values: tuple[tuple[str, int], ...]
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """A unary RPC: one function to migrate."""
+
+    name: str
+    service: str  # the service's full name
+    input: str  # full message names
+    output: str
+
+    @property
+    def full_name(self) -> str:
+        """`pkg.Service/Method`: the gRPC name, and the wasm export's (ABI v1 section 3)."""
+        package, _, service = self.service.rpartition(".")
+        return abi.method_export_name(package, service, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    full_name: str
+    name: str
+    package: str
+    file: str
+    methods: tuple[Method, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    name: str  # as protoc names it: relative to its include root
+    package: str
+    syntax: str
+    dependencies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Every file, message, enum and service of a compiled FileDescriptorSet."""
+
+    descriptor_set: bytes
+    #: The files the schema was made for (not their imports), in the order given.
+    targets: tuple[str, ...]
+    files: dict[str, File] = field(default_factory=dict)
+    messages: dict[str, Message] = field(default_factory=dict)
+    enums: dict[str, Enum] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @classmethod
+    def compile(cls, files: Sequence[Path], includes: Sequence[Path] = ()) -> Schema:
+        """Compile .proto files with grpcio-tools and build the model (SchemaError on any
+        problem, with the file and line)."""
+        from .compile import compile_protos
+
+        data = compile_protos(files, includes)
+        fds = descriptor_pb2.FileDescriptorSet.FromString(data)
+        # protoc names the files relative to their include root; the targets are the
+        # last files of the set that were asked for, in order.
+        asked = {f.resolve() for f in files}
+        roots = list(includes) or sorted({f.resolve().parent for f in files})
+        targets = [
+            fd.name for fd in fds.file if any((Path(r) / fd.name).resolve() in asked for r in roots)
+        ]
+        return cls.from_descriptor_set(data, targets)
+
+    @classmethod
+    def from_descriptor_set(cls, data: bytes, targets: Iterable[str] | None = None) -> Schema:
+        """The model of serialized FileDescriptorSet bytes; `targets` default to every file."""
+        fds = descriptor_pb2.FileDescriptorSet.FromString(data)
+        names = tuple(targets) if targets is not None else tuple(f.name for f in fds.file)
+        schema = cls(descriptor_set=data, targets=names)
+        for fd in fds.file:
+            _Reader(schema, fd, check=fd.name in names).read()
+        return schema
+
+    def message(self, full_name: str) -> Message:
+        return self.messages[full_name]
+
+    def enum(self, full_name: str) -> Enum:
+        return self.enums[full_name]
+
+    def method(self, full_name: str) -> Method:
+        """A method by its gRPC name, `pkg.Service/Method`; KeyError when there is none."""
+        service, _, name = full_name.partition("/")
+        found = next((m for m in self.services[service].methods if m.name == name), None)
+        if found is None:
+            raise KeyError(full_name)
+        return found
+
+    def target_messages(self) -> list[Message]:
+        """The messages defined in the target files (nested ones too, map entries not)."""
+        return [m for m in self.messages.values() if m.file in self.targets and not m.is_map_entry]
+
+    def target_services(self) -> list[Service]:
+        return [s for s in self.services.values() if s.file in self.targets]
+
+
+class _Reader:
+    """Reads one FileDescriptorProto into the schema, checking what bridge supports."""
+
+    def __init__(self, schema: Schema, fd: descriptor_pb2.FileDescriptorProto, *, check: bool):
+        self.schema = schema
+        self.fd = fd
+        self.check = check
+        self.lines = {
+            tuple(loc.path): loc.span[0] + 1 for loc in fd.source_code_info.location if loc.span
+        }
+
+    def read(self) -> None:
+        fd = self.fd
+        self.schema.files[fd.name] = File(
+            fd.name, fd.package, fd.syntax or "proto2", tuple(fd.dependency)
+        )
+        prefix = f"{fd.package}." if fd.package else ""
+        if self.check and fd.extension:
+            self._unsupported((7, 0), "extensions are not supported (proto3 has none)")
+        for i, enum_proto in enumerate(fd.enum_type):
+            self._enum(enum_proto, prefix, None)
+        for i, message in enumerate(fd.message_type):
+            self._message(message, prefix, None, (4, i))
+        for i, service in enumerate(fd.service):
+            self._service(service, prefix, (6, i))
+
+    def _message(
+        self,
+        proto: descriptor_pb2.DescriptorProto,
+        prefix: str,
+        parent: str | None,
+        path: tuple[int, ...],
+    ) -> None:
+        full = f"{prefix}{proto.name}"
+        if self.check and (proto.extension or proto.extension_range):
+            self._unsupported(path, f"{full}: extensions are not supported")
+        for e in proto.enum_type:
+            self._enum(e, f"{full}.", full)
+        for i, nested in enumerate(proto.nested_type):
+            self._message(nested, f"{full}.", full, (*path, 3, i))
+        real_oneofs = [
+            o.name
+            for i, o in enumerate(proto.oneof_decl)
+            if not any(f.proto3_optional and f.oneof_index == i for f in proto.field)
+        ]
+        fields = tuple(self._field(f, full, (*path, 2, i)) for i, f in enumerate(proto.field))
+        oneofs = tuple(
+            (name, tuple(f.name for f in fields if f.oneof == name)) for name in real_oneofs
+        )
+        self.schema.messages[full] = Message(
+            full_name=full,
+            name=proto.name,
+            file=self.fd.name,
+            fields=fields,
+            oneofs=oneofs,
+            parent=parent,
+            is_map_entry=proto.options.map_entry,
+        )
+
+    def _field(self, proto: _F, message: str, path: tuple[int, ...]) -> Field:
+        if proto.type == _F.TYPE_GROUP and self.check:
+            self._unsupported(path, f"{message}.{proto.name}: proto2 groups are not supported")
+        # A group in an imported file is never generated; model it as the message it is.
+        kind = _KINDS.get(proto.type, FieldKind.MESSAGE)
+        repeated = proto.label == _F.LABEL_REPEATED
+        type_name = proto.type_name.lstrip(".") or None
+        oneof = None
+        if proto.HasField("oneof_index") and not proto.proto3_optional:
+            oneof = self._oneof_name(message, proto.oneof_index)
+        proto3 = self.fd.syntax == "proto3"
+        packed = (
+            repeated
+            and kind.packable
+            and (proto.options.packed if proto.options.HasField("packed") else proto3)
+        )
+        map_key = map_value = None
+        if repeated and kind is FieldKind.MESSAGE and type_name:
+            entry = self._map_entry(type_name)
+            if entry is not None:
+                map_key, map_value = entry
+        return Field(
+            name=proto.name,
+            number=proto.number,
+            kind=kind,
+            json_name=proto.json_name or proto.name,
+            repeated=repeated,
+            type_name=type_name,
+            oneof=oneof,
+            optional=proto.proto3_optional or (not proto3 and not repeated),
+            packed=packed,
+            map_key=map_key,
+            map_value=map_value,
+        )
+
+    def _oneof_name(self, message: str, index: int) -> str:
+        proto = self._find_message(message)
+        return proto.oneof_decl[index].name if proto is not None else f"oneof_{index}"
+
+    def _map_entry(self, type_name: str) -> tuple[Field, Field] | None:
+        proto = self._find_message(type_name)
+        if proto is None or not proto.options.map_entry:
+            return None
+        key, value = proto.field[0], proto.field[1]
+        return self._field(key, type_name, ()), self._field(value, type_name, ())
+
+    def _find_message(self, full_name: str) -> descriptor_pb2.DescriptorProto | None:
+        prefix = f"{self.fd.package}." if self.fd.package else ""
+        if not full_name.startswith(prefix):
+            return None
+        parts = full_name[len(prefix) :].split(".")
+        found: descriptor_pb2.DescriptorProto | None = None
+        candidates = list(self.fd.message_type)
+        for part in parts:
+            found = next((m for m in candidates if m.name == part), None)
+            if found is None:
+                return None
+            candidates = list(found.nested_type)
+        return found
+
+    def _enum(
+        self, proto: descriptor_pb2.EnumDescriptorProto, prefix: str, parent: str | None
+    ) -> None:
+        full = f"{prefix}{proto.name}"
+        self.schema.enums[full] = Enum(
+            full_name=full,
+            name=proto.name,
+            file=self.fd.name,
+            values=tuple((v.name, v.number) for v in proto.value),
+            parent=parent,
+        )
+
+    def _service(
+        self, proto: descriptor_pb2.ServiceDescriptorProto, prefix: str, path: tuple[int, ...]
+    ) -> None:
+        full = f"{prefix}{proto.name}"
+        methods = []
+        for i, m in enumerate(proto.method):
+            if self.check and (m.client_streaming or m.server_streaming):
+                how = {
+                    (True, False): "client-streaming",
+                    (False, True): "server-streaming",
+                    (True, True): "bidirectional streaming",
+                }[(m.client_streaming, m.server_streaming)]
+                self._unsupported(
+                    (*path, 2, i),
+                    f"{full}/{m.name} is a {how} RPC: bridge migrates unary functions only",
+                )
+            methods.append(
+                Method(m.name, full, m.input_type.lstrip("."), m.output_type.lstrip("."))
+            )
+        self.schema.services[full] = Service(
+            full_name=full,
+            name=proto.name,
+            package=self.fd.package,
+            file=self.fd.name,
+            methods=tuple(methods),
+        )
+
+    def _unsupported(self, path: tuple[int, ...], reason: str) -> None:
+        line = self.lines.get(path)
+        where = f"{self.fd.name}:{line}" if line else self.fd.name
+        raise SchemaError(f"{where}: {reason}")

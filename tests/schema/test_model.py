@@ -1,0 +1,119 @@
+"""The schema model, from real .proto files through grpcio-tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.errors import SchemaError
+from bridge.schema import FieldKind, Schema
+from tests.conftest import ROOT
+
+PROTO = ROOT / "proto" / "examples"
+
+
+@pytest.fixture(scope="module")
+def kitchen() -> Schema:
+    return Schema.compile([PROTO / "kitchen" / "v1" / "kitchen.proto"], [PROTO])
+
+
+def test_targets_messages_and_services(kitchen: Schema) -> None:
+    assert kitchen.targets == ("kitchen/v1/kitchen.proto",)
+    names = {m.full_name for m in kitchen.target_messages()}
+    assert {"kitchen.v1.Scalars", "kitchen.v1.Node", "kitchen.v1.Node.Label"} <= names
+    assert not any(n.endswith("Entry") for n in names)  # map entries are not messages to emit
+    [service] = kitchen.target_services()
+    assert [m.full_name for m in service.methods] == [
+        "kitchen.v1.Kitchen/Echo",
+        "kitchen.v1.Kitchen/Ping",
+    ]
+    assert kitchen.method("kitchen.v1.Kitchen/Ping").input == "google.protobuf.Empty"
+
+
+def test_every_scalar_kind_is_modelled(kitchen: Schema) -> None:
+    kinds = {f.kind for f in kitchen.message("kitchen.v1.Scalars").fields}
+    assert kinds == set(FieldKind) - {FieldKind.MESSAGE}
+
+
+def test_packing_follows_proto3_and_the_option(kitchen: Schema) -> None:
+    fields = {f.name: f for f in kitchen.message("kitchen.v1.Repeated").fields}
+    assert fields["r_int32"].packed and fields["r_double"].packed and fields["r_color"].packed
+    assert not fields["r_unpacked"].packed
+    assert not fields["r_string"].packed and not fields["r_message"].packed
+
+
+def test_maps_presence_and_oneofs(kitchen: Schema) -> None:
+    maps = {f.name: f for f in kitchen.message("kitchen.v1.Maps").fields}
+    entry = maps["m_message_value"]
+    assert entry.is_map and entry.map_key is not None and entry.map_value is not None
+    assert entry.map_key.kind is FieldKind.STRING
+    assert entry.map_value.type_name == "kitchen.v1.Scalars"
+    presence = kitchen.message("kitchen.v1.Presence")
+    fields = {f.name: f for f in presence.fields}
+    assert fields["o_int32"].optional and fields["o_int32"].has_presence
+    assert fields["o_int32"].oneof is None  # proto3 optional's synthetic oneof is hidden
+    assert fields["message"].has_presence
+    assert presence.oneofs == (
+        ("choice", ("c_string", "c_int64", "c_message", "c_color", "c_bytes")),
+    )
+    assert fields["c_color"].has_presence
+
+
+def test_nesting_links_both_ways(kitchen: Schema) -> None:
+    label = kitchen.message("kitchen.v1.Node.Label")
+    assert label.parent == "kitchen.v1.Node"
+    kind = kitchen.enum("kitchen.v1.Node.Kind")
+    assert kind.values == (("KIND_UNSPECIFIED", 0), ("KIND_LEAF", 1), ("KIND_BRANCH", 2))
+    children = next(f for f in kitchen.message("kitchen.v1.Node").fields if f.name == "children")
+    assert children.type_name == "kitchen.v1.Node"  # recursive
+    assert kitchen.enum("kitchen.v1.Color").values[-1] == ("COLOR_BLUE", -1)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "case.proto"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            'syntax = "proto3";\npackage p;\nmessage M {}\nservice S {\n'
+            "  rpc Up(stream M) returns (M);\n}\n",
+            "case.proto:5: p.S/Up is a client-streaming RPC: bridge migrates unary functions only",
+        ),
+        (
+            'syntax = "proto3";\nmessage M {}\nservice S {\n  rpc Down(M) returns (stream M);\n}\n',
+            "case.proto:4: S/Down is a server-streaming RPC",
+        ),
+        (
+            'syntax = "proto3";\nmessage M {}\nservice S {\n'
+            "  rpc Both(stream M) returns (stream M);\n}\n",
+            "case.proto:4: S/Both is a bidirectional streaming RPC",
+        ),
+        (
+            'syntax = "proto2";\nmessage M {\n  optional group G = 1 {\n'
+            "    optional int32 x = 2;\n  }\n}\n",
+            "case.proto:3: M.g: proto2 groups are not supported",
+        ),
+        (
+            'syntax = "proto2";\nmessage M {\n  extensions 100 to 200;\n}\n',
+            "case.proto:2: M: extensions are not supported",
+        ),
+        ('syntax = "proto3";\nmessage M { int32 x = 1 }\n', 'case.proto:2:25: Expected ";"'),
+        ('syntax = "proto3";\nimport "missing.proto";\n', "missing.proto: File not found"),
+    ],
+)
+def test_unsupported_or_broken_schemas_name_file_and_line(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    with pytest.raises(SchemaError) as info:
+        Schema.compile([_write(tmp_path, text)])
+    assert says in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match="no .proto file at"):
+        Schema.compile([tmp_path / "nope.proto"])
