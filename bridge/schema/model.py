@@ -260,7 +260,7 @@ class _Reader:
         prefix = f"{fd.package}." if fd.package else ""
         if self.check and fd.extension:
             self._unsupported((7, 0), "extensions are not supported (proto3 has none)")
-        for i, enum_proto in enumerate(fd.enum_type):
+        for enum_proto in fd.enum_type:
             self._enum(enum_proto, prefix, None)
         for i, message in enumerate(fd.message_type):
             self._message(message, prefix, None, (4, i))
