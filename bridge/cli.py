@@ -79,26 +79,54 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="The Rust target; wasm32-unknown-unknown imports nothing at all.",
 )
+@click.option(
+    "--proto",
+    "protos",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Embed this schema in the module (repeatable); by default the one `bridge gen` "
+    "wrote into the project, if any.",
+)
+@click.option(
+    "-I",
+    "--include",
+    "includes",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where --proto files and their imports are found (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build(
-    project: Path, output: Path | None, lang: str | None, rust_target: str, as_json: bool
+    project: Path,
+    output: Path | None,
+    lang: str | None,
+    rust_target: str,
+    protos: tuple[Path, ...],
+    includes: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
     """Compile a Go or Rust guest project to a .wasm module (release mode).
 
     Go projects (go.mod) build with TinyGo when it is on PATH, else with Go >= 1.24;
     Rust projects (Cargo.toml, crate-type cdylib) with a rustc that has the wasm32 target.
+    The schema is embedded in the module, so that inspect, call and serve need no .proto.
 
     \b
     Example:
-      bridge build examples/rust-pricing -o build/rust-pricing.wasm
+      bridge build examples/rust-pricing -o build/rust-pricing.wasm \\
+          --proto proto/examples/pricing/v1/pricing.proto -I proto/examples
     """
     from .guest.build import Language
     from .guest.build import build as build_project
+    from .schema.compile import compile_protos
 
     output = output or Path("build") / f"{project.resolve().name}.wasm"
     language = Language(lang) if lang else None
+    schema = compile_protos(protos, includes) if protos else None
     with out.progress(f"building {project} ..."):
-        result = build_project(project, output, language=language, rust_target=rust_target)
+        result = build_project(
+            project, output, language=language, rust_target=rust_target, schema=schema
+        )
     if as_json:
         out.print_json(result.to_json())
         return
@@ -131,20 +159,45 @@ def inspect(module: Path, as_json: bool) -> None:
       bridge inspect build/go-pricing.wasm --json
     """
     from .config import RuntimeConfig
-    from .runtime.engine import compile_file
+    from .runtime.engine import compile_file, read_wasm
     from .runtime.interface import ModuleKind, describe
+    from .schema.embed import embedded_schema
 
     interface = describe(compile_file(module, RuntimeConfig.from_env()))
+    schema = embedded_schema(read_wasm(module))
+    methods = {
+        m.full_name: m for s in (schema.services.values() if schema else ()) for m in s.methods
+    }
     if as_json:
-        out.print_json({"module": str(module), **interface.to_json()})
+        described = {"module": str(module), **interface.to_json()}
+        described["schema"] = None
+        if schema is not None:
+            described["schema"] = {
+                "services": [
+                    {
+                        "name": service.full_name,
+                        "methods": [
+                            {"name": m.full_name, "request": m.input, "response": m.output}
+                            for m in service.methods
+                        ],
+                    }
+                    for service in schema.services.values()
+                ]
+            }
+        out.print_json(described)
         return
     if interface.kind is ModuleKind.BRIDGE:
         version = interface.abi_version
-        out.out_console.print(f"{module}: a bridge module, ABI v{version}")
+        with_schema = "with its schema embedded" if schema else "without an embedded schema"
+        out.out_console.print(f"{module}: a bridge module, ABI v{version}, {with_schema}")
     else:
         out.out_console.print(f"{module}: not a bridge module: {interface.kind.describe()}")
     if interface.methods:
-        out.print_table(["method"], [[m] for m in interface.methods], title="methods")
+        rows = []
+        for name in interface.methods:
+            method = methods.get(name)
+            rows.append([name, method.input if method else "?", method.output if method else "?"])
+        out.print_table(["method", "request", "response"], rows, title="methods")
     out.print_table(
         ["export", "kind", "type"],
         [[e.name, e.kind, e.signature] for e in interface.exports],
@@ -174,14 +227,16 @@ def call(module: Path, method: str | None, args: tuple[str, ...], raw: bool, as_
     """Call a module in-process: a bridge method, a plain export, or a WASI command.
 
     \b
-    A bridge module: METHOD is pkg.Service/Method, the request is protobuf bytes on
-    stdin (--raw), and the response's bytes go to stdout.
+    A bridge module: METHOD is pkg.Service/Method and the request is JSON (one
+    argument, through the schema the module carries), or protobuf bytes on stdin
+    with --raw (the response's bytes then go to stdout).
     A module of plain exports: METHOD is the function, ARGS its numbers.
     A WASI command: no METHOD; stdin is its request, its stdout the response.
     A guest's application error prints its code and message and exits 1.
 
     \b
     Examples:
+      bridge call build/pricing.wasm pricing.v1.Pricing/Lookup '{"sku": "apple 1"}'
       printf '\\x0a\\x07apple 1' |
         bridge call build/go-pricing.wasm pricing.v1.Pricing/Lookup --raw | xxd
       bridge call build/rust-fib.wasm calculate_fibonacci 90
@@ -190,9 +245,11 @@ def call(module: Path, method: str | None, args: tuple[str, ...], raw: bool, as_
     from .abi import is_method_export
     from .config import RuntimeConfig
     from .runtime import CommandModule, ScalarModule, load
-    from .runtime.engine import compile_file
+    from .runtime.engine import compile_file, read_wasm
     from .runtime.interface import ModuleKind, describe
     from .runtime.module import check_bridge_interface
+    from .schema.embed import embedded_schema
+    from .schema.messages import MessageTypes
 
     config = RuntimeConfig.from_env()
     interface = describe(compile_file(module, config))
@@ -218,13 +275,31 @@ def call(module: Path, method: str | None, args: tuple[str, ...], raw: bool, as_
     else:
         if method is None:
             raise click.UsageError(f"{module} is a bridge module: name the method to call")
-        if not raw:
+        if raw:
+            with load(module, config) as guest:
+                _write_stdout(guest.call(method, sys.stdin.buffer.read()))
+            return
+        schema = embedded_schema(read_wasm(module))
+        if schema is None:
             raise click.UsageError(
-                "JSON requests need the schema embedded in the module: pass --raw and the "
-                "request as protobuf bytes on stdin"
+                f"{module} carries no schema (build it with `bridge build` after `bridge gen`), "
+                "so a JSON request cannot be encoded: pass --raw and protobuf bytes on stdin"
             )
+        if len(args) > 1:
+            raise click.UsageError("give the request as one JSON argument")
+        types = MessageTypes(schema)
         with load(module, config) as guest:
-            _write_stdout(guest.call(method, sys.stdin.buffer.read()))
+            if method not in guest.methods:
+                guest.call(method, b"")  # raises UnknownMethod, with the closest name
+            try:
+                request = types.request_from_json(method, args[0] if args else "{}")
+            except KeyError:
+                raise click.UsageError(
+                    f"{module} exports {method}, but its embedded schema does not describe it: "
+                    "pass --raw and protobuf bytes on stdin"
+                ) from None
+            response = guest.call(method, request)
+        click.echo(types.response_to_json(method, response))
 
 
 def _number(text: str) -> int | float:

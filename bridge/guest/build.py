@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from google.protobuf import descriptor_pb2
+
 from ..errors import BuildError, ProjectError
+from ..schema.embed import embed
 from . import toolchain
 from .toolchain import Toolchain
 
@@ -23,6 +26,8 @@ BUILD_TIMEOUT_S = 600
 # Enough of a failed compiler's output to show the error, not pages of it.
 OUTPUT_TAIL_LINES = 40
 GO_COMMAND_MARKER = "// bridge: command"
+# What `bridge gen` writes beside the glue, and `bridge build` embeds into the module.
+SCHEMA_FILE = "bridge-schema.binpb"
 
 
 class Language(str, Enum):
@@ -81,8 +86,13 @@ def build(
     *,
     language: Language | None = None,
     rust_target: str = toolchain.RUST_TARGETS[0],
+    schema: bytes | None = None,
 ) -> BuildResult:
-    """Build `project` into `output`; ProjectError, ToolchainError or BuildError on failure."""
+    """Build `project` into `output`; ProjectError, ToolchainError or BuildError on failure.
+
+    The module gets the FileDescriptorSet `schema` in its `bridge.schema` custom section;
+    without one, the `bridge-schema.binpb` files `bridge gen` wrote into the project.
+    """
     project = project.resolve()
     language = language or detect_language(project)
     output = output.resolve()
@@ -97,6 +107,12 @@ def build(
         found = toolchain.require_rust(rust_target)
         target = rust_target
         _build_rust(project, output, found, rust_target)
+    if schema is None:
+        schema = project_schema(project)
+    if schema is not None:
+        staged = output.with_name(f".{output.name}.schema")
+        staged.write_bytes(embed(output.read_bytes(), schema))
+        os.replace(staged, output)
     seconds = time.perf_counter() - started
     return BuildResult(
         project=project,
@@ -118,6 +134,25 @@ def is_go_command(project: Path) -> bool:
     """
     lines = (project / "go.mod").read_text(encoding="utf-8").splitlines()
     return any(line.strip() == GO_COMMAND_MARKER for line in lines)
+
+
+def project_schema(project: Path) -> bytes | None:
+    """The schema `bridge gen` left in the project (several files merge into one set)."""
+    found = sorted(
+        p
+        for p in project.rglob(SCHEMA_FILE)
+        if not any(part in ("target", "build", ".git") for part in p.relative_to(project).parts)
+    )
+    if not found:
+        return None
+    merged = descriptor_pb2.FileDescriptorSet()
+    seen: set[str] = set()
+    for path in found:
+        for file in descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes()).file:
+            if file.name not in seen:
+                seen.add(file.name)
+                merged.file.append(file)
+    return merged.SerializeToString(deterministic=True)
 
 
 def _build_go(project: Path, output: Path, found: Toolchain, *, command: bool) -> None:

@@ -14,7 +14,7 @@ def test_bridge_module(tmp_path: Path) -> None:
     ran = run("inspect", str(path))
     assert ran.exit_code == 0
     first, *rest = ran.stdout.splitlines()
-    assert first == f"{path}: a bridge module, ABI v1"
+    assert first == f"{path}: a bridge module, ABI v1, without an embedded schema"
     assert any("a.v1.S/M" in line for line in rest)
     assert any("malloc" in line and "(i32) -> i32" in line for line in rest)
 

@@ -1,0 +1,100 @@
+"""The schema inside the module: a wasm custom section holding the FileDescriptorSet.
+
+`bridge build` writes it, and `bridge inspect`, `bridge call` and `bridge serve` read it,
+so a module describes its own services and no .proto is needed at run time. Custom
+sections are ignored by every engine; the format is the core spec's: id 0, a LEB128
+size, a LEB128-prefixed UTF-8 name, then the payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from google.protobuf.message import DecodeError
+
+from ..errors import InvalidModule
+from .model import Schema
+
+__all__ = ["SECTION_NAME", "embed", "embedded_schema", "read_section", "sections"]
+
+SECTION_NAME = "bridge.schema"
+_HEADER = b"\0asm\x01\0\0\0"
+_CUSTOM = 0
+
+
+def sections(wasm: bytes) -> Iterator[tuple[int, int, int, str | None]]:
+    """(id, start, end, custom name or None) for each section: its bytes are wasm[start:end]."""
+    if not wasm.startswith(_HEADER):
+        raise InvalidModule("not a WebAssembly module (version 1)")
+    pos = len(_HEADER)
+    while pos < len(wasm):
+        start = pos
+        section_id = wasm[pos]
+        size, pos = _read_leb(wasm, pos + 1)
+        end = pos + size
+        if end > len(wasm):
+            raise InvalidModule("a section runs past the end of the module")
+        name = None
+        if section_id == _CUSTOM:
+            length, at = _read_leb(wasm, pos)
+            name = wasm[at : at + length].decode("utf-8", "replace")
+        yield section_id, start, end, name
+        pos = end
+
+
+def read_section(wasm: bytes, name: str = SECTION_NAME) -> bytes | None:
+    """The payload of the custom section `name`, or None when the module has none."""
+    for section_id, start, end, found in sections(wasm):
+        if section_id == _CUSTOM and found == name:
+            _, pos = _read_leb(wasm, start + 1)
+            length, pos = _read_leb(wasm, pos)
+            return wasm[pos + length : end]
+    return None
+
+
+def embed(wasm: bytes, payload: bytes, name: str = SECTION_NAME) -> bytes:
+    """`wasm` with the custom section `name` holding `payload` (replacing an older one)."""
+    kept = bytearray(wasm[: len(_HEADER)])
+    for section_id, start, end, found in sections(wasm):
+        if not (section_id == _CUSTOM and found == name):
+            kept += wasm[start:end]
+    encoded_name = name.encode("utf-8")
+    body = _leb(len(encoded_name)) + encoded_name + payload
+    return bytes(kept) + bytes([_CUSTOM]) + _leb(len(body)) + body
+
+
+def _leb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_leb(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    for _ in range(5):  # a u32 takes at most 5 bytes
+        if pos >= len(data):
+            raise InvalidModule("a section size runs past the end of the module")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+    raise InvalidModule("a section size is not a valid LEB128 u32")
+
+
+def embedded_schema(wasm: bytes) -> Schema | None:
+    """The schema a module carries in its `bridge.schema` section, or None."""
+    payload = read_section(wasm)
+    if payload is None:
+        return None
+    try:
+        return Schema.from_descriptor_set(payload)
+    except DecodeError as exc:
+        raise InvalidModule(f"the module's {SECTION_NAME} section is not a schema") from exc
