@@ -83,18 +83,22 @@ class InstancePool(Generic[T]):
         Idle instances are taken out of the pool while they are measured: a store may
         be touched by one thread at a time, and an instance in use is never looked at.
         """
-        taken: list[T] = []
-        try:
-            while True:
-                taken.append(self._idle.pop())
-        except IndexError:
-            pass
-        try:
-            memory = max((i.memory_size() for i in taken), default=0)
-        finally:
-            for instance in taken:
-                self.release(instance)
-        return {"instances": self._live, "idle": len(taken), "max_memory_bytes": memory}
+        # Under the lock: the filler, which decides under it too, must not take the
+        # instances out for measuring as a sign that more are needed.
+        with self._lock:
+            taken: list[T] = []
+            try:
+                while True:
+                    taken.append(self._idle.pop())
+            except IndexError:
+                pass
+            try:
+                memory = max((i.memory_size() for i in taken), default=0)
+            finally:
+                self._idle.extend(taken)
+                if self._waiting:
+                    self._changed.notify_all()
+            return {"instances": self._live, "idle": len(taken), "max_memory_bytes": memory}
 
     def acquire(self) -> T:
         """An idle instance; waits up to `wait_s` for one, then PoolExhausted."""
