@@ -60,6 +60,96 @@ def cli(debug: bool) -> None:
 
 
 @cli.command()
+@click.argument("protos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-I",
+    "--include",
+    "includes",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where .proto files and their imports are found (repeatable) [default: each "
+    "file's own directory].",
+)
+@click.option(
+    "--python-out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write *_pb2.py, *_pb2_grpc.py and .pyi here.",
+)
+@click.option(
+    "--go-out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the Go glue package here (a directory of the guest project).",
+)
+@click.option("--go-package", default="bridgegen", show_default=True, help="The Go package name.")
+@click.option(
+    "--rust-out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the Rust glue module here (the crate's src/).",
+)
+@click.option(
+    "--rust-module", default="bridge_gen", show_default=True, help="The Rust module name."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
+def gen(
+    protos: tuple[Path, ...],
+    includes: tuple[Path, ...],
+    python_out: Path | None,
+    go_out: Path | None,
+    go_package: str,
+    rust_out: Path | None,
+    rust_module: str,
+    as_json: bool,
+) -> None:
+    """Generate Python stubs and Go/Rust guest glue from .proto files.
+
+    Python: grpcio-tools' standard modules. Go and Rust: message types with their
+    protobuf codecs, a handler interface (Go) or trait (Rust) per service, and the
+    export shims of ABI v1; plus bridge-schema.binpb, which `bridge build` embeds.
+    Generated files say so in their first line and never hold user code: run gen again
+    whenever the schema changes.
+
+    \b
+    Example:
+      bridge gen -I proto proto/pricing/v1/pricing.proto \\
+          --python-out app/gen --go-out guest/bridgegen
+    """
+    from .codegen import python as python_emitter
+    from .codegen import write_files
+    from .guest.build import SCHEMA_FILE
+    from .schema import Schema
+
+    if not (python_out or go_out or rust_out):
+        raise click.UsageError("name at least one of --python-out, --go-out, --rust-out")
+    schema = Schema.compile(protos, includes)
+    written: list[tuple[Path, str]] = []
+    if python_out:
+        written += [(p, "python") for p in write_files(python_emitter.emit(schema), python_out)]
+    glue = []
+    if go_out:
+        from .codegen import go
+
+        glue.append((go_out, "go", go.emit(schema, package=go_package)))
+    if rust_out:
+        from .codegen import rust
+
+        glue.append((rust_out, "rust", rust.emit(schema, module=rust_module)))
+    for out_dir, language, files in glue:
+        written += [(p, language) for p in write_files(files, out_dir)]
+        schema_path = out_dir / SCHEMA_FILE
+        schema_path.write_bytes(schema.descriptor_set)
+        written.append((schema_path, "schema"))
+    if as_json:
+        out.print_json(
+            {"files": [{"path": str(p), "kind": k, "bytes": p.stat().st_size} for p, k in written]}
+        )
+        return
+    out.print_table(
+        ["file", "kind", "size"],
+        [[_relative(p), kind, _size(p.stat().st_size)] for p, kind in written],
+    )
+
+
+@cli.command()
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option(
     "-o",
