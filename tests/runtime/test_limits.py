@@ -80,7 +80,8 @@ def test_panic_is_a_trap_and_the_instance_is_replaced(faulty_wasm: Path) -> None
 
 def test_memory_grown_mid_call_is_read_after_the_call(faulty_wasm: Path) -> None:
     guest = _load(faulty_wasm, pool_size=1)
-    before = guest.call(f"{FAULTY}/Echo", b"x") and guest.stats()["max_memory_bytes"]
+    assert guest.call(f"{FAULTY}/Echo", b"x") == b"x"
+    before = guest.stats()["max_memory_bytes"]
     assert guest.call(f"{FAULTY}/Grow", bytes([24])) == bytes([24])
     assert guest.stats()["max_memory_bytes"] >= before + (24 << 20)
     guest.close()

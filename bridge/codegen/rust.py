@@ -1,0 +1,737 @@
+"""The Rust emitter: one module of message types, codecs and service glue on `bridge-guest`.
+
+`emit(schema)` returns one file, `<module>.rs`, that a guest crate includes with
+`mod bridge_gen;` (the file at `src/bridge_gen.rs`). It holds:
+
+- a Rust module per protobuf package (`kitchen.v1` -> `bridge_gen::kitchen::v1`, a file
+  without a package at the top of the file), with a type for every message and enum the
+  target files define or reach (imports, well-known types included);
+- messages as structs (`#[derive(Debug, Clone, PartialEq, Default)]`) with `encode`,
+  `encode_to_vec`, `decode` and `merge(bytes, depth)`; nested types flattened as
+  `Outer_Inner`; type names CamelCase, field names snake_case (`r#type` for keywords);
+- enums as open `i32` newtypes (`pub struct Color(pub i32)`) with one associated const
+  per value, so unknown numbers survive a round trip;
+- oneofs as `Option<Message_Oneof>`, an enum with one variant per member;
+- per service of the target files, a trait whose methods answer UNIMPLEMENTED until
+  implemented, and a `macro_rules!` export macro writing one wasm export per method
+  (docs/abi.md, section 3), in the service's package module:
+  `bridge_gen::kitchen::v1::export_kitchen!(MyImpl);` (MyImpl: a unit struct or a
+  constant expression whose type implements the trait). It expects the file mounted at
+  `crate::<module>`; mounted elsewhere, the path is passed:
+  `export_kitchen!(MyImpl, crate::generated::bridge_gen);`. The exports exist on wasm32
+  only, so the crate still builds (and tests) natively. A request that does not decode
+  is answered INVALID_ARGUMENT.
+
+Field types: scalars as `f64 f32 i64 u64 i32 u32 bool`, `String`, `Vec<u8>`; `optional`
+as `Option<T>`; messages as `Option<T>`, boxed (`Option<Box<T>>`) when the field closes a
+cycle of singular message fields (a recursive message); repeated as `Vec<T>`; maps as
+`BTreeMap<K, V>` (deterministic order).
+
+Decoding never panics (bridge_guest's Reader checks every length) and stops at a nesting
+depth of 100 messages with `DecodeError::RecursionLimit`, so hostile bytes cannot
+overflow the stack. Encoding is byte-identical to the reference implementations' for
+everything but maps (whose entries are written in key order, key and value always).
+
+Names that clash in one Rust namespace (two messages that map to the same name, a oneof
+enum and a nested message, two fields after snake_casing, ...) raise `SchemaError`.
+Message and enum names equal to a prelude name the generated code uses (`Option`,
+`String`, `Result`, ...) or a primitive type get a trailing `_`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..errors import SchemaError
+from ..schema.model import Enum, Field, FieldKind, Message, Schema, Service
+from .base import GeneratedFile, header, template_env
+
+__all__ = ["emit"]
+
+#: Nested messages deeper than this fail to decode (protobuf's default recursion limit).
+MAX_DEPTH = 100
+
+# Strict and reserved keywords (2021 edition), escaped as raw identifiers `r#type`.
+_KEYWORD_LIST = """
+    as break const continue else enum extern false fn for if impl in let loop match mod move
+    mut pub ref return static struct trait true type unsafe use where while async await dyn
+    abstract become box do final macro override priv typeof unsized virtual yield try union
+"""
+_KEYWORDS = frozenset(_KEYWORD_LIST.split())
+# Keywords that cannot be raw identifiers: suffixed with `_` instead.
+_NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
+# Type names the generated code uses unqualified, and the primitive types: a message or
+# enum with one of these names is suffixed with `_` so that it shadows nothing.
+_RESERVED_TYPE_LIST = """
+    Option Some None Result Ok Err Vec String Box Default From BTreeMap Self
+    i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64 bool char str
+"""
+_RESERVED_TYPES = frozenset(_RESERVED_TYPE_LIST.split())
+# Lower-case names every package module uses (its imports).
+_RESERVED_MODULE_NAMES = ("wire", "__rt")
+
+#: rustfmt's default line width, which the templates lay code out for.
+_MAX_WIDTH = 100
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# ---------------------------------------------------------------------------
+# Names
+
+
+def _escape(name: str) -> str:
+    if name in _NOT_RAW:
+        return f"{name}_"
+    if name in _KEYWORDS:
+        return f"r#{name}"
+    return name
+
+
+def snake_case(name: str) -> str:
+    """`fooBar` -> `foo_bar`, `HTTPServer` -> `http_server`; already snake stays."""
+    out = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    out = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", out)
+    return out.lower()
+
+
+def camel_case(name: str) -> str:
+    """`foo_bar` -> `FooBar`; the letters after the first of each part are kept."""
+    parts = [p for p in name.split("_") if p]
+    return "".join(p[0].upper() + p[1:] for p in parts) or name
+
+
+def _field_ident(name: str) -> str:
+    return _escape(snake_case(name))
+
+
+def _type_ident(name: str) -> str:
+    ident = camel_case(name)
+    return f"{ident}_" if ident in _RESERVED_TYPES else ident
+
+
+def _module_ident(segment: str) -> str:
+    return _escape(segment)
+
+
+# ---------------------------------------------------------------------------
+# View models (what the templates read)
+
+
+@dataclass(frozen=True, slots=True)
+class MapView:
+    key_type: str
+    value_type: str
+    key_wire: str
+    value_wire: str
+    #: Statements writing `k` / `v` (references), tags included.
+    write_key: str
+    write_value: str
+    read_key: str
+    read_value: str
+    value_is_message: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FieldView:
+    """One protobuf field (or oneof member) of a message."""
+
+    ident: str  # the struct field (for a oneof member: the oneof's field)
+    number: int
+    #: scalar | optional | message | packed | repeated | repeated_message | map | oneof
+    shape: str
+    wire: str  # wire::VARINT ...; the packed form is always wire::LEN
+    rust_type: str  # one value's type (the element type of repeated fields)
+    #: Condition under which an implicit-presence scalar is written (`self.x != 0`).
+    nonzero: str
+    #: Statement writing the value `v` (a reference) without its tag.
+    write: str
+    #: The same for the value `self.<ident>` (singular implicit-presence fields).
+    write_self: str
+    #: Expression reading one value from reader `r` (`p` for packed elements).
+    read: str
+    read_packed: str
+    packable: bool
+    boxed: bool
+    map: MapView | None = None
+    oneof_type: str = ""
+    variant: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StructMember:
+    ident: str
+    rust_type: str
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class VariantView:
+    name: str
+    rust_type: str
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class OneofView:
+    type_name: str
+    full_name: str
+    variants: tuple[VariantView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    full_name: str
+    type_name: str
+    members: tuple[StructMember, ...]
+    #: Fields in number order, for encoding.
+    encode: tuple[FieldView, ...]
+    #: Fields in declaration order, for decoding.
+    decode: tuple[FieldView, ...]
+    oneofs: tuple[OneofView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EnumValueView:
+    ident: str
+    number: int
+    primary: bool  # the first name of its number (aliases are not matched in `name`)
+    proto_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnumView:
+    full_name: str
+    type_name: str
+    values: tuple[EnumValueView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodView:
+    name: str  # the gRPC method name
+    ident: str  # the trait method
+    export_name: str
+    export_fn: str
+    input_type: str  # relative to the service's module
+    output_type: str
+    input_path: str  # from the generated module's root
+    output_path: str
+    #: rustfmt's layout: whether the signature fits on one line.
+    signature_fits: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    full_name: str
+    trait_name: str
+    trait_path: str  # from the generated module's root
+    macro_name: str
+    macro_path: str
+    methods: tuple[MethodView, ...]
+
+
+@dataclass
+class ModuleView:
+    """A Rust module: one protobuf package (segment)."""
+
+    ident: str
+    path: tuple[str, ...]
+    messages: list[MessageView] = field(default_factory=list)
+    enums: list[EnumView] = field(default_factory=list)
+    services: list[ServiceView] = field(default_factory=list)
+    children: list[ModuleView] = field(default_factory=list)
+    uses_map: bool = False
+
+    @property
+    def super_prefix(self) -> str:
+        return "super::" * len(self.path)
+
+    @property
+    def has_items(self) -> bool:
+        return bool(self.messages or self.enums or self.services)
+
+
+# ---------------------------------------------------------------------------
+# Scalar codecs
+
+
+@dataclass(frozen=True, slots=True)
+class _Scalar:
+    rust_type: str
+    wire: str
+    read: str  # method of wire::Reader
+    write: str  # format with {v}: the value (Copy types) or a reference (string, bytes)
+    copy: bool = True
+
+
+_SCALARS: dict[FieldKind, _Scalar] = {
+    FieldKind.DOUBLE: _Scalar("f64", "FIXED64", "read_double", "wire::encode_double(buf, {v})"),
+    FieldKind.FLOAT: _Scalar("f32", "FIXED32", "read_float", "wire::encode_float(buf, {v})"),
+    FieldKind.INT64: _Scalar("i64", "VARINT", "read_int64", "wire::encode_int64(buf, {v})"),
+    FieldKind.UINT64: _Scalar("u64", "VARINT", "read_uint64", "wire::encode_varint(buf, {v})"),
+    FieldKind.INT32: _Scalar("i32", "VARINT", "read_int32", "wire::encode_int32(buf, {v})"),
+    FieldKind.FIXED64: _Scalar("u64", "FIXED64", "read_fixed64", "wire::encode_fixed64(buf, {v})"),
+    FieldKind.FIXED32: _Scalar("u32", "FIXED32", "read_fixed32", "wire::encode_fixed32(buf, {v})"),
+    FieldKind.BOOL: _Scalar("bool", "VARINT", "read_bool", "wire::encode_bool(buf, {v})"),
+    FieldKind.STRING: _Scalar(
+        "String", "LEN", "read_str", "wire::encode_str(buf, {v})", copy=False
+    ),
+    FieldKind.BYTES: _Scalar(
+        "Vec<u8>", "LEN", "read_bytes", "wire::encode_bytes(buf, {v})", copy=False
+    ),
+    FieldKind.UINT32: _Scalar(
+        "u32", "VARINT", "read_uint32", "wire::encode_varint(buf, u64::from({v}))"
+    ),
+    FieldKind.SFIXED32: _Scalar(
+        "i32", "FIXED32", "read_sfixed32", "wire::encode_fixed32(buf, {v} as u32)"
+    ),
+    FieldKind.SFIXED64: _Scalar(
+        "i64", "FIXED64", "read_sfixed64", "wire::encode_fixed64(buf, {v} as u64)"
+    ),
+    FieldKind.SINT32: _Scalar("i32", "VARINT", "read_sint32", "wire::encode_sint32(buf, {v})"),
+    FieldKind.SINT64: _Scalar("i64", "VARINT", "read_sint64", "wire::encode_sint64(buf, {v})"),
+}
+
+
+def _nonzero(kind: FieldKind, place: str) -> str:
+    """The condition under which an implicit-presence field is written."""
+    if kind in (FieldKind.STRING, FieldKind.BYTES):
+        return f"!{place}.is_empty()"
+    if kind is FieldKind.BOOL:
+        return place
+    if kind in (FieldKind.DOUBLE, FieldKind.FLOAT):
+        # -0.0 is written, as the reference implementations do (they compare bits).
+        return f"{place}.to_bits() != 0"
+    if kind is FieldKind.ENUM:
+        return f"{place}.0 != 0"
+    return f"{place} != 0"
+
+
+# ---------------------------------------------------------------------------
+# The emitter
+
+
+class _Emitter:
+    def __init__(self, schema: Schema, module: str) -> None:
+        self.schema = schema
+        self.module = module
+        self.messages = self._reached_messages()
+        self.enums = self._reached_enums()
+        # Full name -> (module path, type ident).
+        self.names: dict[str, tuple[tuple[str, ...], str]] = {}
+        self.root = ModuleView(ident=module, path=())
+        self._modules: dict[tuple[str, ...], ModuleView] = {(): self.root}
+        # Which namespace entries each module holds (for collision messages).
+        self._taken: dict[tuple[tuple[str, ...], str], str] = {}
+        self._recursive = self._recursive_edges()
+
+    # -- what to generate ----------------------------------------------------------
+
+    def _reached_messages(self) -> list[Message]:
+        schema = self.schema
+        todo: list[str] = [m.full_name for m in schema.target_messages()]
+        for service in schema.target_services():
+            for method in service.methods:
+                todo += [method.input, method.output]
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in schema.messages:
+                continue
+            seen.add(name)
+            for f in schema.message(name).fields:
+                for sub in (f, f.map_value):
+                    if sub is not None and sub.kind is FieldKind.MESSAGE and sub.type_name:
+                        todo.append(sub.type_name)
+        return [m for m in schema.messages.values() if m.full_name in seen and not m.is_map_entry]
+
+    def _reached_enums(self) -> list[Enum]:
+        used: set[str] = set()
+        for m in self.messages:
+            for f in m.fields:
+                for sub in (f, f.map_value):
+                    if sub is not None and sub.kind is FieldKind.ENUM and sub.type_name:
+                        used.add(sub.type_name)
+        return [
+            e
+            for e in self.schema.enums.values()
+            if e.full_name in used or e.file in self.schema.targets
+        ]
+
+    def _direct_edges(self, message: Message) -> Iterable[str]:
+        """Message types held inline (singular or oneof), which a cycle must box."""
+        for f in message.fields:
+            if f.kind is FieldKind.MESSAGE and not f.repeated and f.type_name:
+                yield f.type_name
+
+    def _recursive_edges(self) -> set[tuple[str, str]]:
+        graph = {m.full_name: list(self._direct_edges(m)) for m in self.messages}
+        boxed: set[tuple[str, str]] = set()
+        for source, targets in graph.items():
+            for target in targets:
+                if self._reaches(graph, target, source):
+                    boxed.add((source, target))
+        return boxed
+
+    @staticmethod
+    def _reaches(graph: dict[str, list[str]], start: str, goal: str) -> bool:
+        stack, seen = [start], set()
+        while stack:
+            node = stack.pop()
+            if node == goal:
+                return True
+            if node in seen:
+                continue
+            seen.add(node)
+            stack.extend(graph.get(node, ()))
+        return False
+
+    # -- modules and names -----------------------------------------------------------
+
+    def _package(self, file: str) -> str:
+        return self.schema.files[file].package
+
+    def _module(self, package: str) -> ModuleView:
+        path: tuple[str, ...] = ()
+        current = self.root
+        for segment in package.split(".") if package else []:
+            ident = _module_ident(segment)
+            path = (*path, ident)
+            found = self._modules.get(path)
+            if found is None:
+                self._claim(path[:-1], ident, f"package {package!r}")
+                found = ModuleView(ident=ident, path=path)
+                self._modules[path] = found
+                current.children.append(found)
+            current = found
+        return current
+
+    def _claim(self, path: tuple[str, ...], ident: str, what: str) -> None:
+        key = (path, ident.removeprefix("r#"))
+        if key in self._taken and self._taken[key] != what:
+            where = "::".join((self.module, *path))
+            raise SchemaError(
+                f"{what} and {self._taken[key]} both map to the Rust name `{ident}` "
+                f"in module `{where}`; rename one of them"
+            )
+        self._taken[key] = what
+
+    def _relative_name(self, full_name: str, package: str) -> str:
+        prefix = f"{package}." if package else ""
+        return full_name[len(prefix) :]
+
+    def _assign_names(self) -> None:
+        for reserved in _RESERVED_MODULE_NAMES:
+            self._claim((), reserved, "a name the generated code uses")
+        items: list[tuple[str, str]] = [(m.full_name, m.file) for m in self.messages]
+        items += [(e.full_name, e.file) for e in self.enums]
+        for full_name, file in items:
+            package = self._package(file)
+            module = self._module(package)
+            parts = self._relative_name(full_name, package).split(".")
+            ident = "_".join(_type_ident(p) for p in parts)
+            self._claim(module.path, ident, f"`{full_name}`")
+            self.names[full_name] = (module.path, ident)
+        for module in self._modules.values():
+            if module.path:
+                for reserved in _RESERVED_MODULE_NAMES:
+                    self._claim(module.path, reserved, "a name the generated code uses")
+
+    def _type_ref(self, full_name: str, here: tuple[str, ...]) -> str:
+        path, ident = self.names[full_name]
+        if path == here:
+            return ident
+        return "::".join(["super"] * len(here) + [*path, ident])
+
+    def _root_path(self, path: tuple[str, ...], ident: str) -> str:
+        return "::".join((*path, ident))
+
+    # -- messages ------------------------------------------------------------------
+
+    def _value_codec(
+        self,
+        f: Field,
+        here: tuple[str, ...],
+        reader: str = "r",
+        var: str = "v",
+        *,
+        is_ref: bool = True,
+    ) -> tuple[str, str, str, str]:
+        """(rust type, wire, write statement for `var` (a reference, or a place when not
+        `is_ref`), read expression from `reader`) of a non-message value."""
+        if f.kind is FieldKind.ENUM:
+            assert f.type_name is not None
+            rust_type = self._type_ref(f.type_name, here)
+            return (
+                rust_type,
+                "VARINT",
+                f"wire::encode_int32(buf, {var}.0)",
+                f"{rust_type}({reader}.read_int32()?)",
+            )
+        scalar = _SCALARS[f.kind]
+        # Copy values are passed by value, strings and bytes by reference.
+        value = var if is_ref != scalar.copy else (f"*{var}" if is_ref else f"&{var}")
+        read = f"{reader}.{scalar.read}()?"
+        if f.kind is FieldKind.STRING:
+            read = f"String::from({read})"
+        elif f.kind is FieldKind.BYTES:
+            read = f"{read}.to_vec()"
+        return scalar.rust_type, scalar.wire, scalar.write.format(v=value), read
+
+    def _map_view(self, f: Field, here: tuple[str, ...]) -> MapView:
+        key, value = f.map_key, f.map_value
+        assert key is not None and value is not None
+        key_type, key_wire, write_key, read_key = self._value_codec(key, here, "e", "k")
+        if value.kind is FieldKind.MESSAGE:
+            assert value.type_name is not None
+            value_type = self._type_ref(value.type_name, here)
+            value_wire, write_value, read_value = "LEN", "", ""
+        else:
+            value_type, value_wire, write_value, read_value = self._value_codec(value, here, "e")
+        return MapView(
+            key_type=key_type,
+            value_type=value_type,
+            key_wire=key_wire,
+            value_wire=value_wire,
+            write_key=write_key,
+            write_value=write_value,
+            read_key=read_key,
+            read_value=read_value,
+            value_is_message=value.kind is FieldKind.MESSAGE,
+        )
+
+    def _field_view(
+        self, message: Message, f: Field, here: tuple[str, ...], oneofs: dict[str, str]
+    ) -> FieldView:
+        boxed = False
+        map_view = None
+        oneof_type = variant = write_self = ""
+        ident = _field_ident(f.name)
+        if f.is_map:
+            shape = "map"
+            rust_type, wire, write, read, read_packed = "", "LEN", "", "", ""
+            map_view = self._map_view(f, here)
+        elif f.kind is FieldKind.MESSAGE:
+            assert f.type_name is not None
+            rust_type = self._type_ref(f.type_name, here)
+            wire, write, read, read_packed = "LEN", "", "", ""
+            boxed = (message.full_name, f.type_name) in self._recursive
+            shape = "repeated_message" if f.repeated else "message"
+        else:
+            rust_type, wire, write, read = self._value_codec(f, here)
+            read_packed = self._value_codec(f, here, "p")[3]
+            write_self = self._value_codec(f, here, var=f"self.{ident}", is_ref=False)[2]
+            if f.repeated:
+                shape = "packed" if f.packed else "repeated"
+            else:
+                shape = "optional" if f.optional else "scalar"
+        if f.oneof is not None:
+            oneof_type = oneofs[f.oneof]
+            variant = _type_ident(f.name)
+            ident = _field_ident(f.oneof)
+            shape = "oneof_message" if f.kind is FieldKind.MESSAGE else "oneof"
+        return FieldView(
+            ident=ident,
+            number=f.number,
+            shape=shape,
+            wire=f"wire::{wire}",
+            rust_type=rust_type,
+            nonzero=_nonzero(f.kind, f"self.{ident}"),
+            write=write,
+            write_self=write_self,
+            read=read,
+            read_packed=read_packed,
+            packable=f.repeated and f.kind.packable,
+            boxed=boxed,
+            map=map_view,
+            oneof_type=oneof_type,
+            variant=variant,
+        )
+
+    def _message_view(self, message: Message) -> MessageView:
+        here, type_name = self.names[message.full_name]
+        module = self._modules[here]
+        # Struct fields: one per field, a oneof at the place of its first member.
+        oneof_types: dict[str, str] = {}
+        for oneof, _members in message.oneofs:
+            name = f"{type_name}_{_type_ident(oneof)}"
+            self._claim(here, name, f"the oneof `{message.full_name}.{oneof}`")
+            oneof_types[oneof] = name
+        views = [self._field_view(message, f, here, oneof_types) for f in message.fields]
+        members: list[StructMember] = []
+        seen_fields: dict[str, str] = {}
+        for f, view in zip(message.fields, views, strict=True):
+            what = f"oneof `{f.oneof}`" if f.oneof else f"field `{f.name}`"
+            key = view.ident.removeprefix("r#")
+            if key in seen_fields and seen_fields[key] != what:
+                raise SchemaError(
+                    f"{message.full_name}: {what} and {seen_fields[key]} both map to the "
+                    f"Rust field `{view.ident}`; rename one of them"
+                )
+            if key in seen_fields:
+                continue
+            seen_fields[key] = what
+            members.append(StructMember(view.ident, self._member_type(f, view), what))
+            if view.shape == "map":
+                module.uses_map = True
+        oneof_views = []
+        for oneof, member_names in message.oneofs:
+            variants = []
+            seen_variants: dict[str, str] = {}
+            for name in member_names:
+                f = next(x for x in message.fields if x.name == name)
+                view = views[message.fields.index(f)]
+                if view.variant in seen_variants:
+                    raise SchemaError(
+                        f"{message.full_name}: oneof fields `{seen_variants[view.variant]}` "
+                        f"and `{name}` both map to the Rust variant `{view.variant}`"
+                    )
+                seen_variants[view.variant] = name
+                rust_type = f"Box<{view.rust_type}>" if view.boxed else view.rust_type
+                variants.append(VariantView(view.variant, rust_type, f"`{_proto_decl(f)}`"))
+            oneof_views.append(
+                OneofView(oneof_types[oneof], f"{message.full_name}.{oneof}", tuple(variants))
+            )
+        encode = tuple(sorted(views, key=lambda v: v.number))
+        return MessageView(
+            full_name=message.full_name,
+            type_name=type_name,
+            members=tuple(members),
+            encode=encode,
+            decode=tuple(views),
+            oneofs=tuple(oneof_views),
+        )
+
+    def _member_type(self, f: Field, view: FieldView) -> str:
+        if f.oneof is not None:
+            return f"Option<{view.oneof_type}>"
+        if view.map is not None:
+            return f"BTreeMap<{view.map.key_type}, {view.map.value_type}>"
+        if f.repeated:
+            return f"Vec<{view.rust_type}>"
+        if f.kind is FieldKind.MESSAGE:
+            inner = f"Box<{view.rust_type}>" if view.boxed else view.rust_type
+            return f"Option<{inner}>"
+        if f.optional:
+            return f"Option<{view.rust_type}>"
+        return view.rust_type
+
+    # -- enums ---------------------------------------------------------------------
+
+    def _enum_view(self, enum: Enum) -> EnumView:
+        _, type_name = self.names[enum.full_name]
+        values = []
+        numbers: set[int] = set()
+        idents: set[str] = set()
+        for name, number in enum.values:
+            ident = _escape(name)
+            if ident in idents:
+                raise SchemaError(f"{enum.full_name}: two values map to the Rust name {ident}")
+            idents.add(ident)
+            values.append(EnumValueView(ident, number, number not in numbers, name))
+            numbers.add(number)
+        return EnumView(enum.full_name, type_name, tuple(values))
+
+    # -- services ------------------------------------------------------------------
+
+    def _service_view(self, service: Service) -> ServiceView:
+        module = self._module(service.package)
+        trait_name = _type_ident(service.name)
+        self._claim(module.path, trait_name, f"the service `{service.full_name}`")
+        macro_name = f"export_{snake_case(service.name)}"
+        self._claim(module.path, f"macro {macro_name}", f"the service `{service.full_name}`")
+        methods = []
+        idents: dict[str, str] = {}
+        for method in service.methods:
+            ident = _field_ident(method.name)
+            if ident in idents:
+                raise SchemaError(
+                    f"{service.full_name}: methods {idents[ident]} and {method.name} both "
+                    f"map to the Rust method `{ident}`; rename one of them"
+                )
+            idents[ident] = method.name
+            export_fn = "__bridge_" + re.sub(r"[^A-Za-z0-9]+", "_", method.full_name).lower()
+            in_path, in_ident = self.names[method.input]
+            out_path, out_ident = self.names[method.output]
+            input_type = self._type_ref(method.input, module.path)
+            output_type = self._type_ref(method.output, module.path)
+            indent = 4 * (len(module.path) + 1)
+            signature = (
+                f"fn {ident}(&self, request: {input_type}) -> "
+                f"Result<{output_type}, ::bridge_guest::Status> {{"
+            )
+            methods.append(
+                MethodView(
+                    name=method.name,
+                    ident=ident,
+                    export_name=method.full_name,
+                    export_fn=export_fn,
+                    input_type=input_type,
+                    output_type=output_type,
+                    input_path=self._root_path(in_path, in_ident),
+                    output_path=self._root_path(out_path, out_ident),
+                    signature_fits=indent + len(signature) <= _MAX_WIDTH,
+                )
+            )
+        return ServiceView(
+            full_name=service.full_name,
+            trait_name=trait_name,
+            trait_path=self._root_path(module.path, trait_name),
+            macro_name=macro_name,
+            macro_path=self._root_path(module.path, macro_name),
+            methods=tuple(methods),
+        )
+
+    # -- all -----------------------------------------------------------------------
+
+    def run(self) -> GeneratedFile:
+        if not _IDENT.match(self.module) or self.module in _KEYWORDS | _NOT_RAW:
+            raise SchemaError(f"{self.module!r} is not a Rust module name")
+        self._assign_names()
+        for enum in self.enums:
+            self._modules[self.names[enum.full_name][0]].enums.append(self._enum_view(enum))
+        for message in self.messages:
+            view = self._message_view(message)
+            self._modules[self.names[message.full_name][0]].messages.append(view)
+        for service in self.schema.target_services():
+            view_s = self._service_view(service)
+            self._module(service.package).services.append(view_s)
+        _sort_children(self.root)
+        env = template_env("rust")
+        rt = env.get_template("rt.rs.j2").render(max_depth=MAX_DEPTH).rstrip("\n")
+
+        def render(module: ModuleView) -> str:
+            children = [{"ident": child.ident, "body": render(child)} for child in module.children]
+            text = env.get_template("package.rs.j2").render(
+                module=module,
+                children=children,
+                rt=rt,
+                module_name=self.module,
+                max_depth=MAX_DEPTH,
+            )
+            return text.strip("\n")
+
+        text = env.get_template("module.rs.j2").render(
+            header=header("//", self.schema.targets),
+            module_name=self.module,
+            body=render(self.root),
+        )
+        return GeneratedFile(f"{self.module}.rs", text)
+
+
+def _sort_children(module: ModuleView) -> None:
+    module.children.sort(key=lambda m: m.ident)
+    for child in module.children:
+        _sort_children(child)
+
+
+def _proto_decl(f: Field) -> str:
+    kind = f.type_name if f.type_name else f.kind.value
+    return f"{kind} {f.name} = {f.number}"
+
+
+def emit(schema: Schema, *, module: str = "bridge_gen") -> list[GeneratedFile]:
+    """The Rust module `<module>.rs` for the schema's target files (see the module doc)."""
+    return [_Emitter(schema, module).run()]
