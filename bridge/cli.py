@@ -150,6 +150,62 @@ def gen(
 
 
 @cli.command()
+@click.argument("language", type=click.Choice(["go", "rust"]))
+@click.argument("protos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--service", required=True, help="The service to implement: pkg.Service.")
+@click.option(
+    "--dir",
+    "project",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The new project's directory (it must not hold a project yet).",
+)
+@click.option(
+    "-I",
+    "--include",
+    "includes",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where .proto files and their imports are found (repeatable).",
+)
+def init(
+    language: str,
+    protos: tuple[Path, ...],
+    service: str,
+    project: Path,
+    includes: tuple[Path, ...],
+) -> None:
+    """Create a Go or Rust guest project that implements one service of a schema.
+
+    It writes the files that are yours once (go.mod and main.go, or Cargo.toml, build.rs
+    and src/lib.rs), whose methods answer UNIMPLEMENTED until you write them, and the
+    generated glue beside them. It never overwrites a project: refresh the glue of an
+    existing one with `bridge gen`. The project builds as it is.
+
+    \b
+    Example:
+      bridge init rust proto/pricing/v1/pricing.proto -I proto \\
+          --service pricing.v1.Pricing --dir guests/pricing
+      bridge build guests/pricing -o build/pricing.wasm
+    """
+    from .guest.build import Language
+    from .guest.scaffold import init_project
+    from .schema import Schema
+
+    schema = Schema.compile(protos, includes)
+    result = init_project(
+        Language(language), schema, service, project, protos=protos, includes=includes
+    )
+    rows = [[_relative(p), "yours: edit it"] for p in result.user_files]
+    rows += [[_relative(p), "generated: bridge gen rewrites it"] for p in result.generated_files]
+    out.print_table(["file", ""], rows)
+    out.err_console.print(
+        f"next: implement {service} in {_relative(result.user_files[-1])}, "
+        f"then: bridge build {project}"
+    )
+
+
+@cli.command()
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option(
     "-o",

@@ -41,7 +41,7 @@ from ..errors import SchemaError
 from ..schema.model import Enum, Field, FieldKind, Message, Schema, Service
 from .base import GeneratedFile, header, template_env
 
-__all__ = ["MAX_DEPTH", "emit", "go_camel_case"]
+__all__ = ["MAX_DEPTH", "MethodView", "ServiceView", "emit", "go_camel_case", "service_view"]
 
 #: How deeply messages may nest in a decoded request (the top-level message is 0).
 MAX_DEPTH = 100
@@ -281,7 +281,7 @@ class _EnumView:
 
 
 @dataclass(frozen=True, slots=True)
-class _MethodView:
+class MethodView:
     name: str
     export: str  # pkg.S/M
     input: str
@@ -292,12 +292,12 @@ class _MethodView:
 
 
 @dataclass(frozen=True, slots=True)
-class _ServiceView:
+class ServiceView:
     full_name: str
     interface: str
     register: str
     server_var: str
-    methods: tuple[_MethodView, ...]
+    methods: tuple[MethodView, ...]
 
 
 @dataclass
@@ -323,6 +323,12 @@ def emit(schema: Schema, *, package: str = "bridgegen") -> list[GeneratedFile]:
     if not package.isidentifier() or not package.isascii() or package in _GO_KEYWORDS:
         raise SchemaError(f"{package!r} is not a valid Go package name")
     return _Emitter(schema, package).files()
+
+
+def service_view(schema: Schema, service: str, *, package: str = "bridgegen") -> ServiceView:
+    """The Go names the glue gives `service` (interface, Register function, methods), for
+    `bridge init` to write a user file that fits them."""
+    return _Emitter(schema, package)._service_view(schema.services[service])
 
 
 class _Emitter:
@@ -559,16 +565,16 @@ class _Emitter:
             names=tuple(sorted(names.items())),
         )
 
-    def _service_view(self, s: Service) -> _ServiceView:
+    def _service_view(self, s: Service) -> ServiceView:
         base = go_camel_case(s.name)
         lower = base[0].lower() + base[1:]
-        view = _ServiceView(
+        view = ServiceView(
             full_name=s.full_name,
             interface=f"{base}Server",
             register=f"Register{base}Server",
             server_var=f"{lower}Server",
             methods=tuple(
-                _MethodView(
+                MethodView(
                     name=go_camel_case(m.name),
                     export=m.full_name,
                     input=self.type_names[m.input],

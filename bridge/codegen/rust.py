@@ -48,7 +48,7 @@ from ..errors import SchemaError
 from ..schema.model import Enum, Field, FieldKind, Message, Schema, Service
 from .base import GeneratedFile, header, template_env
 
-__all__ = ["emit"]
+__all__ = ["MethodView", "ServiceView", "emit", "service_view"]
 
 #: Nested messages deeper than this fail to decode (protobuf's default recursion limit).
 MAX_DEPTH = 100
@@ -730,6 +730,14 @@ def _sort_children(module: ModuleView) -> None:
 def _proto_decl(f: Field) -> str:
     kind = f.type_name if f.type_name else f.kind.value
     return f"{kind} {f.name} = {f.number}"
+
+
+def service_view(schema: Schema, service: str, *, module: str = "bridge_gen") -> ServiceView:
+    """The Rust names the glue gives `service` (trait, macro, methods, type paths), for
+    `bridge init` to write a user file that fits them."""
+    emitter = _Emitter(schema, module)
+    emitter._assign_names()
+    return emitter._service_view(schema.services[service])
 
 
 def emit(schema: Schema, *, module: str = "bridge_gen") -> list[GeneratedFile]:
