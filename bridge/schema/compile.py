@@ -36,7 +36,9 @@ def compile_protos(files: Sequence[Path], includes: Sequence[Path] = ()) -> byte
     for file in files:
         if not file.is_file():
             raise SchemaError(f"no .proto file at {file}")
-    roots = list(includes) or sorted({f.resolve().parent for f in files})
+    # protoc matches each file against the include roots by path prefix: both absolute.
+    files = [f.resolve() for f in files]
+    roots = [i.resolve() for i in includes] or sorted({f.parent for f in files})
     with tempfile.TemporaryDirectory(prefix="bridge-schema-") as tmp:
         out = Path(tmp) / "schema.pb"
         argv = [

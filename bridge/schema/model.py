@@ -203,7 +203,7 @@ class Schema:
         # protoc names the files relative to their include root; the targets are the
         # last files of the set that were asked for, in order.
         asked = {f.resolve() for f in files}
-        roots = list(includes) or sorted({f.resolve().parent for f in files})
+        roots = [i.resolve() for i in includes] or sorted({f.parent for f in asked})
         targets = [
             fd.name for fd in fds.file if any((Path(r) / fd.name).resolve() in asked for r in roots)
         ]

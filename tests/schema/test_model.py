@@ -117,3 +117,11 @@ def test_unsupported_or_broken_schemas_name_file_and_line(
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="no .proto file at"):
         Schema.compile([tmp_path / "nope.proto"])
+
+
+def test_relative_paths_with_and_without_includes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT / "proto")
+    alone = Schema.compile([Path("examples/pricing/v1/pricing.proto")])
+    assert alone.targets == ("pricing.proto",)
+    rooted = Schema.compile([Path("examples/pricing/v1/pricing.proto")], [Path("examples")])
+    assert rooted.targets == ("pricing/v1/pricing.proto",)
