@@ -59,7 +59,10 @@ def test_a_busy_pool_makes_callers_wait_then_gives_up(faulty_go_wasm: Path) -> N
     )
     looping = threading.Thread(target=_swallow, args=(guest, "faulty.v1.Faulty/Loop"))
     looping.start()
-    time.sleep(0.3)  # let the loop take the only instance
+    deadline = time.monotonic() + 30
+    while guest.stats()["idle"]:  # until the loop holds the only instance
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     with pytest.raises(bridge.PoolExhausted, match="stayed busy for 0.2 s"):
         guest.call("faulty.v1.Faulty/Echo", b"x")
     looping.join(timeout=30)
