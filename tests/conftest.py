@@ -14,10 +14,12 @@ from grpc_tools import protoc
 from bridge.errors import ToolchainError
 from bridge.guest import toolchain
 from bridge.guest.build import build
+from bridge.schema.compile import well_known_include
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 PRICING_PROTO = ROOT / "proto" / "examples" / "pricing" / "v1" / "pricing.proto"
+KITCHEN_PROTO = ROOT / "proto" / "examples" / "kitchen" / "v1" / "kitchen.proto"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -87,18 +89,36 @@ def pricing_wasm(request: pytest.FixtureRequest) -> Path:
     return request.getfixturevalue(f"{request.param}_pricing_wasm")  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session")
-def pricing_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    """pricing_pb2 compiled by grpcio-tools from proto/examples, as a user would get it."""
+def _pb2_module(
+    tmp_path_factory: pytest.TempPathFactory, proto: Path, module: str
+) -> Iterator[ModuleType]:
+    """`module` (a *_pb2) compiled by grpcio-tools from proto/examples, as a user gets it."""
     out = tmp_path_factory.mktemp("pb2")
-    include = ROOT / "proto" / "examples"
-    status = protoc.main(["protoc", f"-I{include}", f"--python_out={out}", str(PRICING_PROTO)])
-    assert status == 0, "grpc_tools.protoc failed on pricing.proto"
+    status = protoc.main(
+        [
+            "protoc",
+            f"-I{ROOT / 'proto' / 'examples'}",
+            f"-I{well_known_include()}",
+            f"--python_out={out}",
+            str(proto),
+        ]
+    )
+    assert status == 0, f"grpc_tools.protoc failed on {proto.name}"
     sys.path.insert(0, str(out))
     try:
-        yield importlib.import_module("pricing.v1.pricing_pb2")
+        yield importlib.import_module(module)
     finally:
         sys.path.remove(str(out))
+
+
+@pytest.fixture(scope="session")
+def pricing_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    yield from _pb2_module(tmp_path_factory, PRICING_PROTO, "pricing.v1.pricing_pb2")
+
+
+@pytest.fixture(scope="session")
+def kitchen_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    yield from _pb2_module(tmp_path_factory, KITCHEN_PROTO, "kitchen.v1.kitchen_pb2")
 
 
 def has_go() -> bool:

@@ -14,14 +14,12 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from grpc_tools import protoc
 
 import bridge
 from bridge.codegen.base import GeneratedFile, write_files
@@ -29,7 +27,6 @@ from bridge.codegen.go import emit, go_camel_case
 from bridge.errors import GuestError, SchemaError, StatusCode
 from bridge.guest import toolchain
 from bridge.guest.build import build
-from bridge.schema.compile import well_known_include
 from bridge.schema.model import Schema
 
 from ..conftest import has_go
@@ -270,26 +267,6 @@ def kitchen_guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bridge.G
     module = bridge.load(wasm)
     yield module
     module.close()
-
-
-@pytest.fixture(scope="session")
-def kitchen_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    out = tmp_path_factory.mktemp("kitchen-pb2")
-    status = protoc.main(
-        [
-            "protoc",
-            f"-I{PROTO}",
-            f"-I{well_known_include()}",
-            f"--python_out={out}",
-            str(KITCHEN_PROTO),
-        ]
-    )
-    assert status == 0, "grpc_tools.protoc failed on kitchen.proto"
-    sys.path.insert(0, str(out))
-    try:
-        yield importlib.import_module("kitchen.v1.kitchen_pb2")
-    finally:
-        sys.path.remove(str(out))
 
 
 def _canonical(message: Any) -> bytes:

@@ -4,25 +4,21 @@ compiled into a real guest (tests/codegen/rust-host) that round-trips kitchen.pr
 
 from __future__ import annotations
 
-import importlib
 import random
 import shutil
 import struct
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from grpc_tools import protoc
 
 import bridge
 from bridge.codegen.rust import emit
 from bridge.errors import SchemaError, StatusCode, ToolchainError
 from bridge.guest.build import build
-from bridge.schema.compile import well_known_include
 from bridge.schema.model import Schema
 
 from .golden import assert_golden
@@ -178,26 +174,6 @@ def host_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def guest(host_wasm: Path) -> Iterator[Any]:
     with bridge.load(host_wasm) as module:
         yield module
-
-
-@pytest.fixture(scope="session")
-def kitchen_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    out = tmp_path_factory.mktemp("kitchen-pb2")
-    status = protoc.main(
-        [
-            "protoc",
-            f"-I{PROTO_ROOT}",
-            f"-I{well_known_include()}",
-            f"--python_out={out}",
-            str(KITCHEN_PROTO),
-        ]
-    )
-    assert status == 0, "grpc_tools.protoc failed on kitchen.proto"
-    sys.path.insert(0, str(out))
-    try:
-        yield importlib.import_module("kitchen.v1.kitchen_pb2")
-    finally:
-        sys.path.remove(str(out))
 
 
 # ---------------------------------------------------------------------------
