@@ -19,6 +19,10 @@ __all__ = [
     "EXPORT_INITIALIZE",
     "EXPORT_MALLOC",
     "EXPORT_MEMORY",
+    "HOST_MODULE",
+    "HOST_RESULT_FAILED",
+    "IMPORT_HOST_CALL",
+    "IMPORT_HOST_RESULT",
     "LEN_BITS",
     "LEN_SHIFT",
     "MAX_MESSAGE_LEN",
@@ -53,6 +57,12 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 # google.rpc.Status codes a guest may return in an error envelope (gRPC 1..16).
 MAX_STATUS_CODE = 16
+
+# Host calls (docs/abi.md section 12): the guest's imports from this module.
+HOST_MODULE = "bridge"
+IMPORT_HOST_CALL = "host_call"
+IMPORT_HOST_RESULT = "host_result"
+HOST_RESULT_FAILED = -1
 
 _MARKER = re.compile(rf"^{MARKER_PREFIX}([0-9]+)$")
 

@@ -39,6 +39,18 @@ const (
 
 	// MaxStatusCode is the largest gRPC code an error envelope may carry (codes are 1..16).
 	MaxStatusCode = 16
+
+	// HostModule is the import module of the host calls (docs/abi.md, section 12).
+	HostModule = "bridge"
+
+	// ImportHostCall is the import that runs a host method.
+	ImportHostCall = "host_call"
+
+	// ImportHostResult is the import that copies a host call's outcome into guest memory.
+	ImportHostResult = "host_result"
+
+	// HostResultFailed is what host_result returns when it copies nothing.
+	HostResultFailed = -1
 )
 
 // Pack builds a method export's result from its parts:

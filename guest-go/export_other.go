@@ -24,3 +24,6 @@ func Fail(err error) uint64 { panic(notWasm) }
 
 // Owned returns a response the host frees; see the wasip1 version. Natively it panics.
 func Owned(resp []byte) uint64 { panic(notWasm) }
+
+// HostCall calls a host method; see the wasip1 version. Natively it panics.
+func HostCall(method string, req []byte) ([]byte, error) { panic(notWasm) }

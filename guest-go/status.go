@@ -117,3 +117,71 @@ func encodeResult(scratch []byte, resp []byte, err error) (payload []byte, isErr
 	}
 	return resp, false
 }
+
+// DecodeStatus decodes a serialized google.rpc.Status: field 1 (int32 code) and
+// field 2 (string message); details (field 3) and unknown fields are skipped. A code
+// outside 0..MaxStatusCode becomes CodeUnknown. Truncated or malformed input is an
+// error.
+func DecodeStatus(b []byte) (*Status, error) {
+	st := &Status{}
+	for len(b) > 0 {
+		num, wt, n, err := ConsumeTag(b)
+		if err != nil {
+			return nil, err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && wt == WireVarint:
+			v, n, err := ConsumeVarint(b)
+			if err != nil {
+				return nil, err
+			}
+			b = b[n:]
+			// int32 field: the low 32 bits, as a signed value.
+			code := int32(v)
+			if code < 0 || code > MaxStatusCode {
+				st.Code = CodeUnknown
+			} else {
+				st.Code = Code(code)
+			}
+		case num == 2 && wt == WireBytes:
+			v, n, err := ConsumeString(b)
+			if err != nil {
+				return nil, err
+			}
+			b = b[n:]
+			st.Message = v
+		default:
+			n, err := ConsumeFieldValue(b, num, wt)
+			if err != nil {
+				return nil, err
+			}
+			b = b[n:]
+		}
+	}
+	return st, nil
+}
+
+// hostOutcome turns what the host handed back from a host call (its bytes and whether
+// they are a google.rpc.Status) into HostCall's result. It is the platform-independent
+// core of HostCall and is tested natively.
+func hostOutcome(payload []byte, isError bool) ([]byte, error) {
+	if !isError {
+		if payload == nil {
+			payload = []byte{}
+		}
+		return payload, nil
+	}
+	if len(payload) == 0 {
+		return nil, &Status{Code: CodeUnknown, Message: "empty status from host"}
+	}
+	st, err := DecodeStatus(payload)
+	if err != nil {
+		return nil, Errorf(CodeInternal, "undecodable status from host: %v", err)
+	}
+	if st.Code == CodeOK {
+		// An error with code OK breaks the ABI; never hand the caller a non-error.
+		st.Code = CodeUnknown
+	}
+	return nil, st
+}

@@ -78,6 +78,15 @@ def go_wordcount_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session", params=["go", "rust"])
+def hostcall_wasm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/guests/hostcall-{go,rust}: guests that call back into Python."""
+    name = f"hostcall-{request.param}"
+    return _build_or_skip(
+        ROOT / "tests" / "guests" / name, tmp_path_factory.mktemp(name) / f"{name}.wasm"
+    )
+
+
+@pytest.fixture(scope="session", params=["go", "rust"])
 def faulty_wasm(request: pytest.FixtureRequest) -> Path:
     """Each misbehaving guest in turn, Go and Rust."""
     return request.getfixturevalue(f"faulty_{request.param}_wasm")  # type: ignore[no-any-return]

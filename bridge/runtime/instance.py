@@ -27,6 +27,7 @@ from ..errors import (
     StatusCode,
 )
 from . import _fastcall, limits, traps
+from .hostcalls import HostServices, unimplemented
 from .interface import ModuleInterface
 from .output import GuestOutput
 
@@ -52,8 +53,11 @@ class Instance:
         config: RuntimeConfig,
         *,
         name: str,
+        host: HostServices | None = None,
     ) -> None:
         self.name = name
+        self._host = host
+        self._pending: bytes | None = None  # a host call's outcome not collected yet
         self.broken = False
         self._config = config
         self._deadline = limits.deadline_ticks(config.call_timeout_s)
@@ -79,6 +83,8 @@ class Instance:
     ) -> None:
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
+        if interface.uses_host_calls:
+            self._define_host_calls(linker)
         if self._config.fuel is not None:
             self._store.set_fuel(self._config.fuel)
         self._store.set_epoch_deadline(self._deadline)  # start functions and _initialize
@@ -104,6 +110,62 @@ class Instance:
                 initialize()
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
                 raise self._failure(exc, "_initialize") from exc
+
+    def _define_host_calls(self, linker: wasmtime.Linker) -> None:
+        """The imports of docs/abi.md section 12; neither ever calls into the guest."""
+        i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
+
+        def host_call(caller: wasmtime.Caller, mptr: int, mlen: int, rptr: int, rlen: int) -> int:
+            memory = _typed(caller["memory"], wasmtime.Memory)
+            method_bytes = self._guest_bytes(caller, memory, mptr, mlen, "the method name")
+            request = self._guest_bytes(caller, memory, rptr, rlen, "the request")
+            method = method_bytes.decode("utf-8", "replace")
+            if self._host is None:
+                error, payload = unimplemented(method)
+            else:
+                error, payload = self._host.call(method, request)
+            self._pending = payload
+            packed = abi.pack(0, len(payload), error=error)
+            return packed - (1 << 64) if packed >= 1 << 63 else packed  # as a signed i64
+
+        def host_result(caller: wasmtime.Caller, dst: int, length: int) -> int:
+            memory = _typed(caller["memory"], wasmtime.Memory)
+            pending, dst, length = self._pending, dst & _PTR_MASK, length & _PTR_MASK
+            if pending is None or length != len(pending):
+                return abi.HOST_RESULT_FAILED
+            if dst + length > memory.data_len(caller):
+                return abi.HOST_RESULT_FAILED
+            memory.write(caller, pending, dst)
+            self._pending = None
+            return length
+
+        linker.define_func(
+            abi.HOST_MODULE,
+            abi.IMPORT_HOST_CALL,
+            wasmtime.FuncType([i32, i32, i32, i32], [i64]),
+            host_call,
+            access_caller=True,
+        )
+        linker.define_func(
+            abi.HOST_MODULE,
+            abi.IMPORT_HOST_RESULT,
+            wasmtime.FuncType([i32, i32], [i32]),
+            host_result,
+            access_caller=True,
+        )
+
+    def _guest_bytes(
+        self, caller: wasmtime.Caller, memory: wasmtime.Memory, ptr: int, length: int, what: str
+    ) -> bytes:
+        ptr, length = ptr & _PTR_MASK, length & _PTR_MASK
+        size = memory.data_len(caller)
+        if ptr + length > size:
+            self.broken = True
+            raise AbiViolation(
+                f"host call: {what} [{ptr:#x}, {ptr + length:#x}) lies outside the guest's "
+                f"memory of {size} bytes"
+            )
+        return bytes(memory.read(caller, ptr, ptr + length)) if length else b""
 
     def close(self) -> None:
         """Drop the store and stop reading the guest's output; safe to call twice."""

@@ -20,6 +20,11 @@ METHOD_SIGNATURE = "(i32, i32) -> i64"
 MALLOC_SIGNATURE = "(i32) -> i32"
 FREE_SIGNATURE = "(i32) -> ()"
 NO_ARGS_SIGNATURE = "() -> ()"
+# The host-call imports (docs/abi.md section 12), name -> signature.
+HOST_IMPORTS = {
+    abi.IMPORT_HOST_CALL: "(i32, i32, i32, i32) -> i64",
+    abi.IMPORT_HOST_RESULT: "(i32, i32) -> i32",
+}
 
 
 class ModuleKind(str, Enum):
@@ -68,6 +73,11 @@ class ModuleInterface:
     def methods(self) -> tuple[str, ...]:
         """Exports named like gRPC methods (`pkg.Service/Method`), sorted."""
         return tuple(sorted(e.name for e in self.exports if abi.is_method_export(e.name)))
+
+    @property
+    def uses_host_calls(self) -> bool:
+        """Whether the module imports the host-call functions (docs/abi.md section 12)."""
+        return any(i.module == abi.HOST_MODULE for i in self.imports)
 
     @property
     def is_reactor(self) -> bool:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from .. import abi
 from ..config import RuntimeConfig
 from ..errors import AbiMismatch, ConfigError, LoadError, NotABridgeModule, UnknownMethod
+from ..schema.embed import embedded_schema
 from .closing import Closing
-from .engine import compile_file, engine_for
+from .engine import compile_file, engine_for, read_wasm
+from .hostcalls import HostServices
 from .instance import Instance
 from .interface import (
     FREE_SIGNATURE,
+    HOST_IMPORTS,
     MALLOC_SIGNATURE,
     METHOD_SIGNATURE,
     NO_ARGS_SIGNATURE,
@@ -42,7 +46,13 @@ class GuestModule(Closing):
     replaced off the caller's path; other calls go on.
     """
 
-    def __init__(self, path: str | os.PathLike[str], config: RuntimeConfig | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        config: RuntimeConfig | None = None,
+        *,
+        host: Mapping[str, object] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.config = config or RuntimeConfig.from_env()
         if self.config.engine != "wasmtime":
@@ -55,9 +65,15 @@ class GuestModule(Closing):
         self.interface = describe(module)
         check_bridge_interface(self.interface, str(self.path))
         self._methods = frozenset(self.interface.methods)
+        services = None
+        if host is not None or self.interface.uses_host_calls:
+            # Host methods decode requests with the schema the module carries.
+            services = HostServices(host or {}, embedded_schema(read_wasm(self.path)))
 
         def new_instance() -> Instance:
-            return Instance(engine, module, self.interface, self.config, name=self.path.name)
+            return Instance(
+                engine, module, self.interface, self.config, name=self.path.name, host=services
+            )
 
         self._pool: InstancePool[Instance] = InstancePool(
             new_instance,
@@ -109,9 +125,15 @@ class GuestModule(Closing):
         return UnknownMethod(f"{self.path.name} has no method {method}{hint}", method=method)
 
 
-def load(path: str | os.PathLike[str], config: RuntimeConfig | None = None) -> GuestModule:
-    """Load a bridge module from a .wasm file (see GuestModule)."""
-    return GuestModule(path, config)
+def load(
+    path: str | os.PathLike[str],
+    config: RuntimeConfig | None = None,
+    *,
+    host: Mapping[str, object] | None = None,
+) -> GuestModule:
+    """Load a bridge module from a .wasm file (see GuestModule); `host` maps service names
+    to the Python objects that implement the host services the guest calls."""
+    return GuestModule(path, config, host=host)
 
 
 def check_bridge_interface(interface: ModuleInterface, name: str) -> None:
@@ -148,10 +170,20 @@ def check_bridge_interface(interface: ModuleInterface, name: str) -> None:
     for method in interface.methods:
         _check_func(interface, name, method, METHOD_SIGNATURE)
     for imported in interface.imports:
-        if imported.module != WASI_MODULE:
+        if imported.module == WASI_MODULE:
+            continue
+        wanted = HOST_IMPORTS.get(imported.name) if imported.module == abi.HOST_MODULE else None
+        if wanted is None:
             raise LoadError(
                 f"{name} imports {imported.qualified}, which this host does not provide "
-                f"(a bridge module may import only {WASI_MODULE})",
+                f"(a bridge module may import {WASI_MODULE} and "
+                f"{abi.HOST_MODULE}.{{{', '.join(HOST_IMPORTS)}}})",
+                path=name,
+            )
+        if imported.kind != "func" or imported.signature != wanted:
+            raise AbiMismatch(
+                f"{name}: import {imported.qualified} has type {imported.signature}, "
+                f"ABI v{abi.ABI_VERSION} gives {wanted}",
                 path=name,
             )
 

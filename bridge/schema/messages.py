@@ -27,7 +27,13 @@ class MessageTypes:
             self._pool.Add(file)
 
     def message_class(self, full_name: str) -> type[Message]:
-        return message_factory.GetMessageClass(self._pool.FindMessageTypeByName(full_name))
+        """The user's own generated class when its *_pb2 module is loaded (it registers
+        the type in protobuf's default pool), else one made from the schema."""
+        try:
+            descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+        except KeyError:
+            descriptor = self._pool.FindMessageTypeByName(full_name)
+        return message_factory.GetMessageClass(descriptor)
 
     def request_from_json(self, method: str, text: str) -> bytes:
         """The encoded request of `method` from its JSON (protobuf's JSON mapping)."""

@@ -22,6 +22,14 @@ pub const BORROWED_BIT: u32 = 62;
 pub const ERROR_BIT: u32 = 63;
 /// The largest gRPC status code an error envelope may carry (`UNAUTHENTICATED`).
 pub const MAX_STATUS_CODE: u32 = 16;
+/// The import module of the host calls (docs/abi.md, section 12).
+pub const HOST_MODULE: &str = "bridge";
+/// The import that runs a host method.
+pub const IMPORT_HOST_CALL: &str = "host_call";
+/// The import that copies a host call's outcome into guest memory.
+pub const IMPORT_HOST_RESULT: &str = "host_result";
+/// What `host_result` returns when it copies nothing.
+pub const HOST_RESULT_FAILED: i32 = -1;
 
 /// Packs a method result: `error<<63 | borrowed<<62 | len<<32 | ptr`.
 ///

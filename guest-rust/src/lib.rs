@@ -3,7 +3,8 @@
 //! Depending on this crate gives a `cdylib` the exports every bridge module needs
 //! (`bridge_abi_v1`, `malloc`, `free`, and `_initialize` on wasm32-wasi, where `malloc`
 //! and `free` need two lines of build.rs: see README.md), `handle` (wasm32 only) to write
-//! a method export in one line, [`Status`]/[`Code`] for application errors, and
+//! a method export in one line, `host_call` (wasm32 only) to call a method the host
+//! implements (docs/abi.md, section 12), [`Status`]/[`Code`] for application errors, and
 //! [`wire`], the protobuf wire-format primitives that hand-written and generated message
 //! code use.
 //!
@@ -38,10 +39,13 @@ pub mod abi;
 mod call;
 #[cfg(target_arch = "wasm32")]
 mod exports;
+mod host;
 mod status;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 pub use call::handle;
+#[cfg(target_arch = "wasm32")]
+pub use host::host_call;
 pub use status::{Code, Status};
 pub use wire::DecodeError;
