@@ -311,6 +311,7 @@ def inspect(module: Path, as_json: bool) -> None:
                 "services": [
                     {
                         "name": service.full_name,
+                        "host": service.host,
                         "methods": [
                             {"name": m.full_name, "request": m.input, "response": m.output}
                             for m in service.methods

@@ -14,12 +14,13 @@ from grpc_tools import protoc
 from bridge.errors import ToolchainError
 from bridge.guest import toolchain
 from bridge.guest.build import build
-from bridge.schema.compile import well_known_include
+from bridge.schema.compile import bridge_include, well_known_include
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 PRICING_PROTO = ROOT / "proto" / "examples" / "pricing" / "v1" / "pricing.proto"
 KITCHEN_PROTO = ROOT / "proto" / "examples" / "kitchen" / "v1" / "kitchen.proto"
+SHOP_PROTO = ROOT / "proto" / "examples" / "shop" / "v1" / "shop.proto"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -108,6 +109,7 @@ def _pb2_module(
             "protoc",
             f"-I{ROOT / 'proto' / 'examples'}",
             f"-I{well_known_include()}",
+            f"-I{bridge_include()}",
             f"--python_out={out}",
             str(proto),
         ]
@@ -128,6 +130,11 @@ def pricing_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType
 @pytest.fixture(scope="session")
 def kitchen_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     yield from _pb2_module(tmp_path_factory, KITCHEN_PROTO, "kitchen.v1.kitchen_pb2")
+
+
+@pytest.fixture(scope="session")
+def shop_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    yield from _pb2_module(tmp_path_factory, SHOP_PROTO, "shop.v1.shop_pb2")
 
 
 def has_go() -> bool:

@@ -17,8 +17,12 @@ What the package holds:
   one wrapper struct per case (`T_CaseName{CaseName: v}`), as protoc-gen-go does. Each
   message has `MarshalAppend`, `Marshal`, `Unmarshal` (reset, then merge) and nil-safe
   `GetX` getters.
-- `services.bridge.go` (when a target file has services): per service an interface
-  `SServer`, `RegisterSServer`, and one `//go:wasmexport pkg.S/M` per method.
+- `services.bridge.go` (when a target file has services): per service the guest
+  implements an interface `SServer`, `RegisterSServer`, and one `//go:wasmexport pkg.S/M`
+  per method; per host service (`option (bridge.host) = true`, implemented by the
+  Python host) a client `SClient` whose methods call the host through
+  `guest.HostCall("pkg.S/M", ...)` (docs/abi.md, section 12). Host services get no
+  exports.
 - `runtime.bridge.go`: the package's private helpers (length prefixes, sorted map keys,
   the nesting limit).
 
@@ -41,7 +45,16 @@ from ..errors import SchemaError
 from ..schema.model import Enum, Field, FieldKind, Message, Schema, Service
 from .base import GeneratedFile, header, template_env
 
-__all__ = ["MAX_DEPTH", "MethodView", "ServiceView", "emit", "go_camel_case", "service_view"]
+__all__ = [
+    "MAX_DEPTH",
+    "ClientMethodView",
+    "ClientView",
+    "MethodView",
+    "ServiceView",
+    "emit",
+    "go_camel_case",
+    "service_view",
+]
 
 #: How deeply messages may nest in a decoded request (the top-level message is 0).
 MAX_DEPTH = 100
@@ -300,6 +313,21 @@ class ServiceView:
     methods: tuple[MethodView, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ClientMethodView:
+    name: str
+    method: str  # pkg.S/M, the name the host knows it by
+    input: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    full_name: str
+    client: str  # the Go type, `SClient`
+    methods: tuple[ClientMethodView, ...]
+
+
 @dataclass
 class _Names:
     """Every package-level Go identifier, so that none is defined twice."""
@@ -342,11 +370,13 @@ class _Emitter:
     # -- which types --
 
     def _reachable(self) -> tuple[list[Message], list[Enum]]:
-        """Target files' messages and enums, and every one they reach, sorted by name."""
+        """Target files' messages and enums, and every one they reach (also from the
+        methods of the services guests implement and of the host services), sorted by
+        name."""
         schema = self.schema
         todo_m = [m.full_name for m in schema.target_messages()]
         todo_e = [e.full_name for e in schema.enums.values() if e.file in schema.targets]
-        for service in schema.target_services():
+        for service in schema.target_services() + schema.host_services():
             for method in service.methods:
                 todo_m += [method.input, method.output]
         seen_m: set[str] = set()
@@ -595,6 +625,23 @@ class _Emitter:
             self.names.claim(m.out_buffer, f"method {m.export}")
         return view
 
+    def _client_view(self, s: Service) -> ClientView:
+        view = ClientView(
+            full_name=s.full_name,
+            client=f"{go_camel_case(s.name)}Client",
+            methods=tuple(
+                ClientMethodView(
+                    name=go_camel_case(m.name),
+                    method=m.full_name,
+                    input=self.type_names[m.input],
+                    output=self.type_names[m.output],
+                )
+                for m in s.methods
+            ),
+        )
+        self.names.claim(view.client, f"the client of host service {s.full_name}")
+        return view
+
     # -- files --
 
     def files(self) -> list[GeneratedFile]:
@@ -603,6 +650,10 @@ class _Emitter:
         services = [
             self._service_view(s)
             for s in sorted(self.schema.target_services(), key=lambda s: s.full_name)
+        ]
+        clients = [
+            self._client_view(s)
+            for s in sorted(self.schema.host_services(), key=lambda s: s.full_name)
         ]
         for ident in _RUNTIME_NAMES:
             self.names.claim(ident, "a helper of the generated package")
@@ -621,6 +672,7 @@ class _Emitter:
             "enums": enums,
             "messages": messages,
             "services": services,
+            "clients": clients,
             "uses_math": uses_math,
             "max_depth": MAX_DEPTH,
         }
@@ -633,7 +685,7 @@ class _Emitter:
         ):
             if name == "enums.bridge.go" and not enums:
                 continue
-            if name == "services.bridge.go" and not services:
+            if name == "services.bridge.go" and not services and not clients:
                 continue
             text = env.get_template(template).render(**context)
             out.append(GeneratedFile(name, text))

@@ -21,6 +21,13 @@
   `export_kitchen!(MyImpl, crate::generated::bridge_gen);`. The exports exist on wasm32
   only, so the crate still builds (and tests) natively. A request that does not decode
   is answered INVALID_ARGUMENT.
+- per host service of the target files (`option (bridge.host) = true`: the Python host
+  implements it, docs/abi.md section 12), a unit struct `<Service>Client` in the
+  service's package module, with one method per RPC on wasm32:
+  `InventoryClient.price(&request)` encodes the request, calls
+  `bridge_guest::host_call("shop.v1.Inventory/Price", ...)` and decodes the reply. The
+  host's error status comes back unchanged (so `?` passes it on); a reply that does not
+  decode is INTERNAL. Host services get no trait and no export macro.
 
 Field types: scalars as `f64 f32 i64 u64 i32 u32 bool`, `String`, `Vec<u8>`; `optional`
 as `Option<T>`; messages as `Option<T>`, boxed (`Option<Box<T>>`) when the field closes a
@@ -48,7 +55,7 @@ from ..errors import SchemaError
 from ..schema.model import Enum, Field, FieldKind, Message, Schema, Service
 from .base import GeneratedFile, header, template_env
 
-__all__ = ["MethodView", "ServiceView", "emit", "service_view"]
+__all__ = ["ClientView", "MethodView", "ServiceView", "emit", "service_view"]
 
 #: Nested messages deeper than this fail to decode (protobuf's default recursion limit).
 MAX_DEPTH = 100
@@ -232,6 +239,25 @@ class ServiceView:
     methods: tuple[MethodView, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ClientMethodView:
+    ident: str  # the client's method
+    full_name: str  # `pkg.Service/Method`, what host_call is given
+    input_type: str  # relative to the service's module
+    output_type: str
+    #: rustfmt's layout: whether the signature fits on one line.
+    signature_fits: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    """The client of a host service (a service the Python host implements)."""
+
+    full_name: str
+    struct_name: str
+    methods: tuple[ClientMethodView, ...]
+
+
 @dataclass
 class ModuleView:
     """A Rust module: one protobuf package (segment)."""
@@ -241,6 +267,7 @@ class ModuleView:
     messages: list[MessageView] = field(default_factory=list)
     enums: list[EnumView] = field(default_factory=list)
     services: list[ServiceView] = field(default_factory=list)
+    clients: list[ClientView] = field(default_factory=list)
     children: list[ModuleView] = field(default_factory=list)
     uses_map: bool = False
 
@@ -250,7 +277,7 @@ class ModuleView:
 
     @property
     def has_items(self) -> bool:
-        return bool(self.messages or self.enums or self.services)
+        return bool(self.messages or self.enums or self.services or self.clients)
 
 
 # ---------------------------------------------------------------------------
@@ -332,7 +359,9 @@ class _Emitter:
     def _reached_messages(self) -> list[Message]:
         schema = self.schema
         todo: list[str] = [m.full_name for m in schema.target_messages()]
-        for service in schema.target_services():
+        # Guests implement the target services and call the host services: both need
+        # their requests and responses.
+        for service in [*schema.target_services(), *schema.host_services()]:
             for method in service.methods:
                 todo += [method.input, method.output]
         seen: set[str] = set()
@@ -684,6 +713,41 @@ class _Emitter:
             methods=tuple(methods),
         )
 
+    def _client_view(self, service: Service) -> ClientView:
+        module = self._module(service.package)
+        struct_name = f"{_type_ident(service.name)}Client"
+        self._claim(
+            module.path, struct_name, f"the client of the host service `{service.full_name}`"
+        )
+        methods = []
+        idents: dict[str, str] = {}
+        for method in service.methods:
+            ident = _field_ident(method.name)
+            if ident in idents:
+                raise SchemaError(
+                    f"{service.full_name}: methods {idents[ident]} and {method.name} both "
+                    f"map to the Rust method `{ident}`; rename one of them"
+                )
+            idents[ident] = method.name
+            input_type = self._type_ref(method.input, module.path)
+            output_type = self._type_ref(method.output, module.path)
+            # Inside the module's `impl` block.
+            indent = 4 * (len(module.path) + 1)
+            signature = (
+                f"pub fn {ident}(&self, request: &{input_type}) -> "
+                f"Result<{output_type}, ::bridge_guest::Status> {{"
+            )
+            methods.append(
+                ClientMethodView(
+                    ident=ident,
+                    full_name=method.full_name,
+                    input_type=input_type,
+                    output_type=output_type,
+                    signature_fits=indent + len(signature) <= _MAX_WIDTH,
+                )
+            )
+        return ClientView(service.full_name, struct_name, tuple(methods))
+
     # -- all -----------------------------------------------------------------------
 
     def run(self) -> GeneratedFile:
@@ -698,6 +762,9 @@ class _Emitter:
         for service in self.schema.target_services():
             view_s = self._service_view(service)
             self._module(service.package).services.append(view_s)
+        for service in self.schema.host_services():
+            client = self._client_view(service)
+            self._module(service.package).clients.append(client)
         _sort_children(self.root)
         env = template_env("rust")
         rt = env.get_template("rt.rs.j2").render(max_depth=MAX_DEPTH).rstrip("\n")

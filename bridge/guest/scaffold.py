@@ -57,9 +57,14 @@ def init_project(
     includes: Sequence[Path],
 ) -> InitResult:
     """Write a new project for `service` into `project` (which must not hold one yet)."""
-    if service not in schema.services or service not in {
-        s.full_name for s in schema.target_services()
-    }:
+    host = next((s for s in schema.host_services() if s.full_name == service), None)
+    if host is not None:
+        raise ProjectError(
+            f"{service} is a host service (option (bridge.host) = true): Python implements "
+            f"it, and guests call it through the generated {host.name}Client",
+            path=str(project),
+        )
+    if service not in {s.full_name for s in schema.target_services()}:
         known = [s.full_name for s in schema.target_services()]
         close = difflib.get_close_matches(service, known, n=1)
         hint = (

@@ -16,12 +16,17 @@ from pathlib import Path
 
 from ..errors import SchemaError
 
-__all__ = ["compile_protos", "well_known_include"]
+__all__ = ["bridge_include", "compile_protos", "well_known_include"]
 
 
 def well_known_include() -> Path:
     """The directory of the well-known types grpcio-tools ships (google/protobuf/*.proto)."""
     return Path(str(resources.files("grpc_tools") / "_proto"))
+
+
+def bridge_include() -> Path:
+    """The directory of bridge's own options (bridge/options.proto), always on the path."""
+    return Path(__file__).resolve().parent / "proto"
 
 
 def compile_protos(files: Sequence[Path], includes: Sequence[Path] = ()) -> bytes:
@@ -45,6 +50,7 @@ def compile_protos(files: Sequence[Path], includes: Sequence[Path] = ()) -> byte
             "protoc",
             *(f"-I{root}" for root in roots),
             f"-I{well_known_include()}",
+            f"-I{bridge_include()}",
             f"--descriptor_set_out={out}",
             "--include_imports",
             "--include_source_info",

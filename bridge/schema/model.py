@@ -20,7 +20,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
-from .. import abi
+from .. import abi, options_pb2
 from ..errors import SchemaError
 
 __all__ = ["Enum", "Field", "FieldKind", "File", "Message", "Method", "Schema", "Service"]
@@ -170,6 +170,8 @@ class Service:
     package: str
     file: str
     methods: tuple[Method, ...]
+    #: Marked `option (bridge.host) = true`: Python implements it and guests call it.
+    host: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +213,18 @@ class Schema:
 
     @classmethod
     def from_descriptor_set(cls, data: bytes, targets: Iterable[str] | None = None) -> Schema:
-        """The model of serialized FileDescriptorSet bytes; `targets` default to every file."""
+        """The model of serialized FileDescriptorSet bytes.
+
+        `targets` default to the files no other file of the set imports: the ones a
+        module was built from, not their imports (descriptor.proto, bridge/options.proto).
+        """
         fds = descriptor_pb2.FileDescriptorSet.FromString(data)
-        names = tuple(targets) if targets is not None else tuple(f.name for f in fds.file)
+        imported = {dep for f in fds.file for dep in f.dependency}
+        names = (
+            tuple(targets)
+            if targets is not None
+            else tuple(f.name for f in fds.file if f.name not in imported)
+        )
         schema = cls(descriptor_set=data, targets=names)
         for fd in fds.file:
             _Reader(schema, fd, check=fd.name in names).read()
@@ -238,7 +249,17 @@ class Schema:
         return [m for m in self.messages.values() if m.file in self.targets and not m.is_map_entry]
 
     def target_services(self) -> list[Service]:
-        return [s for s in self.services.values() if s.file in self.targets]
+        """Services of the target files that guests implement (not host services)."""
+        return [s for s in self.services.values() if s.file in self.targets and not s.host]
+
+    def host_services(self) -> list[Service]:
+        """Services of the target files that the Python host implements for guests."""
+        return [s for s in self.services.values() if s.file in self.targets and s.host]
+
+
+def _is_host(options: descriptor_pb2.ServiceOptions) -> bool:
+    """Whether `option (bridge.host) = true` is set (bridge.options_pb2 registers it)."""
+    return bool(options.Extensions[options_pb2.host])  # type: ignore[index]
 
 
 class _Reader:
@@ -397,6 +418,7 @@ class _Reader:
             package=self.fd.package,
             file=self.fd.name,
             methods=tuple(methods),
+            host=_is_host(proto.options),
         )
 
     def _unsupported(self, path: tuple[int, ...], reason: str) -> None:

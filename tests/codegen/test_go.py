@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTO = ROOT / "proto" / "examples"
 KITCHEN_PROTO = PROTO / "kitchen" / "v1" / "kitchen.proto"
 PRICING_PROTO = PROTO / "pricing" / "v1" / "pricing.proto"
+SHOP_PROTO = PROTO / "shop" / "v1" / "shop.proto"
 HOST = Path(__file__).resolve().parent / "go-host"
 ECHO = "kitchen.v1.Kitchen/Echo"
 PING = "kitchen.v1.Kitchen/Ping"
@@ -53,6 +54,11 @@ def pricing() -> Schema:
     return Schema.compile([PRICING_PROTO], [PROTO])
 
 
+@pytest.fixture(scope="module")
+def shop() -> Schema:
+    return Schema.compile([SHOP_PROTO], [PROTO])
+
+
 # ---- the generated text ----
 
 
@@ -62,6 +68,61 @@ def test_golden_pricing(pricing: Schema) -> None:
 
 def test_golden_kitchen(kitchen: Schema) -> None:
     assert_golden(emit(kitchen), "kitchen", "go")
+
+
+def test_golden_shop(shop: Schema) -> None:
+    assert_golden(emit(shop), "shop", "go")
+
+
+def test_deterministic_shop(shop: Schema) -> None:
+    assert emit(shop) == emit(Schema.compile([SHOP_PROTO], [PROTO]))
+
+
+def test_host_service_gets_a_client_and_no_exports(shop: Schema) -> None:
+    text = next(f.text for f in emit(shop) if f.path == "services.bridge.go")
+    for declaration in (
+        "type InventoryClient struct{}",
+        "func (InventoryClient) Price(req *PriceRequest) (*PriceReply, error)",
+        'guest.HostCall("shop.v1.Inventory/Price", b)',
+        "//go:wasmexport shop.v1.Checkout/Sum",
+    ):
+        assert declaration in text, declaration
+    assert "//go:wasmexport shop.v1.Inventory/" not in text
+    assert "InventoryServer" not in text
+
+
+def test_host_services_alone_and_their_types(tmp_path: Path) -> None:
+    # Only a host service: services.bridge.go holds its client, and the types of its
+    # methods are generated even when they live in a file that is not a target.
+    schema = _schema(
+        tmp_path,
+        {
+            "t.proto": 'syntax = "proto3"; package t; message Q { int32 x = 1; }',
+            "h.proto": 'syntax = "proto3"; package h; import "bridge/options.proto"; '
+            'import "t.proto"; service Stock { option (bridge.host) = true; '
+            "rpc Get(t.Q) returns (t.Q); }",
+        },
+        ["h.proto"],
+    )
+    files = {f.path: f.text for f in emit(schema)}
+    assert "services.bridge.go" in files
+    assert "type StockClient struct{}" in files["services.bridge.go"]
+    assert "//go:wasmexport" not in files["services.bridge.go"]
+    assert "type Q struct" in files["messages.bridge.go"]
+
+
+def test_client_name_collision(tmp_path: Path) -> None:
+    schema = _schema(
+        tmp_path,
+        {
+            "c.proto": 'syntax = "proto3"; package c; import "bridge/options.proto"; '
+            "message E {} message StockClient {} "
+            "service Stock { option (bridge.host) = true; rpc Get(E) returns (E); }",
+        },
+        ["c.proto"],
+    )
+    with pytest.raises(SchemaError, match="Go name collision.*'StockClient'"):
+        emit(schema)
 
 
 def test_deterministic(kitchen: Schema) -> None:
@@ -226,7 +287,7 @@ def test_tricky_schema(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_gofmt_clean(kitchen: Schema, pricing: Schema, tmp_path: Path) -> None:
+def test_gofmt_clean(kitchen: Schema, pricing: Schema, shop: Schema, tmp_path: Path) -> None:
     go = toolchain.find_go()
     if go is None:
         pytest.skip("no Go toolchain")
@@ -235,6 +296,7 @@ def test_gofmt_clean(kitchen: Schema, pricing: Schema, tmp_path: Path) -> None:
         pytest.skip("no gofmt beside go")
     write_files(emit(kitchen), tmp_path / "kitchen")
     write_files(emit(pricing), tmp_path / "pricing")
+    write_files(emit(shop), tmp_path / "shop")
     done = subprocess.run(
         [str(gofmt), "-l", str(tmp_path)], capture_output=True, text=True, check=False
     )
