@@ -63,10 +63,12 @@ def cli(debug: bool) -> None:
     """Move Python functions to Go or Rust through WebAssembly, one at a time.
 
     \b
-    Example, from a guest project to a call:
-      bridge doctor
-      bridge build examples/go-pricing -o build/go-pricing.wasm
-      bridge inspect build/go-pricing.wasm
+    Example, from a schema to a call:
+      bridge doctor --require rust
+      bridge init rust proto/pricing.proto --service pricing.v1.Pricing --dir guest
+      bridge build guest -o build/pricing.wasm     (after writing guest/src/lib.rs)
+      bridge call build/pricing.wasm pricing.v1.Pricing/Quote '{"sku": "pear"}'
+      bridge gen proto/pricing.proto --python-out app/gen --rust-out guest/src
     """
 
 
