@@ -53,7 +53,7 @@ from .codegen.base import GeneratedFile, template_env
 from .errors import CallError, SchemaError, ToolchainError
 from .guest import toolchain
 from .guest.build import Language, build
-from .guest.scaffold import sdk_path
+from .guest.scaffold import GO_PACKAGE, RUST_MODULE, sdk_path
 from .schema.messages import MessageTypes
 from .schema.model import Schema
 
@@ -78,9 +78,7 @@ DEFAULT_SEED = 0
 PACKAGE = "bridge.conformance"
 SERVICE = "Conformance"
 SYNTHETIC_FILE = "bridge_conformance.proto"
-GO_PACKAGE = "bridgegen"
 GO_MODULE = "bridge.local/conformance"
-RUST_MODULE = "bridge_gen"
 #: How deeply the edge-case and maximal messages nest (the top-level message is 0).
 EDGE_DEPTH = 3
 #: How deeply random messages nest.
@@ -170,7 +168,7 @@ def guest_files(language: Language, plan: EchoPlan) -> tuple[list[GeneratedFile]
         files = [
             GeneratedFile(
                 "go.mod",
-                env.get_template("conformance/go.mod.j2").render(
+                env.get_template("project/go.mod.j2").render(
                     module=GO_MODULE, guest_go=sdk_path(language)
                 ),
             ),
@@ -188,13 +186,15 @@ def guest_files(language: Language, plan: EchoPlan) -> tuple[list[GeneratedFile]
         return files + glue, GO_PACKAGE
     view_rust = rust.service_view(plan.schema, plan.service, module=RUST_MODULE)
     context = {
+        "name": "bridge-conformance",
         "service": view_rust,
         "module": RUST_MODULE,
         "guest_rust": sdk_path(language),
         "sources": sources,
     }
     files = [
-        GeneratedFile("Cargo.toml", env.get_template("conformance/Cargo.toml.j2").render(context)),
+        # The manifest `bridge init` writes: the codecs are checked as a user's build has them.
+        GeneratedFile("Cargo.toml", env.get_template("project/Cargo.toml.j2").render(context)),
         GeneratedFile("src/lib.rs", env.get_template("conformance/lib.rs.j2").render(context)),
     ]
     glue = [
