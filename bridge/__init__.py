@@ -1,8 +1,16 @@
 """bridge: move a legacy Python code base to Go or Rust one function at a time.
 
-Guests compiled to WebAssembly are called in-process through ABI v1 (docs/abi.md):
+Route a legacy function to its migrated implementation; configuration picks who
+answers (python, wasm, sidecar, shadow, canary:N), see docs/migration.md:
 
     import bridge
+
+    @bridge.route("pricing.v1.Pricing/NormalizeSku")
+    def normalize_sku(sku: str) -> str:
+        ...
+
+Or call a guest compiled to WebAssembly directly, through ABI v1 (docs/abi.md):
+
     with bridge.load("build/go-pricing.wasm") as pricing:
         reply = pricing.call("pricing.v1.Pricing/Quote", request.SerializeToString())
 """
@@ -10,7 +18,7 @@ Guests compiled to WebAssembly are called in-process through ABI v1 (docs/abi.md
 from __future__ import annotations
 
 from ._version import __version__
-from .config import RuntimeConfig
+from .config import BridgeConfig, Mode, RuntimeConfig, load_config
 from .errors import (
     AbiMismatch,
     AbiViolation,
@@ -31,16 +39,21 @@ from .errors import (
     PoolExhausted,
     ProjectError,
     ResourceExhausted,
+    RouteError,
     SchemaError,
+    ShadowMismatch,
+    SidecarUnavailable,
     StatusCode,
     ToolchainError,
     UnknownMethod,
 )
+from .routing import Mismatch, Route, Router, route, routes
 from .runtime import CommandModule, GuestModule, ScalarModule, load
 
 __all__ = [
     "AbiMismatch",
     "AbiViolation",
+    "BridgeConfig",
     "BridgeError",
     "BuildError",
     "CallError",
@@ -56,16 +69,26 @@ __all__ = [
     "DeadlineExceeded",
     "InvalidModule",
     "LoadError",
+    "Mismatch",
+    "Mode",
     "ModuleNotFound",
     "NotABridgeModule",
     "ProjectError",
     "ResourceExhausted",
+    "Route",
+    "RouteError",
+    "Router",
     "RuntimeConfig",
     "ScalarModule",
     "SchemaError",
+    "ShadowMismatch",
+    "SidecarUnavailable",
     "StatusCode",
     "ToolchainError",
     "UnknownMethod",
     "__version__",
     "load",
+    "load_config",
+    "route",
+    "routes",
 ]

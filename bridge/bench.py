@@ -11,7 +11,13 @@ response, and the caller decodes that. Only the callee and the road to it differ
   `free`);
 - `bridge`: the same guest through `bridge.load(path).call(method, bytes)`;
 - `extism`: the same Rust handler built as an Extism plugin (bench/extism-pricing),
-  called through the Extism Python SDK, when it is installed.
+  called through the Extism Python SDK, when it is installed;
+- `legacy`, `route_python`, `route_wasm`: a legacy Python function taking the request's
+  fields as arguments and returning the response message, undecorated, then under
+  `@route` in `python` mode, then in `wasm` mode (the same Rust guest): the decorator's
+  own cost is `route_python - legacy` and `route_wasm - bridge_args`;
+- `bridge_args`: what `route_wasm` does, written by hand: the request built from the
+  same arguments, `bridge.load(path).call(method, bytes)`, the response parsed.
 
 A figure is a registered function (see `figure`) that sets its callee up and yields a
 call; new figures register the same way. Each call is timed on its own with
@@ -91,6 +97,7 @@ BENCH_REQUEST = {
 
 ProgressFn = Callable[[str], contextlib.AbstractContextManager[None]]
 BytesCall = Callable[[bytes], bytes]
+MessageCall = Callable[[Message], Message]
 
 
 class FigureSkipped(Exception):
@@ -238,31 +245,36 @@ def normalize_sku(sku: str) -> str:
     return "-".join(part for part in _SKU_SPACE.split(sku) if part).translate(_ASCII_UPPER)
 
 
+def quote_fields(sku: str, quantity: int, unit_price_cents: int, currency: str) -> dict[str, Any]:
+    """The Quote of examples/rust-pricing in plain Python: the response's fields."""
+    sku = normalize_sku(sku)
+    if not sku:
+        raise ValueError("sku is required")
+    if quantity == 0:
+        raise ValueError("quantity must be at least 1")
+    if unit_price_cents < 0:
+        raise ValueError("unit_price_cents must not be negative")
+    subtotal = unit_price_cents * quantity
+    if subtotal > _INT64_MAX:
+        raise ValueError("subtotal overflows int64")
+    discount = subtotal // 10 if quantity >= 10 else 0
+    return {
+        "sku": sku,
+        "subtotal_cents": subtotal,
+        "discount_cents": discount,
+        "total_cents": subtotal - discount,
+        "currency": currency or "USD",
+        "notes": ["volume discount 10%"] if discount > 0 else [],
+    }
+
+
 def python_quote(
     request_type: type[Message], response_type: type[Message], request: bytes
 ) -> bytes:
     """The Quote of examples/rust-pricing in plain Python: request bytes to response bytes."""
     req: Any = request_type.FromString(request)
-    sku = normalize_sku(req.sku)
-    if not sku:
-        raise ValueError("sku is required")
-    if req.quantity == 0:
-        raise ValueError("quantity must be at least 1")
-    if req.unit_price_cents < 0:
-        raise ValueError("unit_price_cents must not be negative")
-    subtotal = req.unit_price_cents * req.quantity
-    if subtotal > _INT64_MAX:
-        raise ValueError("subtotal overflows int64")
-    discount = subtotal // 10 if req.quantity >= 10 else 0
-    response = response_type(
-        sku=sku,
-        subtotal_cents=subtotal,
-        discount_cents=discount,
-        total_cents=subtotal - discount,
-        currency=req.currency or "USD",
-        notes=["volume discount 10%"] if discount > 0 else [],
-    )
-    return response.SerializeToString()
+    fields = quote_fields(req.sku, req.quantity, req.unit_price_cents, req.currency)
+    return response_type(**fields).SerializeToString()
 
 
 @figure("python", "plain Python doing the same work")
@@ -320,6 +332,95 @@ def _extism(ctx: Context) -> Iterator[BytesCall]:
 EXTISM_MISSING = "the Extism Python SDK is not installed: pip install extism"
 
 
+def _legacy_quote(ctx: Context) -> tuple[Callable[..., Any], tuple[object, ...]]:
+    """The legacy function of the route figures, and the bench request as its arguments.
+
+    `@route` finds the rpc in protobuf's default pool, so this uses classes generated
+    into it (grpcio-tools' own output, which any other import of the file matches).
+    """
+    response_type = _default_pool_module(ctx).QuoteResponse
+
+    def quote(sku: str, quantity: int, unit_price_cents: int, currency: str) -> Message:
+        return response_type(**quote_fields(sku, quantity, unit_price_cents, currency))  # type: ignore[no-any-return]
+
+    request: Any = ctx.request
+    return quote, (request.sku, request.quantity, request.unit_price_cents, request.currency)
+
+
+def _default_pool_module(ctx: Context) -> Any:
+    import importlib.util
+
+    from grpc_tools import protoc
+
+    out = ctx.cache / "python"
+    out.mkdir(parents=True, exist_ok=True)
+    include = (ctx.root / PRICING_PROTO).parents[2]
+    status = protoc.main(
+        ["protoc", f"-I{include}", f"--python_out={out}", str(ctx.root / PRICING_PROTO)]
+    )
+    if status != 0:
+        raise ProjectError(f"grpc_tools.protoc failed on {PRICING_PROTO}", path=str(out))
+    path = out / PRICING_PROTO.relative_to("proto/examples").with_name("pricing_pb2.py")
+    spec = importlib.util.spec_from_file_location("_bridge_bench_pricing_pb2", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _routed_quote(ctx: Context, mode: str) -> Iterator[MessageCall]:
+    from .config import BridgeConfig
+    from .routing import Router
+
+    quote, args = _legacy_quote(ctx)
+    services = {QUOTE_METHOD.partition("/")[0]: ctx.guest("rust-pricing")}
+    router = Router(BridgeConfig(services=services), name="bench")
+    try:
+        routed = router.route(QUOTE_METHOD)(quote)
+        router.set_mode(QUOTE_METHOD, mode)
+        router.warm()
+        yield lambda _request: routed(*args)
+    finally:
+        router.close()
+
+
+@figure("bridge_args", "by hand: request from arguments, bridge's call, parse", messages=True)
+def _bridge_args(ctx: Context) -> Iterator[MessageCall]:
+    from .runtime import load
+
+    module = _default_pool_module(ctx)
+    request_type, response_type = module.QuoteRequest, module.QuoteResponse
+    sku, quantity, unit_price_cents, currency = _legacy_quote(ctx)[1]
+    with load(ctx.guest("rust-pricing")) as guest:
+        call = guest.call
+
+        def by_hand(_request: Message) -> Message:
+            request = request_type(
+                sku=sku, quantity=quantity, unit_price_cents=unit_price_cents, currency=currency
+            )
+            return response_type.FromString(call(QUOTE_METHOD, request.SerializeToString()))  # type: ignore[no-any-return]
+
+        yield by_hand
+
+
+@figure("legacy", "a legacy Python function: arguments in, message out", messages=True)
+def _legacy(ctx: Context) -> Iterator[MessageCall]:
+    quote, args = _legacy_quote(ctx)
+    yield lambda _request: quote(*args)
+
+
+@figure("route_python", "the legacy function under @route, python mode", messages=True)
+def _route_python(ctx: Context) -> Iterator[MessageCall]:
+    yield from _routed_quote(ctx, "python")
+
+
+@figure(
+    "route_wasm", "the legacy function under @route, wasm mode (the guest answers)", messages=True
+)
+def _route_wasm(ctx: Context) -> Iterator[MessageCall]:
+    yield from _routed_quote(ctx, "wasm")
+
+
 def load_extism() -> Any:
     """The `extism` module, or FigureSkipped saying how to install it."""
     try:
@@ -334,25 +435,31 @@ def load_extism() -> Any:
 
 @dataclass(frozen=True)
 class Budget:
-    """A limit on a median (`over` empty) or on a speed-up of `of` over `over`."""
+    """A limit on a median, on what `of` adds to `minus`'s median, or on a speed-up of
+    `of` over `over`."""
 
     name: str
     of: str
     limit: float
     over: str = ""
+    minus: str = ""
 
     @property
     def text(self) -> str:
         if self.over:
             return f"{self.of} >= {self.limit:g}x faster than {self.over} (median)"
+        if self.minus:
+            return f"{self.of} adds <= {self.limit:g} us to {self.minus} (median)"
         return f"{self.of} median <= {self.limit:g} us"
 
     def check(self, figures: dict[str, Measurement]) -> BudgetCheck:
-        needed = [name for name in (self.of, self.over) if name]
+        needed = [name for name in (self.of, self.over, self.minus) if name]
         if any(name not in figures for name in needed):
             return BudgetCheck(self, None)
         if self.over:
             measured = figures[self.over].median_us / figures[self.of].median_us
+        elif self.minus:
+            measured = figures[self.of].median_us - figures[self.minus].median_us
         else:
             measured = figures[self.of].median_us
         return BudgetCheck(self, measured)
@@ -398,6 +505,10 @@ BUDGETS: tuple[Budget, ...] = (
     Budget("bridge_median", "bridge", 3.0),
     Budget("bridge_vs_wasmtime_naive", "bridge", 20.0, over="wasmtime_naive"),
     Budget("bridge_vs_extism", "bridge", 4.0, over="extism"),
+    # Against the same call written by hand, which also builds the request from values.
+    Budget("route_wasm_overhead", "route_wasm", 1.0, minus="bridge_args"),
+    # "~0" in DESIGN.md: one wrapper call and an attribute read.
+    Budget("route_python_overhead", "route_python", 0.25, minus="legacy"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import click
 
 from . import _output as out
 from ._version import __version__
-from .errors import BridgeError, BuildError
+from .errors import BridgeError, BuildError, ConfigError
 
 __all__ = ["main"]
 
@@ -641,6 +642,117 @@ def bench(iterations: int | None, as_json: bool) -> None:
     headers = ["figure", "median us", "p99 us", "vs bridge", "what"]
     out.print_table(headers, result.figure_rows(), title=result.title)
     out.print_table(["budget", "measured", "result"], result.budget_rows(), title="budgets")
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The report folder [default: report_dir of the nearest bridge.toml or [tool.bridge]].",
+)
+@click.option(
+    "--mismatches",
+    "shown",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many of the newest mismatch records to list.",
+)
+@click.option("--fail-on-mismatch", is_flag=True, help="Exit 1 if any mismatch was recorded.")
+@click.option("--reset", is_flag=True, help="Delete the folder's statistics (after printing them).")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics and records as JSON.")
+def report(
+    folder: Path | None, shown: int, fail_on_mismatch: bool, reset: bool, as_json: bool
+) -> None:
+    """Show how routed functions ran: calls, errors, fallbacks, mismatches, latency.
+
+    Every process with routed functions writes its statistics to the report folder
+    (report_dir in the configuration, .bridge/report beside it by default) every few
+    seconds and at exit; this adds up all of them. Mismatch records keep the request,
+    for `bridge call` or `bridge.routes[method].replay(...)`.
+
+    \b
+    Example:
+      bridge report
+      bridge report --dir .bridge/report --json | jq '.rows[] | select(.mismatches > 0)'
+      bridge report --fail-on-mismatch       # in CI, after the test suite ran in shadow mode
+    """
+    from .config import load_config
+    from .routing.stats import merge_reports, read_reports
+
+    if folder is None:
+        folder = load_config().report_dir
+        if folder is None:
+            raise ConfigError(
+                "no report folder: pass --dir, or run from a project whose bridge.toml or "
+                "[tool.bridge] sets report_dir"
+            )
+    reports = read_reports(folder)
+    rows, mismatches = merge_reports(reports)
+    if as_json:
+        out.print_json(
+            {
+                "folder": str(folder),
+                "processes": len(reports),
+                "rows": [row.to_json() for row in rows],
+                "mismatches": mismatches[-shown:] if shown else [],
+            }
+        )
+    elif not rows:
+        out.err_console.print(f"no routed calls recorded in {_relative(folder)} yet")
+    else:
+        out.print_table(
+            ["method", "mode", "side", "calls", "errors", "fallbacks", "mismatches", "p50", "p99"],
+            [
+                [
+                    r.method,
+                    r.mode,
+                    r.side,
+                    r.calls,
+                    r.errors,
+                    r.fallbacks or "",
+                    _mismatch_cell(r.mismatches, r.ignored, r.dropped),
+                    _duration(r.latency.percentile(50)),
+                    _duration(r.latency.percentile(99)),
+                ]
+                for r in rows
+            ],
+            title=f"{_relative(folder)}: {len(reports)} process(es)",
+        )
+        if mismatches and shown:
+            out.print_table(
+                ["method", "kind", "what differs", "request"],
+                [
+                    [
+                        m["method"],
+                        m["kind"],
+                        "; ".join(m["differences"])
+                        or f"python {m['python']}, bridge {m['bridge']}",
+                        json.dumps(m["request"], separators=(",", ":")),
+                    ]
+                    for m in mismatches[-shown:]
+                ],
+                title=f"newest mismatches ({min(shown, len(mismatches))} of {len(mismatches)})",
+            )
+    if reset:
+        for path in folder.glob("*.json"):
+            path.unlink()
+    if fail_on_mismatch and any(r.mismatches for r in rows):
+        sys.exit(1)
+
+
+def _mismatch_cell(mismatches: int, ignored: int, dropped: int) -> str:
+    notes = [f"{ignored} ignored"] * bool(ignored) + [f"{dropped} dropped"] * bool(dropped)
+    return f"{mismatches} ({', '.join(notes)})" if notes else str(mismatches or "")
+
+
+def _duration(ns: float | None) -> str:
+    if ns is None:
+        return ""
+    if ns < 1_000_000:
+        return f"{ns / 1000:.1f} us"
+    return f"{ns / 1_000_000:.1f} ms"
 
 
 def _relative(path: Path) -> str:

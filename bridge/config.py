@@ -9,16 +9,35 @@ bridge settings. A config is never changed after it is made: make a new one with
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 from . import abi
 from .errors import ConfigError
 
-__all__ = ["Engine", "RuntimeConfig", "default_cache_dir"]
+__all__ = [
+    "BridgeConfig",
+    "Engine",
+    "Mode",
+    "RouteConfig",
+    "RuntimeConfig",
+    "ShadowConfig",
+    "SidecarConfig",
+    "default_cache_dir",
+    "env_key",
+    "find_config",
+    "load_config",
+]
 
 Engine = Literal["wasmtime", "wasmer"]
 ENGINES: tuple[Engine, ...] = ("wasmtime", "wasmer")
@@ -86,8 +105,11 @@ class RuntimeConfig:
             )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeConfig:
-        """The defaults with `BRIDGE_*` variables applied; ConfigError names a bad one.
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, base: RuntimeConfig | None = None
+    ) -> RuntimeConfig:
+        """`base` (default: the defaults) with `BRIDGE_*` variables applied; ConfigError
+        names a bad one.
 
         BRIDGE_ENGINE, BRIDGE_CACHE_DIR (a path, or `off`), BRIDGE_POOL_SIZE,
         BRIDGE_POOL_WAIT_S, BRIDGE_CALL_TIMEOUT_S (seconds, or `none`),
@@ -112,7 +134,7 @@ class RuntimeConfig:
                     changes[name] = parse(env[key])
                 except ValueError:
                     raise ConfigError(f"{key}={env[key]!r} is not a valid value") from None
-        return dataclasses.replace(cls(), **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(base or cls(), **changes)  # type: ignore[arg-type]
 
 
 def _positive(name: str, value: float) -> None:
@@ -125,3 +147,460 @@ def _optional(parse: type[int] | type[float]):  # type: ignore[no-untyped-def]
         return None if value.lower() in ("none", "off", "") else parse(value)
 
     return parse_optional
+
+
+# --- Routing: which implementation answers each routed function ----------------------
+
+ModeKind = Literal["python", "wasm", "sidecar", "shadow", "canary"]
+MODE_KINDS: tuple[ModeKind, ...] = ("python", "wasm", "sidecar", "shadow", "canary")
+Candidate = Literal["wasm", "sidecar"]
+CONFIG_FILE = "bridge.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """Who answers a routed function: `python`, `wasm`, `sidecar`, `shadow`, `canary:N`.
+
+    >>> Mode.parse("canary:5")
+    Mode(kind='canary', percent=5.0)
+    >>> str(Mode.parse("shadow"))
+    'shadow'
+    """
+
+    kind: ModeKind
+    #: canary only: the share of calls, in percent, that the candidate answers.
+    percent: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> Mode:
+        """The mode that `text` names; ValueError says what is wrong with it."""
+        name, _, arg = text.strip().partition(":")
+        if name == "canary":
+            try:
+                percent = float(arg)
+            except ValueError:
+                raise ValueError(f"{text!r}: canary takes a percentage, as in canary:5") from None
+            if not 0 <= percent <= 100:
+                raise ValueError(f"{text!r}: the canary percentage must be between 0 and 100")
+            return cls("canary", percent)
+        if name not in MODE_KINDS or arg:
+            raise ValueError(f"{text!r} is not a mode ({', '.join(MODE_KINDS[:-1])}, canary:N)")
+        return cls(name)  # type: ignore[arg-type, unused-ignore]
+
+    def __str__(self) -> str:
+        return f"canary:{self.percent:g}" if self.kind == "canary" else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowConfig:
+    """How `shadow` mode runs and compares the candidate next to Python."""
+
+    #: Run the candidate on the caller's thread, in random order with Python; else off it.
+    inline: bool = False
+    #: The candidate's own deadline, whatever the function's.
+    timeout_s: float = 1.0
+    #: The share of calls, in percent, that also run the candidate.
+    sample_percent: float = 100.0
+    #: Floats and doubles equal within this absolute difference...
+    float_abs_tolerance: float = 0.0
+    #: ... or within this relative difference.
+    float_rel_tolerance: float = 0.0
+    #: Response fields left out of the comparison, as dotted paths (`lines.note`).
+    ignore_fields: tuple[str, ...] = ()
+    #: Raise ShadowMismatch on any mismatch (for test suites); implies inline.
+    strict: bool = False
+    #: Off-thread candidates waiting beyond this many are dropped (and counted).
+    queue_size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """The settings of one routed function (or the defaults every route starts from)."""
+
+    mode: Mode = Mode("python")
+    #: What answers for `bridge` in shadow and canary modes.
+    candidate: Candidate = "wasm"
+    #: Answer with Python when the bridge fails (each time counted and logged).
+    fallback: bool = False
+    #: Deadline of a wasm or sidecar call; None takes the runtime's (or sidecar's).
+    timeout_s: float | None = None
+    #: The module that serves this function, over the service's entry in `services`.
+    module: Path | None = None
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
+
+    def backend_kind(self) -> Candidate | None:
+        """What the bridge side of this route is: wasm, sidecar, or None in python mode."""
+        kind = self.mode.kind
+        if kind == "python":
+            return None
+        if kind in ("wasm", "sidecar"):
+            return kind
+        return self.candidate
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarConfig:
+    """Where the sidecar of `sidecar` mode listens."""
+
+    #: A gRPC target: `unix:///path/to.sock`, `host:port`, `ipv4:a:1,b:2`, `dns:///...`.
+    target: str | None = None
+    #: Deadline of a sidecar call.
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    """Everything `[tool.bridge]` (pyproject.toml) or bridge.toml says, with `BRIDGE_*`
+    environment variables applied; `load_config()` reads it.
+
+    >>> BridgeConfig().route("shop.v1.Pricing/Quote").mode
+    Mode(kind='python', percent=0.0)
+    """
+
+    #: The file it was read from; relative paths in it are relative to its folder.
+    source: Path | None = None
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    sidecar: SidecarConfig = field(default_factory=SidecarConfig)
+    #: Which module serves each service: `pkg.Service` -> .wasm path.
+    services: Mapping[str, Path] = field(default_factory=dict)
+    #: The settings every route starts from.
+    defaults: RouteConfig = field(default_factory=RouteConfig)
+    #: Each routed function's own settings, by full method name (`pkg.Service/Method`).
+    routes: Mapping[str, RouteConfig] = field(default_factory=dict)
+    #: Environment overrides of the mode: method name (or "" for all) -> mode.
+    env_modes: Mapping[str, Mode] = field(default_factory=dict)
+    env_fallback: Mapping[str, bool] = field(default_factory=dict)
+    #: Where each process writes its call statistics for `bridge report`; None: nowhere.
+    report_dir: Path | None = None
+    #: Seconds between report writes (also written at exit).
+    report_interval_s: float = 10.0
+    #: OpenTelemetry spans around routed calls (needs opentelemetry-api).
+    tracing: bool = False
+
+    def route(self, method: str) -> RouteConfig:
+        """`method`'s settings: its table over the defaults, then the environment."""
+        config = self.routes.get(method, self.defaults)
+        key = env_key(method)
+        mode = self.env_modes.get(key, self.env_modes.get(""))
+        fallback = self.env_fallback.get(key, self.env_fallback.get(""))
+        if mode is not None:
+            config = dataclasses.replace(config, mode=mode)
+        if fallback is not None:
+            config = dataclasses.replace(config, fallback=fallback)
+        return config
+
+    def module_for(self, method: str) -> Path | None:
+        """The module that serves `method`: the route's own, else its service's."""
+        own = self.route(method).module
+        return own if own is not None else self.services.get(method.partition("/")[0])
+
+
+def env_key(method: str) -> str:
+    """The suffix of `method`'s environment variables: `shop.v1.Pricing/Quote` ->
+    `SHOP_V1_PRICING_QUOTE` (as in BRIDGE_MODE_SHOP_V1_PRICING_QUOTE=wasm)."""
+    return "".join(c if c.isalnum() else "_" for c in method).upper()
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest bridge.toml, or pyproject.toml with a [tool.bridge] table, from `start`
+    up to the project's root (the first folder with a pyproject.toml or .git)."""
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder / CONFIG_FILE
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            return pyproject if "bridge" in _read_toml(pyproject).get("tool", {}) else None
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    start: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> BridgeConfig:
+    """Read the configuration: `path`, else $BRIDGE_CONFIG, else the nearest file from
+    `start` (default: the working directory) up; no file means the defaults. `BRIDGE_*`
+    variables apply over what the file says. ConfigError names the key and the reason.
+
+    Environment: BRIDGE_MODE (every route), BRIDGE_MODE_<METHOD> (one route, see
+    env_key), BRIDGE_FALLBACK and BRIDGE_FALLBACK_<METHOD> (1/0), BRIDGE_SIDECAR,
+    BRIDGE_REPORT_DIR (a path, or `off`), BRIDGE_TRACING (1/0), and RuntimeConfig's.
+    """
+    env = os.environ if environ is None else environ
+    if path is None and env.get("BRIDGE_CONFIG"):
+        path = env["BRIDGE_CONFIG"]
+    if path is None:
+        found = find_config((start or Path.cwd()).resolve())
+    else:
+        found = Path(path)
+        if not found.is_file():
+            raise ConfigError(f"{found}: no such configuration file")
+    table: dict[str, object] = {}
+    prefix = ""
+    if found is not None:
+        data = _read_toml(found)
+        if found.name == "pyproject.toml":
+            table = dict(data.get("tool", {}).get("bridge", {}))
+            prefix = "tool.bridge."
+        else:
+            table = data
+    reader = _TableReader(found, prefix)
+    return reader.config(table, env)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            data: dict[str, Any] = tomllib.load(file)
+            return data
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+
+
+class _TableReader:
+    """Turns the TOML tables into the frozen configs, naming the key of any bad value."""
+
+    def __init__(self, source: Path | None, prefix: str) -> None:
+        self.source = source
+        self.prefix = prefix
+        self.base = source.parent if source is not None else Path.cwd()
+
+    def fail(self, key: str, reason: str) -> ConfigError:
+        where = f"{self.source}: " if self.source is not None else ""
+        return ConfigError(f"{where}{self.prefix}{key}: {reason}")
+
+    def config(self, table: Mapping[str, object], env: Mapping[str, str]) -> BridgeConfig:
+        self.check_keys("", table, _TOP_KEYS)
+        runtime = self.runtime(self.table(table, "runtime"), env)
+        sidecar_table = self.table(table, "sidecar")
+        self.check_keys("sidecar.", sidecar_table, ("target", "timeout_s"))
+        sidecar = SidecarConfig(
+            target=env.get("BRIDGE_SIDECAR") or self.opt(sidecar_table, "sidecar.", "target", str),
+            timeout_s=self.positive(sidecar_table, "sidecar.", "timeout_s", 10.0),
+        )
+        services = {}
+        for service, value in self.table(table, "services").items():
+            if not isinstance(value, str):
+                raise self.fail(f'services."{service}"', "must be the path of a .wasm module")
+            if "/" in service or "." not in service:
+                raise self.fail(
+                    f'services."{service}"', "keys are full service names, as in shop.v1.Pricing"
+                )
+            services[service] = self.path(value)
+        defaults = self.route("defaults.", self.table(table, "defaults"), RouteConfig())
+        routes = {}
+        for method, value in self.table(table, "routes").items():
+            if not isinstance(value, Mapping):
+                raise self.fail(f'routes."{method}"', "must be a table")
+            if not abi.is_method_export(method):
+                raise self.fail(
+                    f'routes."{method}"', "keys are full method names, as in shop.v1.Pricing/Quote"
+                )
+            routes[method] = self.route(f'routes."{method}".', value, defaults)
+        env_modes, env_fallback = _env_routes(env)
+        report_dir: Path | None = None
+        if "report_dir" in table:
+            report_dir = self.path(self.typed(table, "", "report_dir", str))
+        elif self.source is not None:
+            report_dir = self.base / ".bridge" / "report"
+        if "BRIDGE_REPORT_DIR" in env:
+            value = env["BRIDGE_REPORT_DIR"]
+            report_dir = None if value.lower() in ("", "off", "none") else Path(value)
+        tracing = bool(self.typed(table, "", "tracing", bool, False))
+        if "BRIDGE_TRACING" in env:
+            tracing = _env_bool("BRIDGE_TRACING", env["BRIDGE_TRACING"])
+        config = BridgeConfig(
+            source=self.source,
+            runtime=runtime,
+            sidecar=sidecar,
+            services=services,
+            defaults=defaults,
+            routes=routes,
+            env_modes=env_modes,
+            env_fallback=env_fallback,
+            report_dir=report_dir,
+            report_interval_s=self.positive(table, "", "report_interval_s", 10.0),
+            tracing=tracing,
+        )
+        for method in routes:
+            problem = route_problem(config, method)
+            if problem:
+                raise self.fail(f'routes."{method}".mode', problem)
+        return config
+
+    def runtime(self, table: Mapping[str, object], env: Mapping[str, str]) -> RuntimeConfig:
+        names = [f.name for f in dataclasses.fields(RuntimeConfig)]
+        self.check_keys("runtime.", table, names)
+        changes: dict[str, object] = {}
+        for name, value in table.items():
+            if name == "cache_dir":
+                changes[name] = None if value is False else self.path(str(value))
+            elif name in ("wasi_env", "wasi_dirs"):
+                if not isinstance(value, Mapping):
+                    raise self.fail(f"runtime.{name}", "must be a table of strings")
+                changes[name] = {str(k): str(v) for k, v in value.items()}
+            else:
+                changes[name] = value
+        try:
+            file_config = dataclasses.replace(RuntimeConfig(), **changes)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            raise self.fail("runtime", str(exc)) from None
+        except TypeError as exc:
+            raise self.fail("runtime", str(exc)) from None
+        return RuntimeConfig.from_env(env, base=file_config)
+
+    def route(self, where: str, table: Mapping[str, object], base: RouteConfig) -> RouteConfig:
+        self.check_keys(where, table, _ROUTE_KEYS)
+        changes: dict[str, object] = {}
+        if "mode" in table:
+            try:
+                changes["mode"] = Mode.parse(str(self.typed(table, where, "mode", str)))
+            except ValueError as exc:
+                raise self.fail(f"{where}mode", str(exc)) from None
+        if "candidate" in table:
+            candidate = self.typed(table, where, "candidate", str)
+            if candidate not in ("wasm", "sidecar"):
+                raise self.fail(f"{where}candidate", f"{candidate!r} is not wasm or sidecar")
+            changes["candidate"] = candidate
+        if "fallback" in table:
+            changes["fallback"] = self.typed(table, where, "fallback", bool)
+        if "timeout_s" in table:
+            changes["timeout_s"] = self.positive(table, where, "timeout_s", None)
+        if "module" in table:
+            changes["module"] = self.path(str(self.typed(table, where, "module", str)))
+        if "shadow" in table:
+            changes["shadow"] = self.shadow(f"{where}shadow.", self.table(table, "shadow", where))
+        return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+    def shadow(self, where: str, table: Mapping[str, object]) -> ShadowConfig:
+        names = [f.name for f in dataclasses.fields(ShadowConfig)]
+        self.check_keys(where, table, names)
+        base = ShadowConfig()
+        ignore = self.typed(table, where, "ignore_fields", list, [])
+        if not all(isinstance(item, str) for item in ignore):
+            raise self.fail(f"{where}ignore_fields", "must be a list of field paths")
+        sample = self.number(table, where, "sample_percent", base.sample_percent)
+        if not 0 <= sample <= 100:
+            raise self.fail(f"{where}sample_percent", "must be between 0 and 100")
+        tolerances = {}
+        for name in ("float_abs_tolerance", "float_rel_tolerance"):
+            tolerances[name] = self.number(table, where, name, 0.0)
+            if tolerances[name] < 0:
+                raise self.fail(f"{where}{name}", "must not be negative")
+        return ShadowConfig(
+            inline=bool(self.typed(table, where, "inline", bool, base.inline)),
+            timeout_s=float(self.positive(table, where, "timeout_s", base.timeout_s)),
+            sample_percent=sample,
+            ignore_fields=tuple(ignore),
+            strict=bool(self.typed(table, where, "strict", bool, base.strict)),
+            queue_size=int(self.positive(table, where, "queue_size", base.queue_size)),
+            **tolerances,
+        )
+
+    def table(self, table: Mapping[str, object], key: str, where: str = "") -> Mapping[str, Any]:
+        value = table.get(key, {})
+        if not isinstance(value, Mapping):
+            raise self.fail(f"{where}{key}", "must be a table")
+        return value
+
+    def check_keys(self, where: str, table: Mapping[str, object], known: Sequence[str]) -> None:
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
+                raise self.fail(f"{where}{key}", f"unknown key; {hint}")
+
+    def typed(
+        self, table: Mapping[str, object], where: str, key: str, kind: type, default: Any = None
+    ) -> Any:
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise self.fail(f"{where}{key}", f"must be a {_KIND_NAMES[kind]}, not {value!r}")
+        return value
+
+    def number(self, table: Mapping[str, object], where: str, key: str, default: float) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"{where}{key}", f"must be a number, not {value!r}")
+        return float(value)
+
+    def positive(self, table: Mapping[str, object], where: str, key: str, default: Any) -> Any:
+        if key not in table:
+            return default
+        value = self.number(table, where, key, 0)
+        if value <= 0:
+            raise self.fail(f"{where}{key}", f"must be positive, not {table[key]!r}")
+        return table[key]
+
+    def opt(self, table: Mapping[str, object], where: str, key: str, kind: type) -> Any:
+        return self.typed(table, where, key, kind)
+
+    def path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+
+_TOP_KEYS = (
+    "runtime",
+    "sidecar",
+    "services",
+    "defaults",
+    "routes",
+    "report_dir",
+    "report_interval_s",
+    "tracing",
+)
+_ROUTE_KEYS = ("mode", "candidate", "fallback", "timeout_s", "module", "shadow")
+_KIND_NAMES = {str: "string", bool: "boolean (true/false)", list: "list", int: "integer"}
+
+
+def route_problem(
+    config: BridgeConfig, method: str, route: RouteConfig | None = None
+) -> str | None:
+    """Why `method` cannot run in its mode (a missing module or sidecar address); `route`
+    is its settings when they are not the configuration's own (a run-time flip)."""
+    route = route or config.route(method)
+    kind = route.backend_kind()
+    if kind == "wasm":
+        module = route.module or config.services.get(method.partition("/")[0])
+        if module is None:
+            service = method.partition("/")[0]
+            return (
+                f"{route.mode} needs a module for {method}: add "
+                f'"{service}" = "path/to/module.wasm" to [services]'
+            )
+        if not module.is_file():
+            return f"{route.mode} needs {module}, which does not exist (bridge build makes it)"
+    if kind == "sidecar" and config.sidecar.target is None:
+        return f"{route.mode} needs the sidecar's address: set target in [sidecar]"
+    return None
+
+
+def _env_routes(env: Mapping[str, str]) -> tuple[dict[str, Mode], dict[str, bool]]:
+    modes: dict[str, Mode] = {}
+    fallback: dict[str, bool] = {}
+    for name, value in env.items():
+        if name == "BRIDGE_MODE" or name.startswith("BRIDGE_MODE_"):
+            try:
+                modes[name[len("BRIDGE_MODE_") :]] = Mode.parse(value)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from None
+        elif name == "BRIDGE_FALLBACK" or name.startswith("BRIDGE_FALLBACK_"):
+            fallback[name[len("BRIDGE_FALLBACK_") :]] = _env_bool(name, value)
+    return modes, fallback
+
+
+def _env_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}={value!r}: use 1 or 0")

@@ -2,6 +2,8 @@
 
     BridgeError
     ├── ConfigError           a configuration value is invalid (names the key and why)
+    ├── RouteError            a routed function does not fit its rpc (found at decoration)
+    ├── ShadowMismatch        strict shadow mode: the candidate's answer differs from Python's
     ├── SchemaError           a .proto file does not compile, or uses what bridge cannot run
     ├── ProjectError          a directory is not a guest project bridge can build
     ├── ToolchainError        a compiler bridge needs is missing or too old
@@ -18,6 +20,7 @@
         ├── GuestTrap             the guest trapped (panic, unreachable, out of bounds, exit)
         ├── AbiViolation          the guest broke the ABI (pointer/length outside memory, ...)
         ├── DeadlineExceeded      the call ran past its deadline (the guest was interrupted)
+        ├── SidecarUnavailable    the sidecar cannot be reached (not running, wrong address)
         └── ResourceExhausted     the guest or the request ran out of room
             ├── MemoryLimitExceeded   the guest tried to grow its memory past the limit
             ├── FuelExhausted         the guest used up its fuel
@@ -52,7 +55,10 @@ __all__ = [
     "NotABridgeModule",
     "ProjectError",
     "ResourceExhausted",
+    "RouteError",
     "SchemaError",
+    "ShadowMismatch",
+    "SidecarUnavailable",
     "StatusCode",
     "ToolchainError",
     "UnknownMethod",
@@ -89,6 +95,18 @@ class BridgeError(Exception):
 
 class ConfigError(BridgeError):
     """A configuration value is invalid; the message names the key and the reason."""
+
+
+class RouteError(BridgeError):
+    """A function decorated with `@bridge.route` does not fit its rpc's messages."""
+
+
+class ShadowMismatch(BridgeError):
+    """Strict shadow mode: the candidate answered differently from Python (`mismatch`)."""
+
+    def __init__(self, message: str, *, mismatch: object) -> None:
+        super().__init__(message)
+        self.mismatch = mismatch
 
 
 class SchemaError(BridgeError):
@@ -212,6 +230,10 @@ class DeadlineExceeded(CallError):
     def __init__(self, message: str, *, method: str | None = None, timeout_s: float) -> None:
         super().__init__(message, method=method)
         self.timeout_s = timeout_s
+
+
+class SidecarUnavailable(CallError):
+    """The sidecar could not be reached: it is not running, or the address is wrong."""
 
 
 class MemoryLimitExceeded(ResourceExhausted):

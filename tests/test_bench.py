@@ -44,7 +44,8 @@ def test_json_report() -> None:
     report = json.loads(ran.stdout)  # one JSON object on stdout, progress on stderr
     assert {"figures", "machine", "budgets"} <= set(report)
 
-    required = {"python", "wasmtime_naive", "bridge"} | ({"extism"} if _has_extism() else set())
+    required = {"python", "wasmtime_naive", "bridge", "bridge_args", "legacy"}
+    required |= {"route_python", "route_wasm"} | ({"extism"} if _has_extism() else set())
     assert required <= set(report["figures"])
     for name, figure in report["figures"].items():
         assert set(figure) == {"median_us", "p99_us"}, name
@@ -57,7 +58,17 @@ def test_json_report() -> None:
     assert machine["cores"] >= 1
 
     budgets = {b["name"]: b for b in report["budgets"]}
-    assert set(budgets) == {"bridge_median", "bridge_vs_wasmtime_naive", "bridge_vs_extism"}
+    assert set(budgets) == {
+        "bridge_median",
+        "bridge_vs_wasmtime_naive",
+        "bridge_vs_extism",
+        "route_wasm_overhead",
+        "route_python_overhead",
+    }
+    overhead = (
+        report["figures"]["route_wasm"]["median_us"] - report["figures"]["bridge_args"]["median_us"]
+    )
+    assert budgets["route_wasm_overhead"]["measured"] == pytest.approx(overhead, abs=0.002)
     for budget in budgets.values():
         assert isinstance(budget["budget"], str)
         assert budget["met"] in (True, False, None)

@@ -1,0 +1,521 @@
+"""How a legacy Python function's arguments and result map onto its rpc's messages.
+
+Built once, when `@route` is applied: parameters are matched to the request's fields
+by name and checked against the type hints, so a mismatch fails at import time. The
+per-call work is a generated function with the legacy function's own signature, so
+Python's call machinery binds positional and keyword arguments at C speed and a bad
+call raises the same TypeError the original would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
+from google.protobuf.message import DecodeError, Message
+
+from .. import abi
+from ..errors import AbiViolation, InvalidArguments, RouteError
+
+__all__ = ["Binding", "bind", "identity", "is_map", "plain"]
+
+_INTS = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED32,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED32,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+_FLOATS = frozenset({FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE})
+_SCALAR_HINTS: dict[int, tuple[type, ...]] = {
+    FieldDescriptor.TYPE_BOOL: (bool,),
+    FieldDescriptor.TYPE_STRING: (str,),
+    FieldDescriptor.TYPE_BYTES: (bytes,),
+    **{t: (int,) for t in _INTS},
+    **{t: (float, int) for t in _FLOATS},
+}
+_SELF_NAMES = ("self", "cls")
+# Descriptors are typed loosely: protobuf's stubs for its upb and pure-Python backends
+# disagree (message_type is Optional in one of them).
+Field = Any
+Descriptor = Any
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Binding:
+    """The messages of one rpc and the conversions between them and Python values."""
+
+    method: str
+    request_class: type[Message]
+    response_class: type[Message]
+    #: Called with the function's own arguments; the request message.
+    encode: Callable[..., Message]
+    #: The response message as the value the legacy function returns.
+    to_python: Callable[[Message], Any]
+    #: The legacy function's return value as a response message (for comparison).
+    to_message: Callable[[Any], Message]
+    #: The request message as the keyword arguments of the legacy function (for replay).
+    to_kwargs: Callable[[Message], dict[str, Any]]
+
+    def decode(self, data: bytes) -> Message:
+        """The response message from its bytes; a guest that answers garbage broke the ABI."""
+        try:
+            return self.response_class.FromString(data)
+        except DecodeError as exc:
+            raise AbiViolation(
+                f"{self.method}: the answer is not a valid "
+                f"{self.response_class.DESCRIPTOR.full_name}: {exc}",
+                method=self.method,
+            ) from None
+
+
+def bind(
+    fn: Callable[..., Any],
+    method: str,
+    *,
+    to_python: Callable[[Message], Any] | None = None,
+    to_message: Callable[[Any], Message] | None = None,
+) -> Binding:
+    """Match `fn` to `method`'s messages; RouteError says what does not fit."""
+    name = getattr(fn, "__qualname__", repr(fn))
+    descriptor = _method_descriptor(method, name)
+    request = message_factory.GetMessageClass(descriptor.input_type)
+    response = message_factory.GetMessageClass(descriptor.output_type)
+    signature = inspect.signature(fn)
+    hints = _hints(fn)
+    params = _parameters(signature, name)
+    _check_parameters(params, descriptor.input_type, hints, name)
+    return_hint = hints.get("return", inspect.Parameter.empty)
+    if to_python is None:
+        to_python = _result_reader(descriptor.output_type, response, return_hint, name)
+    if to_message is None:
+        to_message = _result_writer(descriptor.output_type, response)
+    return Binding(
+        method=method,
+        request_class=request,
+        response_class=response,
+        encode=_encoder(fn, signature, request, descriptor.input_type, method),
+        to_python=to_python,
+        to_message=to_message,
+        to_kwargs=_kwargs_reader(params, descriptor.input_type, hints),
+    )
+
+
+def plain(value: Any) -> Any:
+    """`value` with dataclasses and named tuples turned into dicts, recursively: the shape
+    protobuf's constructors take for message fields."""
+    if isinstance(value, Message | str | bytes | int | float | bool) or value is None:
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {k: plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+# --- at decoration: find the rpc and check the function against it -------------------
+
+
+def _method_descriptor(method: str, name: str) -> MethodDescriptor:
+    if not abi.is_method_export(method):
+        raise RouteError(
+            f"@route({method!r}) on {name}: name the rpc in full, as in shop.v1.Pricing/Quote"
+        )
+    try:
+        found = descriptor_pool.Default().FindMethodByName(method.replace("/", "."))
+    except KeyError:
+        raise RouteError(
+            f"@route({method!r}) on {name}: no such rpc among the loaded protobuf types; "
+            "import its generated _pb2 module (bridge gen --python-out) before this decorator"
+        ) from None
+    if found.client_streaming or found.server_streaming:
+        raise RouteError(f"@route({method!r}) on {name}: a streaming rpc cannot be routed")
+    return found
+
+
+def _hints(fn: Any) -> dict[str, Any]:
+    """`fn`'s type hints, resolved; one that cannot be resolved (a name local to the
+    function that defined it, say) is left out, so it is not checked."""
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - resolve them one by one below
+        pass
+    hints = {}
+    namespace = getattr(fn, "__globals__", {})
+    for name, hint in getattr(fn, "__annotations__", {}).items():
+        try:
+            hints[name] = eval(hint, namespace) if isinstance(hint, str) else hint  # noqa: S307
+        except Exception:  # noqa: BLE001
+            continue
+    return hints
+
+
+def _parameters(signature: inspect.Signature, name: str) -> list[inspect.Parameter]:
+    params = list(signature.parameters.values())
+    if (
+        params
+        and params[0].name in _SELF_NAMES
+        and params[0].kind <= params[0].POSITIONAL_OR_KEYWORD
+    ):
+        params = params[1:]
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise RouteError(
+                f"{name}({param}): a routed function names each argument (no *args or **kwargs)"
+            )
+    return params
+
+
+def _check_parameters(
+    params: Sequence[inspect.Parameter], message: Descriptor, hints: Mapping[str, Any], name: str
+) -> None:
+    fields = message.fields_by_name
+    extra = [p.name for p in params if p.name not in fields]
+    missing = [f for f in fields if f not in {p.name for p in params}]
+    if extra or missing:
+        problems = []
+        if extra:
+            problems.append(f"parameter {', '.join(extra)} is not a field")
+        if missing:
+            problems.append(f"field {', '.join(missing)} has no parameter")
+        raise RouteError(
+            f"{name}() does not fit {message.full_name}: {'; '.join(problems)} "
+            f"(fields: {', '.join(fields) or 'none'})"
+        )
+    for param in params:
+        if param.name in hints:
+            problem = _hint_problem(hints[param.name], fields[param.name])
+            if problem:
+                raise RouteError(
+                    f"{name}() parameter {param.name}: {problem} for "
+                    f"{message.full_name}.{param.name}"
+                )
+
+
+def _hint_problem(hint: Any, field: Field) -> str | None:
+    """Why a value of type `hint` cannot fill `field` (None when it can)."""
+    if hint is Any or hint is object:
+        return None
+    shown = getattr(hint, "__name__", None) or str(hint)
+    args = typing.get_args(hint)
+    if _is_optional(hint):
+        if not field.has_presence or field.is_repeated:
+            return f"{shown} allows None, which a field without presence cannot hold"
+        return _hint_problem(next(a for a in args if a is not type(None)), field)
+    if is_map(field):
+        if typing.get_origin(hint) not in (dict, Mapping, typing.get_origin(Mapping[str, int])):
+            return f"{shown} is not a dict"
+        if len(args) == 2:
+            key, value = field.message_type.fields_by_name["key"], _map_value(field)
+            return _hint_problem(args[0], key) or _hint_problem(args[1], value)
+        return None
+    if field.is_repeated:
+        origin = typing.get_origin(hint)
+        if origin not in (list, tuple, Sequence, Iterable, typing.get_origin(Sequence[int])):
+            return f"{shown} is not a list"
+        element = args[0] if args else Any
+        return _hint_problem(element, _as_singular(field))
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return None if _fits_message(hint, field.message_type) else f"{shown} is not a message"
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return None if hint is int or _is_int_enum(hint) else f"{shown} is not an int or IntEnum"
+    allowed = _SCALAR_HINTS[field.type]
+    if isinstance(hint, type) and (issubclass(hint, allowed) and not _bool_for_number(hint, field)):
+        return None
+    wanted = " or ".join(t.__name__ for t in allowed)
+    return f"{shown} is not {wanted}"
+
+
+def _fits_message(hint: Any, message: Descriptor) -> bool:
+    if isinstance(hint, type) and issubclass(hint, Message):
+        return bool(hint.DESCRIPTOR.full_name == message.full_name)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return {f.name for f in dataclasses.fields(hint)} <= set(message.fields_by_name)
+    origin = typing.get_origin(hint) or hint
+    return origin in (dict, Mapping) or typing.is_typeddict(hint) or _is_named_tuple(hint)
+
+
+def _bool_for_number(hint: type, field: Field) -> bool:
+    return issubclass(hint, bool) and field.type != FieldDescriptor.TYPE_BOOL
+
+
+def _is_optional(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in (
+        typing.get_args(hint)
+    )
+
+
+def _is_int_enum(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, enum.IntEnum)
+
+
+def _is_named_tuple(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields")
+
+
+def is_map(field: Field) -> bool:
+    return bool(
+        field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry
+    )
+
+
+def _map_value(field: Field) -> Field:
+    return field.message_type.fields_by_name["value"]
+
+
+class _Singular:
+    """One element of a repeated field, for checking a list's element hint."""
+
+    def __init__(self, field: Field) -> None:
+        self.type = field.type
+        self.message_type = field.message_type
+        self.is_repeated = False
+        self.has_presence = False
+
+
+def _as_singular(field: Field) -> Field:
+    return _Singular(field)
+
+
+# --- per call: arguments -> request ----------------------------------------------------
+
+
+def _encoder(
+    fn: Callable[..., Any],
+    signature: inspect.Signature,
+    request: type[Message],
+    message: Descriptor,
+    method: str,
+) -> Callable[..., Message]:
+    """A function with `fn`'s signature that returns the request message."""
+    namespace: dict[str, Any] = {"_Request": request, "_plain": plain}
+    params = []
+    star_done = False
+    slash_needed = False
+    for param in signature.parameters.values():
+        text = param.name
+        if param.default is not param.empty:
+            namespace[f"_default_{param.name}"] = param.default
+            text += f"=_default_{param.name}"
+        if param.kind is param.POSITIONAL_ONLY:
+            slash_needed = True
+        elif slash_needed:
+            params.append("/")
+            slash_needed = False
+        if param.kind is param.KEYWORD_ONLY and not star_done:
+            params.append("*")
+            star_done = True
+        params.append(text)
+    if slash_needed:
+        params.append("/")
+    values = []
+    for field in message.fields:
+        value = field.name
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            # Dataclasses and named tuples become dicts, which protobuf takes.
+            value = f"_plain({field.name})"
+        values.append(f"{field.name}={value}")
+    source = (
+        f"def _encode({', '.join(params)}):\n"
+        f"    try:\n"
+        f"        return _Request({', '.join(values)})\n"
+        f"    except (TypeError, ValueError) as exc:\n"
+        f"        raise _invalid(exc) from None\n"
+    )
+    title = f"{getattr(fn, '__qualname__', fn.__name__)}()"
+
+    def invalid(exc: Exception) -> InvalidArguments:
+        return InvalidArguments(
+            f"{title} arguments do not fit {message.full_name}: {exc}", method=method
+        )
+
+    namespace["_invalid"] = invalid
+    exec(compile(source, f"<bridge.route {method}>", "exec"), namespace)  # noqa: S102
+    encoder: Callable[..., Message] = namespace["_encode"]
+    # A bad call then reads like the original's: "quote() missing 1 required ...".
+    encoder.__name__ = fn.__name__
+    encoder.__qualname__ = getattr(fn, "__qualname__", fn.__name__)
+    return encoder
+
+
+def _kwargs_reader(
+    params: Sequence[inspect.Parameter], message: Descriptor, hints: Mapping[str, Any]
+) -> Callable[[Message], dict[str, Any]]:
+    readers = {
+        p.name: _value_reader(message.fields_by_name[p.name], hints.get(p.name, p.empty))
+        for p in params
+    }
+
+    def to_kwargs(request: Message) -> dict[str, Any]:
+        return {name: read(request) for name, read in readers.items()}
+
+    return to_kwargs
+
+
+# --- per call: response <-> result -----------------------------------------------------
+
+
+def _result_reader(
+    message: Descriptor, response: type[Message], hint: Any, name: str
+) -> Callable[[Message], Any]:
+    """The response message as the legacy function's return value, by its return hint:
+    the message itself, the value of a single-field response, or a dataclass, named
+    tuple or dict with the response's fields."""
+    if isinstance(hint, type) and issubclass(hint, Message):
+        if not issubclass(response, hint):
+            raise RouteError(
+                f"{name}() returns {hint.__name__}, but the rpc answers {message.full_name}"
+            )
+        return identity
+    fields = message.fields
+    if _is_record(hint):
+        return _record_reader(message, hint, name)
+    if len(fields) == 1:
+        if hint is not inspect.Parameter.empty:
+            problem = _hint_problem(hint, fields[0])
+            if problem:
+                raise RouteError(
+                    f"{name}() return type: {problem} for {message.full_name}.{fields[0].name}"
+                )
+        return _value_reader(fields[0], hint)
+    if hint is inspect.Parameter.empty or hint is Any:
+        return identity
+    raise RouteError(
+        f"{name}() returns {getattr(hint, '__name__', hint)}, which cannot hold "
+        f"{message.full_name} ({len(fields)} fields): return the message, a dataclass or a "
+        "dict, or pass to_python="
+    )
+
+
+def _is_record(hint: Any) -> bool:
+    return (
+        (dataclasses.is_dataclass(hint) and isinstance(hint, type))
+        or _is_named_tuple(hint)
+        or typing.is_typeddict(hint)
+        or (typing.get_origin(hint) or hint) in (dict, Mapping)
+    )
+
+
+def _record_reader(message: Descriptor, hint: Any, name: str) -> Callable[[Message], Any]:
+    if dataclasses.is_dataclass(hint) or _is_named_tuple(hint):
+        names = (
+            [f.name for f in dataclasses.fields(hint)]
+            if dataclasses.is_dataclass(hint)
+            else list(hint._fields)
+        )
+        if set(names) != set(message.fields_by_name):
+            raise RouteError(
+                f"{name}() returns {hint.__name__} ({', '.join(names)}), which does not fit "
+                f"{message.full_name} ({', '.join(message.fields_by_name)})"
+            )
+        field_hints = _hints(hint)
+        readers = {
+            n: _value_reader(message.fields_by_name[n], field_hints.get(n, inspect.Parameter.empty))
+            for n in names
+        }
+
+        def to_record(response: Message) -> Any:
+            return hint(**{n: read(response) for n, read in readers.items()})
+
+        return to_record
+    plain_readers = {f.name: _value_reader(f, inspect.Parameter.empty) for f in message.fields}
+
+    def to_dict(response: Message) -> Any:
+        return {n: read(response) for n, read in plain_readers.items()}
+
+    return to_dict
+
+
+def _value_reader(field: Field, hint: Any) -> Callable[[Message], Any]:
+    """Reads `field` from a message as a plain Python value shaped by `hint`."""
+    name = field.name
+    if _is_optional(hint):
+        inner = _value_reader(field, next(a for a in typing.get_args(hint) if a is not type(None)))
+
+        def read_optional(message: Message) -> Any:
+            return inner(message) if message.HasField(name) else None
+
+        return read_optional
+    if is_map(field):
+        return lambda message: dict(getattr(message, name))
+    if field.is_repeated:
+        args = typing.get_args(hint)
+        convert = _converter(args[0] if args else inspect.Parameter.empty)
+        if convert is None:
+            return lambda message: list(getattr(message, name))
+        return lambda message: [convert(v) for v in getattr(message, name)]
+    single = _converter(hint)
+    if single is None:
+        return lambda message: getattr(message, name)
+    return lambda message: single(getattr(message, name))
+
+
+def _converter(hint: Any) -> Callable[[Any], Any] | None:
+    """How a protobuf value becomes the `hint` type (None: it already is one)."""
+    if _is_int_enum(hint):
+        return hint  # type: ignore[no-any-return]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        field_hints = _hints(hint)
+        names = [f.name for f in dataclasses.fields(hint)]
+        converters = {n: _converter(field_hints.get(n, inspect.Parameter.empty)) for n in names}
+
+        def to_dataclass(value: Message) -> Any:
+            return hint(
+                **{
+                    n: (c(getattr(value, n)) if c else _python(getattr(value, n)))
+                    for n, c in converters.items()
+                }
+            )
+
+        return to_dataclass
+    return None
+
+
+def _python(value: Any) -> Any:
+    if isinstance(value, str | int | float | bytes | Message):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return list(value)
+
+
+def _result_writer(message: Descriptor, response: type[Message]) -> Callable[[Any], Message]:
+    fields = message.fields
+    single = fields[0].name if len(fields) == 1 else None
+
+    def to_message(value: Any) -> Message:
+        if isinstance(value, response):
+            return value
+        if single is not None:
+            return response(**{single: plain(value)})
+        shaped = plain(value)
+        if not isinstance(shaped, Mapping):
+            raise TypeError(
+                f"cannot make a {message.full_name} of {type(value).__name__}: return the "
+                "message, a dataclass or a dict, or pass to_message="
+            )
+        return response(**shaped)
+
+    return to_message
+
+
+def identity(message: Message) -> Message:
+    return message

@@ -1,0 +1,264 @@
+"""Shadow mode's experiment: Python is the control, the bridge the candidate.
+
+After github/scientist (and laboratory, its Python port): the control always answers
+and its exceptions propagate unchanged; the candidate's value or exception is only
+recorded; comparing and publishing never raise into the caller (strict mode aside).
+What scientist's users miss, done here: the request is captured before the control
+runs (so a control that mutates its arguments cannot skew the candidate), the
+candidate has its own deadline, off-thread candidates are bounded (dropped and counted
+when the queue is full, never piling up), and a mismatch keeps the request so it can
+be replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from ..errors import ShadowMismatch
+from .compare import Comparison
+from .stats import Recorder
+
+__all__ = ["Experiment", "Mismatch", "Outcome", "Workers"]
+
+logger = logging.getLogger("bridge.route")
+
+#: How many mismatch records each route keeps (the newest).
+RECORDS_KEPT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one side did: a response message, or the exception it raised."""
+
+    value: Message | None = None
+    error: BaseException | None = None
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return f"{type(self.error).__name__}: {self.error}"
+        if self.value is None:
+            return "(nothing)"
+        return json_format.MessageToJson(self.value, indent=None, preserving_proto_field_name=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One shadow call whose candidate disagreed with Python, with its request kept for
+    replay (`Route.replay`), after the route's `redact` function if it has one.
+
+    `kind` is `value` (both answered, differently), `candidate-error` (only the
+    candidate failed), `control-error` (only Python raised), `unmappable` (Python's
+    answer does not fit the response message) or `compare-error` (a user comparator,
+    rule or redact function raised).
+    """
+
+    method: str
+    kind: str
+    request: Message | None
+    control: Outcome
+    candidate: Outcome
+    differences: tuple[str, ...] = ()
+    time: float = field(default_factory=time.time)
+
+    def __str__(self) -> str:
+        detail = (
+            "; ".join(self.differences)
+            if self.differences
+            else (f"python: {self.control.describe()}; bridge: {self.candidate.describe()}")
+        )
+        return f"{self.method} {self.kind}: {detail}"
+
+    def to_json(self) -> dict[str, Any]:
+        request = None
+        if self.request is not None:
+            request = json_format.MessageToDict(self.request, preserving_proto_field_name=True)
+        return {
+            "time": self.time,
+            "method": self.method,
+            "kind": self.kind,
+            "request": request,
+            "python": self.control.describe(),
+            "bridge": self.candidate.describe(),
+            "differences": list(self.differences),
+        }
+
+
+class Experiment:
+    """Judges one shadow call: compare, apply known-mismatch rules, record, publish."""
+
+    def __init__(
+        self,
+        method: str,
+        comparison: Comparison,
+        *,
+        recorder: Recorder,
+        records: deque[Mismatch],
+        compare: Callable[[Message, Message], bool] | None = None,
+        ignore: Sequence[Callable[[Mismatch], bool]] = (),
+        redact: Callable[[Message], Message] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self.method = method
+        self.comparison = comparison
+        self.recorder = recorder
+        self.records = records
+        self.compare = compare
+        self.ignore = tuple(ignore)
+        self.redact = redact
+        self.strict = strict
+
+    def judge(self, request: Message | None, control: Outcome, candidate: Outcome) -> None:
+        """Record a mismatch if there is one; raise only in strict mode."""
+        try:
+            mismatch = self.compare_outcomes(request, control, candidate)
+        except Exception as exc:  # noqa: BLE001 - a user comparator must not fail the call
+            logger.exception("%s: the shadow comparison failed", self.method)
+            mismatch = Mismatch(
+                self.method, "compare-error", request, control, candidate, (repr(exc),)
+            )
+        if mismatch is None:
+            return
+        try:
+            known = any(rule(mismatch) for rule in self.ignore)
+        except Exception:  # noqa: BLE001
+            logger.exception("%s: a known-mismatch rule failed", self.method)
+            known = False
+        if known:
+            self.recorder.count("ignored")
+            return
+        self.recorder.count("mismatches")
+        record = self._redacted(mismatch)
+        self.records.append(record)
+        logger.info("shadow mismatch: %s", record)
+        if self.strict:
+            raise ShadowMismatch(f"shadow mismatch: {record}", mismatch=record)
+
+    def compare_outcomes(
+        self, request: Message | None, control: Outcome, candidate: Outcome
+    ) -> Mismatch | None:
+        """The mismatch between two outcomes, if any; records nothing."""
+
+        def found(kind: str, differences: Sequence[str] = ()) -> Mismatch:
+            return Mismatch(self.method, kind, request, control, candidate, tuple(differences))
+
+        if control.error is not None:
+            if isinstance(control.error, _Unmappable):
+                return found("unmappable", [str(control.error)])
+            # Both failing is agreement: the caller gets Python's exception either way.
+            return None if candidate.error is not None else found("control-error")
+        if candidate.error is not None:
+            return found("candidate-error")
+        assert control.value is not None and candidate.value is not None
+        if self.compare is not None:
+            return None if self.compare(control.value, candidate.value) else found("value")
+        differences = self.comparison.differences(control.value, candidate.value)
+        return found("value", differences) if differences else None
+
+    def _redacted(self, mismatch: Mismatch) -> Mismatch:
+        if self.redact is None or mismatch.request is None:
+            return mismatch
+        copy = type(mismatch.request)()
+        copy.CopyFrom(mismatch.request)
+        try:
+            redacted: Message | None = self.redact(copy)
+        except Exception:  # noqa: BLE001
+            logger.exception(
+                "%s: redact failed; the mismatch is kept without its request", self.method
+            )
+            redacted = None
+        return Mismatch(
+            mismatch.method,
+            mismatch.kind,
+            redacted,
+            mismatch.control,
+            mismatch.candidate,
+            mismatch.differences,
+            mismatch.time,
+        )
+
+
+class _Unmappable(Exception):
+    """Python's answer could not be made into the response message."""
+
+
+def control_outcome(value: Any, to_message: Callable[[Any], Message]) -> Outcome:
+    """Python's answer as an Outcome (its response message, or why there is none)."""
+    try:
+        return Outcome(value=to_message(value))
+    except Exception as exc:  # noqa: BLE001 - recorded as an `unmappable` mismatch
+        return Outcome(error=_Unmappable(f"python answered {value!r}: {exc}"))
+
+
+class Workers:
+    """A few daemon threads that run off-thread candidates; bounded per route."""
+
+    THREADS = 2
+
+    def __init__(self) -> None:
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._pending: dict[str, int] = {}
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, key: str, limit: int, job: Callable[[], None]) -> bool:
+        """Queue `job` unless `key` already has `limit` jobs waiting; False if dropped."""
+        with self._cond:
+            if self._closed or self._pending.get(key, 0) >= limit:
+                return False
+            self._pending[key] = self._pending.get(key, 0) + 1
+            self._jobs.append(lambda: self._run(key, job))
+            if len(self._threads) < self.THREADS:
+                thread = threading.Thread(
+                    target=self._work, name=f"bridge-shadow-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            self._cond.notify()
+        return True
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every queued job has run; False if `timeout_s` passed first."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while any(self._pending.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._jobs.clear()
+            self._cond.notify_all()
+
+    def _run(self, key: str, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - a candidate never takes a worker down
+            logger.exception("shadow candidate of %s failed", key)
+        finally:
+            with self._cond:
+                self._pending[key] -= 1
+                self._cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = self._jobs.popleft()
+            job()
