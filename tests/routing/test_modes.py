@@ -11,8 +11,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from typing_extensions import assert_type
 
-from bridge.config import BridgeConfig, Mode, RouteConfig, SidecarConfig
+from bridge.config import BridgeConfig, Mode, RouteConfig, ShadowConfig, SidecarConfig
 from bridge.errors import ConfigError, GuestError, GuestTrap, SidecarUnavailable, StatusCode
 from bridge.routing import Router
 from tests.routing.conftest import FAULTY, PRICING, GuestServicer, MakeRouter
@@ -285,3 +286,29 @@ def test_the_process_router_reads_config_beside_the_code(
     finally:
         router.close()
     assert BridgeConfig().route(NORMALIZE).mode == Mode("python")
+
+
+def test_converters_and_the_kept_signature(
+    make_router: MakeRouter, pricing_pb2: ModuleType
+) -> None:
+    router = make_router(
+        {QUOTE: RouteConfig(mode=Mode("shadow"), shadow=ShadowConfig(inline=True))}
+    )
+
+    def to_python(response: Any) -> tuple[int, str]:
+        return response.total_cents, response.currency
+
+    def to_message(value: tuple[int, str]) -> Any:
+        return pricing_pb2.QuoteResponse(total_cents=value[0], currency=value[1])
+
+    @router.route(QUOTE, to_python=to_python, to_message=to_message)
+    def quote(sku: str, quantity: int, unit_price_cents: int, currency: str) -> tuple[int, str]:
+        return unit_price_cents * quantity, currency or "USD"
+
+    answer = quote("pear", 2, 75, "")
+    assert_type(answer, tuple[int, str])  # @route keeps the signature (ParamSpec)
+    assert answer == (150, "USD")
+    [mismatch] = router.mismatches()  # the guest also fills sku and subtotal_cents
+    assert "sku: '' != 'PEAR'" in mismatch.differences, mismatch
+    router.set_mode(QUOTE, "wasm")
+    assert quote("pear", 12, 75, "EUR") == (810, "EUR")
