@@ -270,6 +270,8 @@ class BridgeConfig:
     #: Environment overrides of the mode: method name (or "" for all) -> mode.
     env_modes: Mapping[str, Mode] = field(default_factory=dict)
     env_fallback: Mapping[str, bool] = field(default_factory=dict)
+    #: BRIDGE_SHADOW_STRICT: every shadow route raises on a mismatch (for test suites).
+    env_strict: bool | None = None
     #: Where each process writes its call statistics for `bridge report`; None: nowhere.
     report_dir: Path | None = None
     #: Seconds between report writes (also written at exit).
@@ -287,6 +289,9 @@ class BridgeConfig:
             config = dataclasses.replace(config, mode=mode)
         if fallback is not None:
             config = dataclasses.replace(config, fallback=fallback)
+        if self.env_strict is not None:
+            shadow = dataclasses.replace(config.shadow, strict=self.env_strict)
+            config = dataclasses.replace(config, shadow=shadow)
         return config
 
     def module_for(self, method: str) -> Path | None:
@@ -326,7 +331,8 @@ def load_config(
     variables apply over what the file says. ConfigError names the key and the reason.
 
     Environment: BRIDGE_MODE (every route), BRIDGE_MODE_<METHOD> (one route, see
-    env_key), BRIDGE_FALLBACK and BRIDGE_FALLBACK_<METHOD> (1/0), BRIDGE_SIDECAR,
+    env_key), BRIDGE_FALLBACK and BRIDGE_FALLBACK_<METHOD> (1/0), BRIDGE_SHADOW_STRICT
+    (1/0: every shadow route raises ShadowMismatch, for test suites), BRIDGE_SIDECAR,
     BRIDGE_REPORT_DIR (a path, or `off`), BRIDGE_TRACING (1/0), and RuntimeConfig's.
     """
     env = os.environ if environ is None else environ
@@ -414,6 +420,9 @@ class _TableReader:
         tracing = bool(self.typed(table, "", "tracing", bool, False))
         if "BRIDGE_TRACING" in env:
             tracing = _env_bool("BRIDGE_TRACING", env["BRIDGE_TRACING"])
+        strict = None
+        if "BRIDGE_SHADOW_STRICT" in env:
+            strict = _env_bool("BRIDGE_SHADOW_STRICT", env["BRIDGE_SHADOW_STRICT"])
         config = BridgeConfig(
             source=self.source,
             runtime=runtime,
@@ -423,6 +432,7 @@ class _TableReader:
             routes=routes,
             env_modes=env_modes,
             env_fallback=env_fallback,
+            env_strict=strict,
             report_dir=report_dir,
             report_interval_s=self.positive(table, "", "report_interval_s", 10.0),
             tracing=tracing,
@@ -474,14 +484,16 @@ class _TableReader:
         if "module" in table:
             changes["module"] = self.path(str(self.typed(table, where, "module", str)))
         if "shadow" in table:
-            changes["shadow"] = self.shadow(f"{where}shadow.", self.table(table, "shadow", where))
+            shadow = self.table(table, "shadow", where)
+            changes["shadow"] = self.shadow(f"{where}shadow.", shadow, base.shadow)
         return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
-    def shadow(self, where: str, table: Mapping[str, object]) -> ShadowConfig:
+    def shadow(self, where: str, table: Mapping[str, object], base: ShadowConfig) -> ShadowConfig:
+        """A shadow table over `base` (the defaults' shadow settings): keys it leaves out
+        keep their value there."""
         names = [f.name for f in dataclasses.fields(ShadowConfig)]
         self.check_keys(where, table, names)
-        base = ShadowConfig()
-        ignore = self.typed(table, where, "ignore_fields", list, [])
+        ignore = self.typed(table, where, "ignore_fields", list, list(base.ignore_fields))
         if not all(isinstance(item, str) for item in ignore):
             raise self.fail(f"{where}ignore_fields", "must be a list of field paths")
         sample = self.number(table, where, "sample_percent", base.sample_percent)
@@ -489,7 +501,7 @@ class _TableReader:
             raise self.fail(f"{where}sample_percent", "must be between 0 and 100")
         tolerances = {}
         for name in ("float_abs_tolerance", "float_rel_tolerance"):
-            tolerances[name] = self.number(table, where, name, 0.0)
+            tolerances[name] = self.number(table, where, name, getattr(base, name))
             if tolerances[name] < 0:
                 raise self.fail(f"{where}{name}", "must not be negative")
         return ShadowConfig(

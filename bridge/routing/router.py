@@ -39,6 +39,8 @@ __all__ = ["Route", "Router"]
 P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger("bridge.route")
+#: How long the exit-time report waits for queued shadow candidates.
+EXIT_DRAIN_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -332,7 +334,7 @@ class Router:
                 config, shadow=dataclasses.replace(config.shadow, inline=True)
             )
         with self._lock:
-            return self._plan(routed, config)
+            return self._plan(routed, config, scratch=True)
 
     def _config_for(self, fn: Callable[..., Any] | None) -> BridgeConfig:
         if self._config is None:
@@ -351,7 +353,9 @@ class Router:
         config = self.settings(routed.method)
         return config, self._plan(routed, config)
 
-    def _plan(self, routed: Route, config: RouteConfig) -> Any:
+    def _plan(self, routed: Route, config: RouteConfig, *, scratch: bool = False) -> Any:
+        """The plan of `routed` under `config`; with `scratch`, its calls are not counted
+        (a replay is not traffic)."""
         method = routed.method
         kind = config.backend_kind()
         if kind is None:
@@ -371,19 +375,23 @@ class Router:
         mode = str(config.mode)
         plan: Plan
         if config.mode.kind in ("wasm", "sidecar"):
-            plan = BridgePlan(**common, recorder=self._recorder(method, mode, kind))
+            plan = BridgePlan(
+                **common, recorder=self._recorder(method, mode, kind, scratch=scratch)
+            )
         elif config.mode.kind == "canary":
             plan = CanaryPlan(
                 **common,
                 percent=config.mode.percent,
                 key=routed.options.key,
-                bridge_recorder=self._recorder(method, mode, kind),
-                python_recorder=self._recorder(method, mode, "python"),
+                bridge_recorder=self._recorder(method, mode, kind, scratch=scratch),
+                python_recorder=self._recorder(method, mode, "python", scratch=scratch),
             )
         else:
             shadow = config.shadow
-            bridge_recorder = self._recorder(method, mode, kind)
-            records = self._records.setdefault(method, deque(maxlen=RECORDS_KEPT))
+            bridge_recorder = self._recorder(method, mode, kind, scratch=scratch)
+            records: deque[Mismatch] = deque()
+            if not scratch:
+                records = self._records.setdefault(method, deque(maxlen=RECORDS_KEPT))
             experiment = routed.experiment(config, bridge_recorder, records)
             plan = ShadowPlan(
                 **common,
@@ -394,7 +402,7 @@ class Router:
                 sample_percent=shadow.sample_percent,
                 queue_size=shadow.queue_size,
                 bridge_recorder=bridge_recorder,
-                python_recorder=self._recorder(method, mode, "python"),
+                python_recorder=self._recorder(method, mode, "python", scratch=scratch),
             )
         if bridge_config.tracing:
             return _Traced(plan, self._get_tracer(), method, mode)
@@ -424,7 +432,9 @@ class Router:
             slot = self._slots[name] = BackendSlot(name, make)
         return slot
 
-    def _recorder(self, method: str, mode: str, side: str) -> Recorder:
+    def _recorder(self, method: str, mode: str, side: str, *, scratch: bool = False) -> Recorder:
+        if scratch:
+            return Recorder(method, mode, side)
         key = (method, mode, side)
         recorder = self._recorders.get(key)
         if recorder is None:
@@ -448,12 +458,18 @@ class Router:
                 target=self._flush_every, name=f"bridge-report-{self.name}", daemon=True
             )
             self._flusher.start()
-        atexit.register(self._flush_quietly)
+        atexit.register(self._flush_at_exit)
 
     def _flush_every(self) -> None:
         interval = self.config.report_interval_s
         while not self._stop.wait(interval):
             self._flush_quietly()
+
+    def _flush_at_exit(self) -> None:
+        # Candidates still queued would be lost (and a clean report would lie).
+        if not self.drain(EXIT_DRAIN_S):
+            logger.warning("shadow candidates still queued at exit were not compared")
+        self._flush_quietly()
 
     def _flush_quietly(self) -> None:
         try:

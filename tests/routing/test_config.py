@@ -124,3 +124,15 @@ def test_invalid_environment_names_the_variable(tmp_path: Path) -> None:
         load_config(start=tmp_path, environ={"BRIDGE_FALLBACK": "maybe"})
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(environ={"BRIDGE_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_a_route_shadow_table_keeps_the_defaults_it_leaves_out(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bridge.toml",
+        '[defaults.shadow]\nstrict = true\nignore_fields = ["note"]\n'
+        '[routes."shop.v1.Pricing/Quote".shadow]\nsample_percent = 50\n',
+    )
+    shadow = load_config(path, environ={}).route(QUOTE).shadow
+    assert (shadow.strict, shadow.ignore_fields, shadow.sample_percent) == (True, ("note",), 50)
+    relaxed = load_config(path, environ={"BRIDGE_SHADOW_STRICT": "0"}).route(QUOTE).shadow
+    assert not relaxed.strict

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from opentelemetry import trace
@@ -23,6 +27,7 @@ from bridge.routing.stats import (
     read_reports,
 )
 from tests.cli.conftest import assert_one_line_error, run
+from tests.conftest import ROOT
 from tests.routing.conftest import PRICING, MakeRouter
 from tests.routing.test_shadow import legacy_normalize
 
@@ -149,3 +154,31 @@ def test_opentelemetry_spans(make_router: MakeRouter) -> None:
     router.set_mode(NORMALIZE, "python")
     normalize_sku("pear")  # python mode does no bridge work at all, spans included
     assert len(exporter.get_finished_spans()) == 1
+
+
+def test_candidates_queued_at_exit_are_compared_before_the_report(
+    go_pricing_wasm: Path, pricing_pb2: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / "bridge.toml").write_text(
+        f'report_dir = "report"\n[services]\n"{PRICING}" = "{go_pricing_wasm}"\n'
+        f'[routes."{NORMALIZE}"]\nmode = "shadow"\nshadow = {{ queue_size = 100_000 }}\n'
+    )
+    (tmp_path / "legacy.py").write_text(
+        "import bridge\n"
+        "from pricing.v1 import pricing_pb2\n\n"
+        f"@bridge.route('{NORMALIZE}')\n"
+        "def normalize_sku(sku: str) -> str:\n"
+        "    return sku.strip().upper().replace(' ', '-')\n\n"
+        "for i in range(3000):\n"
+        "    normalize_sku(f'sku  {i}' if i % 100 == 0 else f'sku {i}')\n"
+    )
+    pb2_root = Path(str(pricing_pb2.__file__)).parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{pb2_root}{os.pathsep}{ROOT}", "BRIDGE_CONFIG": ""}
+    ran = subprocess.run(
+        [sys.executable, "legacy.py"], cwd=tmp_path, env=env, capture_output=True, timeout=120
+    )
+    assert ran.returncode == 0, ran.stderr.decode()
+    rows, mismatches = merge_reports(read_reports(tmp_path / "report"))
+    by_side = {r.side: r for r in rows}
+    assert by_side["python"].calls == by_side["wasm"].calls == 3000
+    assert by_side["wasm"].mismatches == len(mismatches) == 30

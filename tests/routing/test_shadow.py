@@ -232,3 +232,12 @@ def test_an_unmappable_python_answer(make_router: MakeRouter) -> None:
     [mismatch] = router.mismatches()
     assert mismatch.kind == "unmappable" and "python answered 42" in mismatch.differences[0]
     assert dataclasses.asdict(router.stats()[0])["calls"] == 1
+
+
+def test_a_replay_is_not_traffic(make_router: MakeRouter) -> None:
+    router = make_router({NORMALIZE: shadow(inline=True)})
+    legacy_normalize(router)("a  b")
+    [mismatch] = router.mismatches()
+    before = router.stats()
+    assert router[NORMALIZE].replay(mismatch) is not None
+    assert router.stats() == before and router.mismatches() == [mismatch]
