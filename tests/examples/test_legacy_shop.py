@@ -19,9 +19,13 @@ from typing import Any
 
 import pytest
 
+from bridge.codegen import go, rust
+from bridge.guest.build import SCHEMA_FILE
+from bridge.schema import Schema
 from tests.conftest import EXAMPLES, _build_or_skip
 
 EXAMPLE = EXAMPLES / "legacy-shop"
+PROTO = "proto/shop/v1/legacy_shop.proto"
 VAT = "shop.v1.Pricing/Vat"
 #: As walkthrough.py's ROLLOUT (asserted below): what a deployment sets.
 ROLLOUT = {
@@ -123,3 +127,18 @@ def test_shadow_finds_the_rounding_difference_on_ties_only(shop: Path) -> None:
             "value",
             [f"vat_cents: {low} != {low + 1}"],
         ), record
+
+
+@pytest.mark.parametrize(
+    ("language", "glue"),
+    [("go", "guests/go-pricing/bridgegen"), ("rust", "guests/rust-stock/src")],
+)
+def test_the_checked_in_glue_is_what_bridge_gen_writes(language: str, glue: str) -> None:
+    schema = Schema.compile([EXAMPLE / PROTO], [EXAMPLE / "proto"])
+    files = go.emit(schema) if language == "go" else rust.emit(schema)
+    for file in files:
+        assert (EXAMPLE / glue / file.path).read_text() == file.text, (
+            f"{glue}/{file.path} is stale: in examples/legacy-shop, run "
+            f"bridge gen -I proto {PROTO} --{language}-out {glue}"
+        )
+    assert (EXAMPLE / glue / SCHEMA_FILE).read_bytes() == schema.descriptor_set
