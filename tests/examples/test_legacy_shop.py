@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from bridge import load
 from bridge.codegen import go, rust
 from bridge.guest.build import SCHEMA_FILE
 from bridge.schema import Schema
 from tests.conftest import EXAMPLES, _build_or_skip
+from tests.grpc_server import serve_modules
 
 EXAMPLE = EXAMPLES / "legacy-shop"
 PROTO = "proto/shop/v1/legacy_shop.proto"
@@ -69,6 +71,27 @@ def test_the_shops_own_tests_pass_in_every_mode(shop: Path, mode: str) -> None:
         BRIDGE_MODE=mode,
         BRIDGE_SHADOW_STRICT="1",  # for test suites: a mismatch fails the test that made it
     )
+    assert_passed(ran)
+
+
+def test_the_shops_own_tests_pass_against_a_sidecar(shop: Path, tmp_path: Path) -> None:
+    build = shop / "build"
+    with (
+        load(build / "go-pricing.wasm") as pricing,
+        load(build / "rust-stock.wasm") as stock,
+        serve_modules([pricing, stock], tmp_path) as (target, servicer),
+    ):
+        ran = run_in_example(
+            ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+            shop / "pyproject.toml",
+            BRIDGE_MODE="sidecar",
+            BRIDGE_SIDECAR=target,
+        )
+        assert_passed(ran)
+        assert servicer.calls > 0
+
+
+def assert_passed(ran: subprocess.CompletedProcess[str]) -> None:
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
     summary = ran.stdout.strip().splitlines()[-1]
     assert re.match(r"\d+ passed in ", summary), summary

@@ -5,19 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import grpc
 import pytest
 from grpc_tools import protoc
 
-from bridge import GuestModule, load
+from bridge import load
 from bridge.config import BridgeConfig, RouteConfig
-from bridge.errors import GuestError
 from bridge.routing import Router
+from tests.grpc_server import GuestServicer, serve_modules
 
 HERE = Path(__file__).resolve().parent
 PRICING = "pricing.v1.Pricing"
@@ -67,43 +65,8 @@ def make_router(
         router.close()
 
 
-class GuestServicer(grpc.GenericRpcHandler):
-    """A minimal gRPC server of a module's methods: what `bridge serve` does, for tests."""
-
-    def __init__(self, module: GuestModule) -> None:
-        self.module = module
-        self.calls = 0
-
-    def service(
-        self, details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
-        method = details.method.lstrip("/")
-        if method not in self.module.methods:
-            return None
-
-        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-            self.calls += 1
-            try:
-                return self.module.call(method, request)
-            except GuestError as exc:
-                status = next(c for c in grpc.StatusCode if c.value[0] == exc.code)
-                context.abort(status, exc.status_message)
-
-        return grpc.unary_unary_rpc_method_handler(handle)
-
-
 @pytest.fixture
 def sidecar(go_pricing_wasm: Path, tmp_path: Path) -> Iterator[tuple[str, GuestServicer]]:
     """A real grpcio server of the Go pricing guest on a unix socket; its target."""
-    module = load(go_pricing_wasm)
-    servicer = GuestServicer(module)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((servicer,))
-    socket = tmp_path / "sidecar.sock"
-    server.add_insecure_port(f"unix:{socket}")
-    server.start()
-    try:
-        yield f"unix:{socket}", servicer
-    finally:
-        server.stop(grace=None).wait(5)
-        module.close()
+    with load(go_pricing_wasm) as module, serve_modules([module], tmp_path) as served:
+        yield served

@@ -16,7 +16,8 @@ from typing_extensions import assert_type
 from bridge.config import BridgeConfig, Mode, RouteConfig, ShadowConfig, SidecarConfig
 from bridge.errors import ConfigError, GuestError, GuestTrap, SidecarUnavailable, StatusCode
 from bridge.routing import Router
-from tests.routing.conftest import FAULTY, PRICING, GuestServicer, MakeRouter
+from tests.grpc_server import GuestServicer
+from tests.routing.conftest import FAULTY, PRICING, MakeRouter
 
 NORMALIZE = f"{PRICING}/NormalizeSku"
 QUOTE = f"{PRICING}/Quote"

@@ -13,7 +13,8 @@ import pytest
 from bridge.config import Mode, RouteConfig, ShadowConfig, SidecarConfig
 from bridge.errors import DeadlineExceeded, GuestTrap, ShadowMismatch
 from bridge.routing import Mismatch, Router
-from tests.routing.conftest import FAULTY, PRICING, GuestServicer, MakeRouter
+from tests.grpc_server import GuestServicer
+from tests.routing.conftest import FAULTY, PRICING, MakeRouter
 
 NORMALIZE = f"{PRICING}/NormalizeSku"
 
