@@ -386,7 +386,8 @@ class _TableReader:
         sidecar_table = self.table(table, "sidecar")
         self.check_keys("sidecar.", sidecar_table, ("target", "timeout_s"))
         sidecar = SidecarConfig(
-            target=env.get("BRIDGE_SIDECAR") or self.opt(sidecar_table, "sidecar.", "target", str),
+            target=env.get("BRIDGE_SIDECAR")
+            or self.typed(sidecar_table, "sidecar.", "target", str),
             timeout_s=self.positive(sidecar_table, "sidecar.", "timeout_s", 10.0),
         )
         services = {}
@@ -550,9 +551,6 @@ class _TableReader:
         if value <= 0:
             raise self.fail(f"{where}{key}", f"must be positive, not {table[key]!r}")
         return table[key]
-
-    def opt(self, table: Mapping[str, object], where: str, key: str, kind: type) -> Any:
-        return self.typed(table, where, key, kind)
 
     def path(self, value: str) -> Path:
         path = Path(value).expanduser()

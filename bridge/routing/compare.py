@@ -8,7 +8,6 @@ instead of "not equal".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,8 +112,3 @@ def _set(present: bool) -> str:
 
 def _entry(mapping: object, key: object) -> str:
     return repr(mapping[key]) if key in mapping else "(absent)"  # type: ignore[index, operator]
-
-
-def paths(fields: Iterable[str]) -> frozenset[str]:
-    """Field paths as `Comparison.ignore_fields` matches them."""
-    return frozenset(f.strip() for f in fields if f.strip())

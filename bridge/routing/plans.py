@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError, Message
@@ -355,8 +355,3 @@ class ShadowPlan(Plan):
 
             if not self.workers.submit(self.method, self.queue_size, job):
                 self.bridge_recorder.count("dropped")
-
-
-#: What the wrapper calls for a routed function: sync and async entry points.
-PlanCall = Callable[[Args, Kwargs], Any]
-AsyncPlanCall = Callable[[Args, Kwargs], Awaitable[Any]]

@@ -108,7 +108,7 @@ class Route:
             control = control_outcome(value, self.binding.to_message)
         except Exception as exc:  # noqa: BLE001 - compared, not raised
             control = Outcome(error=exc)
-        plan = self.router.plan_for(self, candidate=True)
+        plan = self.router.replay_plan(self)
         candidate = plan.candidate(mismatch.request, None)
         experiment = self.experiment(
             self.router.settings(self.method), Recorder(self.method, "replay", "bridge"), deque()
@@ -323,16 +323,16 @@ class Router:
 
     # --- internals ----------------------------------------------------------------
 
-    def plan_for(self, routed: Route, *, candidate: bool = False) -> Any:
-        """A plan for `routed` in its current settings (for replay: as a candidate even
-        when the route is not in shadow mode)."""
+    def replay_plan(self, routed: Route) -> Any:
+        """A shadow plan of `routed` whose calls are not counted, whatever its mode: the
+        bridge side it has now (its candidate in python mode), run inline."""
         config = self.settings(routed.method)
-        if candidate and config.mode.kind in ("python", "wasm", "sidecar"):
-            kind = config.mode.kind if config.mode.kind != "python" else config.candidate
-            config = dataclasses.replace(config, mode=Mode("shadow"), candidate=kind)
-            config = dataclasses.replace(
-                config, shadow=dataclasses.replace(config.shadow, inline=True)
-            )
+        config = dataclasses.replace(
+            config,
+            mode=Mode("shadow"),
+            candidate=config.backend_kind() or config.candidate,
+            shadow=dataclasses.replace(config.shadow, inline=True),
+        )
         with self._lock:
             return self._plan(routed, config, scratch=True)
 

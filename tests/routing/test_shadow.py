@@ -242,3 +242,13 @@ def test_a_replay_is_not_traffic(make_router: MakeRouter) -> None:
     before = router.stats()
     assert router[NORMALIZE].replay(mismatch) is not None
     assert router.stats() == before and router.mismatches() == [mismatch]
+
+
+def test_a_mismatch_replays_in_any_mode(make_router: MakeRouter) -> None:
+    router = make_router({NORMALIZE: shadow(inline=True)})
+    legacy_normalize(router)("a  b")
+    [mismatch] = router.mismatches()
+    for mode in ("canary:10", "wasm", "python"):
+        router.set_mode(NORMALIZE, mode)
+        again = router[NORMALIZE].replay(mismatch)
+        assert again is not None and again.differences == mismatch.differences, mode
