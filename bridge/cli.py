@@ -645,6 +645,104 @@ def bench(iterations: int | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("modules", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--socket",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Listen on this unix socket (owner-only) [default: one in a private temp dir].",
+)
+@click.option("--listen", metavar="HOST:PORT", help="Listen on TCP instead (loopback unless TLS).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Calls served at once.",
+)
+@click.option(
+    "--grace",
+    "grace_s",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds in-flight calls may take to finish at SIGTERM/SIGINT.",
+)
+@click.option("--no-watch", is_flag=True, help="Do not reload a module when its file changes.")
+@click.option(
+    "--tls-cert", type=click.Path(path_type=Path, dir_okay=False), help="PEM certificate."
+)
+@click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False), help="PEM private key.")
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Require client certificates signed by this CA (mutual TLS).",
+)
+@click.option("--insecure", is_flag=True, help="Allow plain TCP on a non-loopback address.")
+@click.option("--handshake-fd", type=int, hidden=True)
+@click.option("--lifeline-fd", type=int, hidden=True)
+def serve(
+    modules: tuple[Path, ...],
+    socket: Path | None,
+    listen: str | None,
+    workers: int,
+    grace_s: float,
+    no_watch: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+    insecure: bool,
+    handshake_fd: int | None,
+    lifeline_fd: int | None,
+) -> None:
+    """Serve modules as gRPC services, with health checking and server reflection.
+
+    Every method the modules export is served; requests go to the guest as bytes. Prints
+    one ready line on stdout once all modules are loaded and health says SERVING
+    (bridge|1|<abi>|unix|<path>|grpc). SIGTERM or SIGINT drains in-flight calls (up to
+    --grace) and exits 0; SIGHUP, or a changed module file, reloads without failing a
+    call (a module that fails to load leaves the old one serving).
+
+    \b
+    Example:
+      bridge serve build/pricing.wasm --socket /run/bridge/pricing.sock
+      bridge serve build/pricing.wasm --listen 127.0.0.1:50051 --workers 4
+      grpcurl -plaintext 127.0.0.1:50051 list                  # reflection, no .proto
+    """
+    import logging
+    import os
+
+    from .config import RuntimeConfig
+    from .sidecar.server import ServeOptions, run
+
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s"
+    )
+    if socket is not None and listen is not None:
+        raise click.UsageError("give --socket or --listen, not both")
+    options = ServeOptions(
+        modules=modules,
+        socket=socket,
+        listen=listen,
+        workers=workers,
+        grace_s=grace_s,
+        watch_s=None if no_watch else 1.0,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        insecure=insecure,
+        runtime=RuntimeConfig.from_env(),
+    )
+
+    def announce(line: str) -> None:
+        if handshake_fd is not None:
+            os.write(handshake_fd, (line + "\n").encode())
+            os.close(handshake_fd)
+        click.echo(line)
+
+    run(options, announce=announce, lifeline_fd=lifeline_fd)
+
+
+@cli.command()
 @click.option(
     "--dir",
     "folder",

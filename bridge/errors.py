@@ -4,6 +4,7 @@
     ├── ConfigError           a configuration value is invalid (names the key and why)
     ├── RouteError            a routed function does not fit its rpc (found at decoration)
     ├── ShadowMismatch        strict shadow mode: the candidate's answer differs from Python's
+    ├── SidecarError          a sidecar cannot start, listen, or shake hands
     ├── SchemaError           a .proto file does not compile, or uses what bridge cannot run
     ├── ProjectError          a directory is not a guest project bridge can build
     ├── ToolchainError        a compiler bridge needs is missing or too old
@@ -58,6 +59,7 @@ __all__ = [
     "RouteError",
     "SchemaError",
     "ShadowMismatch",
+    "SidecarError",
     "SidecarUnavailable",
     "StatusCode",
     "ToolchainError",
@@ -107,6 +109,10 @@ class ShadowMismatch(BridgeError):
     def __init__(self, message: str, *, mismatch: object) -> None:
         super().__init__(message)
         self.mismatch = mismatch
+
+
+class SidecarError(BridgeError):
+    """A sidecar cannot start, listen where it was asked to, or shake hands."""
 
 
 class SchemaError(BridgeError):

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 import grpc
 
 from ..errors import (
+    AbiViolation,
     CallError,
     DeadlineExceeded,
     GuestError,
+    GuestTrap,
     ResourceExhausted,
     SidecarUnavailable,
     StatusCode,
@@ -102,6 +104,20 @@ def status_error(exc: grpc.RpcError, method: str, target: str, timeout_s: float)
             method=method,
             timeout_s=timeout_s,
         )
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+    kind = _error_kind(exc)
+    if kind in ("GuestTrap", "AbiViolation"):
+        error = GuestTrap if kind == "GuestTrap" else AbiViolation
+        return error(f"{method} at {target}: {details}", method=method)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and kind != "GuestError":
         return ResourceExhausted(f"{method} at {target}: {details}", method=method)
     return GuestError(StatusCode(code.value[0]), details, method=method)
+
+
+def _error_kind(exc: grpc.RpcError) -> str | None:
+    """The bridge error a sidecar names in its trailing metadata (ERROR_KIND_KEY)."""
+    if not isinstance(exc, grpc.Call):
+        return None
+    for key, value in exc.trailing_metadata() or ():
+        if key == "bridge-error":
+            return str(value)
+    return None
