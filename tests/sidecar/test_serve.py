@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -245,3 +246,37 @@ def test_tcp_is_loopback_unless_tls_or_insecure(go_pricing_wasm: Path, tmp_path:
         str(go_pricing_wasm), "--listen", "0.0.0.0:0", "--insecure", folder=tmp_path
     ) as served:
         assert "serving plain TCP on 0.0.0.0:0, a non-loopback address" in served.stderr()
+
+
+def test_mutual_tls_refuses_a_client_without_the_right_certificate(
+    go_pricing_wasm: Path, tmp_path: Path
+) -> None:
+    server_ca, client_ca, stranger_ca = trustme.CA(), trustme.CA(), trustme.CA()
+    server = server_ca.issue_cert("localhost")
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    client_ca.cert_pem.write_to_path(str(tmp_path / "clients-ca.pem"))
+    tls = ["--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.key")]
+    with serving(
+        str(go_pricing_wasm),
+        "--listen", "0.0.0.0:0", *tls, "--tls-client-ca", str(tmp_path / "clients-ca.pem"),
+        folder=tmp_path,
+    ) as served:  # fmt: skip
+        port = served.handshake.address.rpartition(":")[2]
+        trusted = server_ca.cert_pem.bytes()
+
+        def attempt(certificate: trustme.LeafCert | None) -> bytes:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=trusted,
+                private_key=certificate.private_key_pem.bytes() if certificate else None,
+                certificate_chain=certificate.cert_chain_pems[0].bytes() if certificate else None,
+            )
+            with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
+                return call(channel, "/pricing.v1.Pricing/NormalizeSku", b"\x0a\x01a", timeout=5)
+
+        assert attempt(client_ca.issue_cert("app")) == b"\x0a\x01A"
+        for refused in (None, stranger_ca.issue_cert("app")):
+            with pytest.raises(grpc.RpcError) as denied:
+                attempt(refused)
+            assert denied.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "plain TCP" not in served.stderr()
