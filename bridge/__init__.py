@@ -50,6 +50,7 @@ from .errors import (
 )
 from .routing import Mismatch, Route, Router, route, routes
 from .runtime import CommandModule, GuestModule, ScalarModule, load
+from .sidecar import Connection, ManagedSidecar, connect
 
 __all__ = [
     "AbiMismatch",
@@ -59,6 +60,7 @@ __all__ = [
     "BuildError",
     "CallError",
     "CommandModule",
+    "Connection",
     "ConfigError",
     "GuestError",
     "GuestModule",
@@ -70,6 +72,7 @@ __all__ = [
     "DeadlineExceeded",
     "InvalidModule",
     "LoadError",
+    "ManagedSidecar",
     "Mismatch",
     "Mode",
     "ModuleNotFound",
@@ -89,6 +92,7 @@ __all__ = [
     "ToolchainError",
     "UnknownMethod",
     "__version__",
+    "connect",
     "load",
     "load_config",
     "route",

@@ -240,10 +240,15 @@ class RouteConfig:
 
 @dataclass(frozen=True, slots=True)
 class SidecarConfig:
-    """Where the sidecar of `sidecar` mode listens."""
+    """The sidecar of `sidecar` mode: one that runs (`target`), or one this process
+    starts and stops itself, serving the modules in [services] (`managed`)."""
 
     #: A gRPC target: `unix:///path/to.sock`, `host:port`, `ipv4:a:1,b:2`, `dns:///...`.
     target: str | None = None
+    #: Start `bridge serve` as a child process (restarted if it dies, gone with us).
+    managed: bool = False
+    #: Calls a managed sidecar serves at once.
+    workers: int = 4
     #: Deadline of a sidecar call.
     timeout_s: float = 10.0
 
@@ -589,7 +594,13 @@ def route_problem(
         if not module.is_file():
             return f"{route.mode} needs {module}, which does not exist (bridge build makes it)"
     if kind == "sidecar" and config.sidecar.target is None:
-        return f"{route.mode} needs the sidecar's address: set target in [sidecar]"
+        if not config.sidecar.managed:
+            return (
+                f"{route.mode} needs a sidecar: set target (where one runs) or "
+                "managed = true (start one) in [sidecar]"
+            )
+        if not config.services:
+            return f"{route.mode} with a managed sidecar needs the modules it serves in [services]"
     return None
 
 

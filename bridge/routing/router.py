@@ -27,6 +27,7 @@ from ..config import BridgeConfig, Mode, RouteConfig, load_config, route_problem
 from ..errors import ConfigError
 from ..runtime.module import load
 from ..sidecar.client import SidecarBackend
+from ..sidecar.process import ManagedSidecar
 from . import publish
 from .binding import Binding, bind
 from .compare import Comparison
@@ -147,6 +148,7 @@ class Router:
         self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
         self._prometheus_registered = False
+        self._closers: list[ManagedSidecar] = []
 
     # --- decorating ---------------------------------------------------------------
 
@@ -320,6 +322,8 @@ class Router:
         with self._lock:
             for slot in self._slots.values():
                 slot.close()
+            for closer in self._closers:
+                closer.close()
 
     # --- internals ----------------------------------------------------------------
 
@@ -419,13 +423,20 @@ class Router:
                 return load(path, runtime)
 
         else:
-            target = bridge_config.sidecar.target
-            assert target is not None
-            name = f"sidecar {target}"
-            timeout_s = bridge_config.sidecar.timeout_s
+            sidecar = bridge_config.sidecar
+            name = f"sidecar {sidecar.target or 'managed'}"
 
             def make() -> Any:
-                return SidecarBackend(target, timeout_s=timeout_s)
+                if sidecar.target is not None:
+                    return SidecarBackend(sidecar.target, timeout_s=sidecar.timeout_s)
+                # managed: started on first use, stopped with the router; its calls wait
+                # out a restart (up to their deadline) instead of failing at once
+                modules = sorted(set(bridge_config.services.values()))
+                managed = ManagedSidecar(modules, workers=sidecar.workers).start()
+                self._closers.append(managed)
+                return SidecarBackend(
+                    managed.target, timeout_s=sidecar.timeout_s, wait_for_ready=True
+                )
 
         slot = self._slots.get(name)
         if slot is None:

@@ -1,15 +1,21 @@
-"""SidecarBackend: a bridge Backend over a gRPC channel to a sidecar (or any server).
+"""The client side of a sidecar: `connect(target)` and the Backend that sidecar mode uses.
 
-Requests and responses stay bytes (identity serializers): the caller already holds the
-encoded request, and the sidecar hands the bytes straight to the guest. gRPC statuses
-come back as the same errors an in-process call raises.
+One channel per target, shared; gRPC's own machinery does the rest: the `round_robin`
+policy spreads calls over every address behind a target (`ipv4:a:1,b:2`, a `dns:` name
+with several records), the retry policy in the channel's service config retries
+UNAVAILABLE for idempotent calls, and its `timeout` gives every call a deadline.
+Requests and responses stay bytes in `call` (the caller already encoded them; the
+sidecar hands the bytes to the guest), and gRPC statuses come back as the same errors
+an in-process call raises.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
 
 import grpc
 
@@ -25,7 +31,10 @@ from ..errors import (
 )
 from ..runtime.closing import Closing
 
-__all__ = ["SidecarBackend", "normalize_target"]
+__all__ = ["Connection", "SidecarBackend", "connect", "normalize_target"]
+
+S = TypeVar("S")
+_SCHEMES = ("unix:", "unix-abstract:", "ipv4:", "ipv6:", "dns:", "vsock:")
 
 
 def normalize_target(target: str) -> str:
@@ -44,14 +53,30 @@ def normalize_target(target: str) -> str:
     return target
 
 
-_SCHEMES = ("unix:", "unix-abstract:", "ipv4:", "ipv6:", "dns:", "vsock:")
+def service_config(*, timeout_s: float, retry: bool, wait_for_ready: bool = False) -> str:
+    """The channel's service config: round_robin, a default deadline, (for idempotent
+    calls) retries of UNAVAILABLE with backoff, and whether a call waits, up to its
+    deadline, for a sidecar that is (re)starting instead of failing at once."""
+    method: dict[str, Any] = {"name": [{}], "timeout": f"{timeout_s:.3f}s"}
+    if wait_for_ready:
+        method["waitForReady"] = True
+    if retry:
+        method["retryPolicy"] = {
+            "maxAttempts": 5,
+            "initialBackoff": "0.1s",
+            "maxBackoff": "1s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        }
+    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [method]})
 
 
-class SidecarBackend(Closing):
-    """Calls methods of a sidecar at `target` over one reused channel.
+class Connection(Closing):
+    """A channel to a sidecar (or any gRPC server), and bytes-level calls over it.
 
-    Several addresses behind the target (`ipv4:127.0.0.1:7001,127.0.0.1:7002`, or a
-    `dns:` name with several records) are balanced by gRPC's own round_robin policy.
+    >>> with Connection("unix:/run/bridge/pricing.sock") as sidecar:  # doctest: +SKIP
+    ...     pricing = sidecar.stub(pricing_pb2_grpc.PricingStub)
+    ...     reply = pricing.Quote(pricing_pb2.QuoteRequest(sku="pear", quantity=2))
     """
 
     def __init__(
@@ -59,15 +84,37 @@ class SidecarBackend(Closing):
         target: str,
         *,
         timeout_s: float = 10.0,
-        options: Sequence[tuple[str, object]] = (),
+        retry: bool = True,
+        wait_for_ready: bool = False,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self.target = normalize_target(target)
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(
-            self.target, options=[("grpc.lb_policy_name", "round_robin"), *options]
-        )
+        channel_options = [
+            (
+                "grpc.service_config",
+                service_config(timeout_s=timeout_s, retry=retry, wait_for_ready=wait_for_ready),
+            ),
+            ("grpc.enable_retries", 1 if retry else 0),
+            # A local sidecar that restarts is back within a second: look again soon
+            # (gRPC's defaults wait 1 s, then up to 120 s, before reconnecting).
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+            *options,
+        ]
+        if credentials is None:
+            self.channel = grpc.insecure_channel(self.target, options=channel_options)
+        else:
+            self.channel = grpc.secure_channel(self.target, credentials, options=channel_options)
         self._calls: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
         self._lock = threading.Lock()
+        self.closed = False
+
+    def stub(self, stub_class: Callable[[grpc.Channel], S]) -> S:
+        """A generated stub (`*_pb2_grpc.<Service>Stub`) on this connection's channel."""
+        return stub_class(self.channel)
 
     def call(self, method: str, request: bytes, *, timeout_s: float | None = None) -> bytes:
         """Call `method` (`pkg.Service/Method`) with an encoded request; its encoded answer."""
@@ -81,15 +128,77 @@ class SidecarBackend(Closing):
 
     def close(self) -> None:
         """Close the channel; safe to call twice."""
-        self._channel.close()
+        self.closed = True
+        self.channel.close()
 
     def _stub(self, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
         with self._lock:
             stub = self._calls.get(method)
             if stub is None:
-                stub = self._channel.unary_unary(f"/{method}")
+                stub = self.channel.unary_unary(f"/{method}")
                 self._calls[method] = stub
             return stub
+
+
+#: What sidecar mode calls through: a Connection is a bridge Backend.
+SidecarBackend = Connection
+
+_shared: dict[tuple[str, float, bool, bool], Connection] = {}
+_shared_lock = threading.Lock()
+
+
+@overload
+def connect(
+    target: str,
+    stub_class: None = None,
+    *,
+    timeout_s: float = ...,
+    idempotent: bool = ...,
+    wait_for_ready: bool = ...,
+) -> Connection: ...
+
+
+@overload
+def connect(
+    target: str,
+    stub_class: Callable[[grpc.Channel], S],
+    *,
+    timeout_s: float = ...,
+    idempotent: bool = ...,
+    wait_for_ready: bool = ...,
+) -> S: ...
+
+
+def connect(
+    target: str,
+    stub_class: Callable[[grpc.Channel], S] | None = None,
+    *,
+    timeout_s: float = 10.0,
+    idempotent: bool = True,
+    wait_for_ready: bool = False,
+) -> Connection | S:
+    """A connection to the sidecar at `target` (a socket path, `host:port`, or any gRPC
+    target), shared by every caller that asks for the same one; with `stub_class` (a
+    generated `*Stub`), that stub on it.
+
+    >>> import bridge
+    >>> pricing = bridge.connect("/run/bridge/pricing.sock", PricingStub)  # doctest: +SKIP
+    >>> pricing.Quote(QuoteRequest(sku="pear", quantity=2))  # doctest: +SKIP
+
+    Every call gets a `timeout_s` deadline unless it passes its own; `idempotent` calls
+    are retried (gRPC's retry policy, with backoff) when the sidecar is UNAVAILABLE;
+    with `wait_for_ready`, a call waits (up to its deadline) for a sidecar that is
+    starting or restarting, as a managed one does, instead of failing at once.
+    """
+    key = (normalize_target(target), timeout_s, idempotent, wait_for_ready)
+    with _shared_lock:
+        connection = _shared.get(key)
+        if connection is None or connection.closed:
+            connection = Connection(
+                key[0], timeout_s=timeout_s, retry=idempotent, wait_for_ready=wait_for_ready
+            )
+            _shared[key] = connection
+    return connection if stub_class is None else connection.stub(stub_class)
 
 
 def status_error(exc: grpc.RpcError, method: str, target: str, timeout_s: float) -> CallError:
@@ -114,7 +223,7 @@ def status_error(exc: grpc.RpcError, method: str, target: str, timeout_s: float)
 
 
 def _error_kind(exc: grpc.RpcError) -> str | None:
-    """The bridge error a sidecar names in its trailing metadata (ERROR_KIND_KEY)."""
+    """The bridge error a sidecar names in its trailing metadata (server.ERROR_KIND_KEY)."""
     if not isinstance(exc, grpc.Call):
         return None
     for key, value in exc.trailing_metadata() or ():

@@ -49,6 +49,8 @@ logger = logging.getLogger("bridge.sidecar")
 #: Trailing metadata that names the bridge error behind a status, so that a client can
 #: raise the same exception an in-process call would (a trap is not a guest's answer).
 ERROR_KIND_KEY = "bridge-error"
+# Longer than this, a remaining time means "no deadline" (gRPC says ~292 years).
+_NO_DEADLINE_S = 365 * 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,12 +219,9 @@ class Sidecar:
                 if generation.enter():
                     break
             try:
-                remaining = context.time_remaining()
-                if remaining is not None and remaining <= 0:
-                    raise DeadlineExceeded(
-                        f"{method}: the deadline passed before the call", timeout_s=0.0
-                    )
-                return generation.module.call(method, request, timeout_s=remaining)
+                return generation.module.call(
+                    method, request, timeout_s=self._timeout(method, context)
+                )
             except BridgeError as exc:
                 code, kind = _status(exc)
                 context.set_trailing_metadata(((ERROR_KIND_KEY, kind),))
@@ -235,9 +234,20 @@ class Sidecar:
 
     # --- internals ----------------------------------------------------------------
 
+    def _timeout(self, method: str, context: grpc.ServicerContext) -> float | None:
+        """The guest's deadline: the client's, capped by the runtime's own call timeout
+        (gRPC reports "no deadline" as a huge number of seconds)."""
+        remaining = context.time_remaining()
+        limit = self.runtime.call_timeout_s
+        if remaining is None or (limit is not None and remaining >= limit):
+            return limit
+        if remaining <= 0:
+            raise DeadlineExceeded(f"{method}: the deadline passed before the call", timeout_s=0)
+        return remaining if remaining < _NO_DEADLINE_S else None
+
     def _load(self, path: Path) -> Generation:
-        stamp = _stamp(path)
-        return Generation(GuestModule(path, self.runtime), stamp)
+        module = GuestModule(path, self.runtime)  # ModuleNotFound names a missing file
+        return Generation(module, _stamp(path))
 
     def _method_table(self) -> dict[str, Generation]:
         table: dict[str, Generation] = {}

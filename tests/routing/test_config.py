@@ -94,7 +94,8 @@ def test_search_stops_at_the_project_root(tmp_path: Path) -> None:
          'needs a module for shop.v1.Pricing/Quote: add "shop.v1.Pricing" = '),
         ('[services]\n"shop.v1.Pricing" = "missing.wasm"\n[routes."shop.v1.Pricing/Quote"]\n'
          'mode = "wasm"\n', "missing.wasm, which does not exist (bridge build makes it)"),
-        ('[routes."shop.v1.Pricing/Quote"]\nmode = "sidecar"\n', "set target in [sidecar]"),
+        ('[routes."shop.v1.Pricing/Quote"]\nmode = "sidecar"\n',
+         "managed = true (start one) in [sidecar]"),
         ('[routes."shop.v1.Pricing/Quote"]\nfalback = true\n',
          "falback: unknown key; did you mean fallback?"),
         ('[routes."Quote"]\nmode = "python"\n', "keys are full method names"),

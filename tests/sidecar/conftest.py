@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import select
 import signal
@@ -12,11 +13,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from grpc_tools import protoc
 
 from bridge.sidecar.handshake import Handshake
-from tests.conftest import EXAMPLES, _build_or_skip
+from tests.conftest import EXAMPLES, ROOT, _build_or_skip
 
 READY_TIMEOUT_S = 60.0
 
@@ -84,3 +87,13 @@ def serving(*args: str, folder: Path) -> Iterator[Served]:
     finally:
         status = served.stop()
     assert status == 0, served.stderr()
+
+
+@pytest.fixture(scope="session")
+def pricing_grpc(pricing_pb2: ModuleType) -> ModuleType:
+    """pricing.v1.pricing_pb2_grpc (generated stubs), beside the session's pricing_pb2."""
+    root = Path(str(pricing_pb2.__file__)).parents[2]
+    proto = ROOT / "proto" / "examples" / "pricing" / "v1" / "pricing.proto"
+    include = ROOT / "proto" / "examples"
+    assert protoc.main(["protoc", f"-I{include}", f"--grpc_python_out={root}", str(proto)]) == 0
+    return importlib.import_module("pricing.v1.pricing_pb2_grpc")

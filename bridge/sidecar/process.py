@@ -1,0 +1,223 @@
+"""A sidecar this Python process starts, watches and stops itself (a managed sidecar).
+
+In the spirit of hashicorp/go-plugin, without its known holes:
+- the handshake comes on a private pipe, not stdout, so nothing the sidecar or a guest
+  prints can corrupt it, and it carries a version that must match (handshake.py);
+- the sidecar dies with its parent however the parent dies, even by SIGKILL: it holds
+  the read end of a "lifeline" pipe whose only write end is ours, and stops at EOF;
+- it runs in its own process group, and stopping it signals the whole group;
+- it is restarted when it dies, on the same socket, so clients reconnect by themselves;
+- start-up failures say what happened, with the end of what the sidecar printed.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ..errors import SidecarError
+from ..runtime.closing import Closing
+from .handshake import Handshake
+
+__all__ = ["ManagedSidecar"]
+
+logger = logging.getLogger("bridge.sidecar")
+_RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class ManagedSidecar(Closing):
+    """`bridge serve MODULES` as a child process, on a socket in a private directory.
+
+    >>> with ManagedSidecar(["build/pricing.wasm"]) as sidecar:  # doctest: +SKIP
+    ...     pricing = bridge.connect(sidecar.target, PricingStub)
+
+    `command` replaces the command line (for tests); it must speak the handshake.
+    """
+
+    def __init__(
+        self,
+        modules: Sequence[str | os.PathLike[str]],
+        *,
+        workers: int = 4,
+        start_timeout_s: float = 60.0,
+        restart: bool = True,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.modules = [str(Path(m).resolve()) for m in modules]
+        self.workers = workers
+        self.start_timeout_s = start_timeout_s
+        self.restart = restart
+        self._command = list(command) if command else None
+        self._folder = Path(tempfile.mkdtemp(prefix="bridge-sidecar-"))
+        self.socket = self._folder / "sidecar.sock"
+        self.handshake: Handshake | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._quick_deaths = 0  # in a row: what the restart backoff grows with
+        self._lifeline: int | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+
+    @property
+    def target(self) -> str:
+        """The gRPC target to dial (the same across restarts)."""
+        return f"unix:{self.socket}"
+
+    def start(self) -> ManagedSidecar:
+        """Spawn the sidecar and wait until its health says SERVING; SidecarError if it
+        exits, says something else than the handshake, or takes too long."""
+        with self._lock:
+            self._spawn()
+        threading.Thread(target=self._watch, name="bridge-sidecar-watch", daemon=True).start()
+        return self
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM to the sidecar's process group, then SIGKILL after `grace_s`; safe to
+        call twice."""
+        self._stopping.set()
+        with self._lock:
+            process = self.process
+            if process is not None and process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+                try:
+                    process.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    _signal_group(process, signal.SIGKILL)
+                    process.wait()
+            if self._lifeline is not None:
+                os.close(self._lifeline)
+                self._lifeline = None
+        self.socket.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._folder.rmdir()
+
+    close = stop
+
+    # --- internals ----------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        handshake_read, handshake_write = os.pipe()
+        lifeline_read, lifeline_write = os.pipe()
+        command = self._command or [
+            sys.executable, "-m", "bridge", "serve", *self.modules,
+            "--socket", str(self.socket), "--workers", str(self.workers), "--no-watch",
+        ]  # fmt: skip
+        command += ["--handshake-fd", str(handshake_write), "--lifeline-fd", str(lifeline_read)]
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=(handshake_write, lifeline_read),
+                start_new_session=True,  # its own process group, which stop() signals
+            )
+        finally:
+            os.close(handshake_write)
+            os.close(lifeline_read)
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+        self._lifeline = lifeline_write  # ours alone (not inherited): EOF when we die
+        self.process = process
+        assert process.stderr is not None
+        threading.Thread(target=self._forward_stderr, args=(process.stderr,), daemon=True).start()
+        try:
+            line = self._read_handshake(handshake_read, process)
+        finally:
+            os.close(handshake_read)
+        self.handshake = Handshake.parse(line)
+        self._wait_serving()
+
+    def _read_handshake(self, fd: int, process: subprocess.Popen[bytes]) -> str:
+        deadline = time.monotonic() + self.start_timeout_s
+        data = b""
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _signal_group(process, signal.SIGKILL)
+                raise SidecarError(
+                    f"timeout while waiting for the sidecar to start ({self.start_timeout_s:g} s)"
+                    f"{self._said()}"
+                )
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    status = process.wait()
+                    raise SidecarError(
+                        f"the sidecar exited (status {status}) before it was ready{self._said()}"
+                    )
+                data += chunk
+        return data.decode(errors="replace").splitlines()[0]
+
+    def _wait_serving(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        with grpc.insecure_channel(self.target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    answer = health.Check(health_pb2.HealthCheckRequest(), timeout=2)  # type: ignore[attr-defined]
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SidecarError(f"the sidecar never reported SERVING{self._said()}")
+                time.sleep(0.05)
+
+    def _watch(self) -> None:
+        """Restart the sidecar when it dies, with backoff, until stop()."""
+        while not self._stopping.is_set():
+            process = self.process
+            if process is None:
+                return
+            born = time.monotonic()
+            status = process.wait()
+            if self._stopping.is_set() or not self.restart:
+                return
+            self._quick_deaths = self._quick_deaths + 1 if time.monotonic() - born < 10 else 0
+            delay = _RESTART_BACKOFF_S[min(self._quick_deaths, len(_RESTART_BACKOFF_S)) - 1]
+            logger.warning("the sidecar exited (status %s): restarting in %g s", status, delay)
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                try:
+                    self._spawn()
+                    self.restarts += 1
+                except SidecarError as exc:
+                    logger.error("the sidecar did not restart: %s", exc)
+                    self.restarts += 1
+
+    def _forward_stderr(self, stream: IO[bytes]) -> None:
+        with stream:
+            for raw in stream:
+                line = raw.decode(errors="replace").rstrip()
+                self._stderr.append(line)
+                logger.info("sidecar: %s", line)
+
+    def _said(self) -> str:
+        lines = [line for line in self._stderr if line.strip()]
+        return f"; it said: {lines[-1]}" if lines else ""
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)

@@ -1,0 +1,194 @@
+"""The managed sidecar, `bridge.connect`, sidecar mode on it, and round-robin scale-out."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import bridge
+from bridge.config import BridgeConfig, Mode, RouteConfig, SidecarConfig
+from bridge.errors import SidecarError
+from bridge.routing import Router
+from bridge.sidecar import ManagedSidecar, connect
+from tests.conftest import ROOT
+from tests.sidecar.conftest import start_serve
+
+NORMALIZE = "pricing.v1.Pricing/NormalizeSku"
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its reaper does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def wait_gone(pid: int, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_typed_stubs_restarts_and_stopping(
+    go_pricing_wasm: Path, pricing_pb2: ModuleType, pricing_grpc: ModuleType
+) -> None:
+    sidecar = ManagedSidecar([go_pricing_wasm]).start()
+    try:
+        pricing: Any = connect(sidecar.target, pricing_grpc.PricingStub, wait_for_ready=True)
+        request = pricing_pb2.NormalizeSkuRequest(sku="pear 2")
+        assert pricing.NormalizeSku(request).sku == "PEAR-2"
+        assert connect(sidecar.target) is connect(sidecar.target)  # one channel, reused
+        assert sidecar.process is not None
+        first = sidecar.process.pid
+        os.kill(first, signal.SIGKILL)  # it dies: it is restarted, calls go on
+        for _ in range(50):
+            assert pricing.NormalizeSku(request).sku == "PEAR-2"
+        assert sidecar.restarts == 1 and sidecar.process.pid != first
+        group = sidecar.process.pid
+    finally:
+        sidecar.stop()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)  # the whole process group is gone
+    assert not sidecar.socket.exists()
+
+
+def test_no_orphan_when_the_parent_is_sigkilled(go_pricing_wasm: Path, tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+                import sys, time
+                from bridge.sidecar import ManagedSidecar
+                sidecar = ManagedSidecar([{str(go_pricing_wasm)!r}]).start()
+                print(sidecar.process.pid, flush=True)
+                time.sleep(600)
+            """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert alive(child)
+    parent.kill()
+    parent.wait()
+    parent.stdout.close()
+    assert wait_gone(child), "the sidecar outlived its SIGKILLed parent"
+
+
+def test_the_handshake_is_checked(tmp_path: Path) -> None:
+    def fake(line: str) -> list[str]:
+        script = (
+            "import os, sys, time\n"
+            "fd = int(sys.argv[sys.argv.index('--handshake-fd') + 1])\n"
+            "print('anything on stdout is ignored', flush=True)\n"
+            f"os.write(fd, {line!r}.encode() + b'\\n')\n"
+            "time.sleep(30)\n"
+        )
+        return [sys.executable, "-c", script]
+
+    for line, message in [
+        ("bridge|2|1|unix|/x.sock|grpc", "speaks handshake version 2, this bridge 1"),
+        ("bridge|1|7|unix|/x.sock|grpc", "runs bridge ABI v7, this bridge v1"),
+        ("hello", "is not a bridge handshake: 'hello'"),
+    ]:
+        sidecar = ManagedSidecar([], command=fake(line), restart=False)
+        with pytest.raises(SidecarError, match=message):
+            sidecar.start()
+        sidecar.stop()
+
+
+def test_a_sidecar_that_cannot_start_says_why(tmp_path: Path) -> None:
+    sidecar = ManagedSidecar([tmp_path / "missing.wasm"], restart=False)
+    with pytest.raises(SidecarError) as failed:
+        sidecar.start()
+    message = str(failed.value)
+    assert "the sidecar exited (status 1) before it was ready" in message
+    assert "missing.wasm" in message
+    sidecar.stop()
+
+
+def test_sidecar_mode_on_a_managed_sidecar(go_pricing_wasm: Path, pricing_pb2: ModuleType) -> None:
+    config = BridgeConfig(
+        services={"pricing.v1.Pricing": go_pricing_wasm},
+        sidecar=SidecarConfig(managed=True),
+        routes={NORMALIZE: RouteConfig(mode=Mode("sidecar"))},
+    )
+    router = Router(config, name="managed")
+    try:
+
+        @router.route(NORMALIZE)
+        def normalize_sku(sku: str) -> str:
+            return "python"
+
+        assert normalize_sku("pear 2") == "PEAR-2"
+        [row] = router.stats()
+        assert (row.mode, row.side, row.calls) == ("sidecar", "sidecar", 1)
+    finally:
+        router.close()
+
+
+def test_round_robin_over_two_sidecars_one_killed_mid_run(
+    faulty_go_wasm: Path, faulty_rust_wasm: Path, tmp_path: Path
+) -> None:
+    # Two sidecars of the same service; their panics tell them apart (Go repeats the
+    # request, Rust counts its bytes).
+    go = start_serve(str(faulty_go_wasm), "--listen", "127.0.0.1:0", folder=tmp_path)
+    rust = start_serve(str(faulty_rust_wasm), "--listen", "127.0.0.1:0", folder=tmp_path)
+    target = f"ipv4:{go.handshake.address},{rust.handshake.address}"
+    sidecars = bridge.connect(target, timeout_s=5)
+    try:
+
+        def who() -> str:
+            try:
+                sidecars.call("faulty.v1.Faulty/Panic", b"xyz")
+            except bridge.GuestTrap as trap:
+                return "go" if "boom: xyz" in str(trap) else "rust"
+            raise AssertionError("Panic answered")
+
+        seen = {who() for _ in range(20)}
+        assert seen == {"go", "rust"}, seen  # round_robin: both take calls
+
+        failures: list[BaseException] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                try:
+                    assert sidecars.call("faulty.v1.Faulty/Echo", b"hi") == b"hi"
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    failures.append(exc)
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        go.process.kill()  # mid-run
+        go.process.wait()
+        time.sleep(0.5)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert {who() for _ in range(10)} == {"rust"}
+    finally:
+        sidecars.close()
+        go.stop()
+        assert rust.stop() == 0
