@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from ..config import RuntimeConfig
 from ..errors import (
@@ -35,6 +35,7 @@ from ..errors import (
     GuestTrap,
     ResourceExhausted,
     SidecarError,
+    StatusCode,
     UnknownMethod,
 )
 from ..runtime.engine import read_wasm
@@ -138,7 +139,9 @@ class Sidecar:
 
     def start(self) -> Handshake:
         """Load every module, listen, and report SERVING; the handshake to print."""
-        paths = [Path(p).resolve() for p in self.options.modules]
+        # Not resolved: a ConfigMap swaps a `..data` symlink under the path, and the
+        # watcher must see the path's new target.
+        paths = [Path(p).absolute() for p in self.options.modules]
         for path in paths:
             self._generations[path] = self._load(path)
         self._table = self._method_table()
@@ -250,22 +253,32 @@ class Sidecar:
         return Generation(module, _stamp(path))
 
     def _method_table(self) -> dict[str, Generation]:
-        table: dict[str, Generation] = {}
-        owners: dict[str, Path] = {}
+        exporters: dict[str, list[tuple[Path, Generation]]] = {}
         for path, generation in self._generations.items():
             for method in generation.module.methods:
-                if method in owners:
-                    raise SidecarError(f"{method} is exported by both {owners[method]} and {path}")
-                owners[method] = path
-                table[method] = generation
-                if f"/{method}" not in self._handlers:
-                    self._handlers[f"/{method}"] = self._handler(method)
+                exporters.setdefault(method, []).append((path, generation))
+        table: dict[str, Generation] = {}
+        for method, candidates in exporters.items():
+            if len(candidates) > 1:
+                candidates = [c for c in candidates if _implements(c[1].module, method)]
+            if len(candidates) != 1:
+                names = " and ".join(str(path) for path, _ in candidates) or "none of them"
+                raise SidecarError(f"{method} is implemented by {names}: serve one of them")
+            table[method] = candidates[0][1]
+            if f"/{method}" not in self._handlers:
+                self._handlers[f"/{method}"] = self._handler(method)
         return table
 
     def _pool(self) -> descriptor_pool.DescriptorPool:
-        """The descriptors reflection serves: every module's embedded schema."""
+        """The descriptors reflection serves: health's, reflection's own, and every
+        module's embedded schema."""
         pool = descriptor_pool.DescriptorPool()
         added: set[str] = set()
+        for own in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
+            proto = descriptor_pb2.FileDescriptorProto()
+            own.CopyToProto(proto)
+            pool.Add(proto)
+            added.add(proto.name)
         for path in self._generations:
             schema = embedded_schema(read_wasm(path))
             if schema is None:
@@ -385,6 +398,20 @@ _STATUS_OF: tuple[tuple[type[CallError], grpc.StatusCode], ...] = (
     (GuestTrap, grpc.StatusCode.INTERNAL),
     (AbiViolation, grpc.StatusCode.INTERNAL),
 )
+
+
+def _implements(module: GuestModule, method: str) -> bool:
+    """Whether `module` implements `method` rather than only exporting it: Go glue
+    exports every service of the schema, and a service without a server answers
+    UNIMPLEMENTED before it reads the request. Asked only when two modules export one
+    method."""
+    try:
+        module.call(method, b"", timeout_s=5.0)
+    except GuestError as exc:
+        return exc.code != StatusCode.UNIMPLEMENTED
+    except CallError:
+        return True
+    return True
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -31,6 +31,13 @@ def shop_pricing_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build_or_skip(EXAMPLES / "legacy-shop" / "guests" / "go-pricing", out)
 
 
+@pytest.fixture(scope="session")
+def shop_stock_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/legacy-shop's Rust guest (shop.v1.Stock), with its schema embedded."""
+    out = tmp_path_factory.mktemp("shop") / "rust-stock.wasm"
+    return _build_or_skip(EXAMPLES / "legacy-shop" / "guests" / "rust-stock", out)
+
+
 @dataclass
 class Served:
     """A running `bridge serve`: its process, its handshake, what it wrote to stderr."""

@@ -280,3 +280,44 @@ def test_mutual_tls_refuses_a_client_without_the_right_certificate(
                 attempt(refused)
             assert denied.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "plain TCP" not in served.stderr()
+
+
+def test_two_modules_of_one_schema(
+    shop_pricing_wasm: Path, shop_stock_wasm: Path, tmp_path: Path
+) -> None:
+    # The Go guest's glue also exports shop.v1.Stock (answering UNIMPLEMENTED, no server
+    # registered); the Rust guest implements it: the sidecar serves the Rust one.
+    with (
+        serving(str(shop_pricing_wasm), str(shop_stock_wasm), folder=tmp_path) as served,
+        grpc.insecure_channel(served.target) as channel,
+    ):
+        assert call(channel, LINE_TOTAL, bytes([0x08, 0xFA, 0x01, 0x10, 0x0C])) == bytes(
+            [0x08, 0xA2, 0x16]
+        )
+        # ReorderQuantity{on_hand: 5, daily_demand: 3, lead_time_days: 2, safety_days: 1,
+        # pack_size: 6} -> {quantity: 48, reorder_point: 9}
+        request = bytes([0x08, 5, 0x18, 3, 0x20, 2, 0x28, 1, 0x30, 6])
+        assert call(channel, "/shop.v1.Stock/ReorderQuantity", request) == bytes(
+            [0x08, 48, 0x10, 9]
+        )
+
+
+def test_a_configmap_style_swap_reloads(go_pricing_wasm: Path, tmp_path: Path) -> None:
+    # Kubernetes mounts a ConfigMap as name -> ..data/name, and swaps ..data to a new
+    # directory when the ConfigMap changes.
+    for version in ("v1", "v2"):
+        (tmp_path / version).mkdir()
+        shutil.copy(go_pricing_wasm, tmp_path / version / "pricing.wasm")
+    (tmp_path / "..data").symlink_to("v1")
+    (tmp_path / "pricing.wasm").symlink_to("..data/pricing.wasm")
+    with serving(str(tmp_path / "pricing.wasm"), folder=tmp_path) as served:
+        os.utime(tmp_path / "v2" / "pricing.wasm", (1, 1))  # another stamp than v1's
+        (tmp_path / "..data_tmp").symlink_to("v2")
+        os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+        shutil.rmtree(tmp_path / "v1")
+        deadline = time.monotonic() + 15
+        while "reloaded" not in served.stderr() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "reloaded" in served.stderr(), served.stderr()
+        with grpc.insecure_channel(served.target) as channel:
+            assert call(channel, "/pricing.v1.Pricing/NormalizeSku", b"\x0a\x01a") == b"\x0a\x01A"
