@@ -19,6 +19,16 @@ response, and the caller decodes that. Only the callee and the road to it differ
 - `bridge_args`: what `route_wasm` does, written by hand: the request built from the
   same arguments, `bridge.load(path).call(method, bytes)`, the response parsed.
 
+With `sidecar=True` (`bridge bench --sidecar`), four more figures time the same call over
+gRPC, from this process to a server in another one: `sidecar_uds` and `sidecar_tcp` are
+`bridge serve` of the Rust guest on a unix socket and on loopback TCP, `grpc_bare_uds`
+and `grpc_bare_tcp` a bare grpcio server whose handler returns the reference response
+(see `serve_bare`), with the same thread pool and options. Every figure uses the same
+client, a channel and `unary_unary` with bytes, one call at a time; the four are timed in
+interleaved rounds so that the machine's drift falls on all of them alike. The same
+servers are then loaded by `SIDECAR_CLIENTS` threads sharing the channel for a while, and
+their calls per second are the `throughput` figures (`sidecar_uds_8`, ...).
+
 A figure is a registered function (see `figure`) that sets its callee up and yields a
 call; new figures register the same way. Each call is timed on its own with
 `time.perf_counter_ns` after a warm-up, with the garbage collector off while timing, and
@@ -40,7 +50,12 @@ import math
 import os
 import platform
 import re
+import select
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +66,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from ._version import __version__
-from .errors import CallError, ProjectError
+from .errors import CallError, ProjectError, SidecarError
 
 __all__ = [
     "BUDGETS",
@@ -63,10 +78,15 @@ __all__ = [
     "Figure",
     "FigureSkipped",
     "Measurement",
+    "SIDECAR_FIGURES",
+    "SidecarFigure",
+    "Throughput",
     "checkout_root",
     "figure",
+    "measure_sidecar",
     "percentile",
     "run_bench",
+    "serve_bare",
 ]
 
 QUOTE_METHOD = "pricing.v1.Pricing/Quote"
@@ -85,6 +105,17 @@ WARM_UP_SECONDS = 0.2
 WARM_UP_MAX_CALLS = 2_000
 # Calls between two looks at the clock when timing for a duration.
 BATCH = 100
+
+# The sidecar figures (--sidecar): concurrent clients of the throughput figures, threads
+# of both servers' pools, interleaved rounds, each throughput figure's duration (without
+# --iterations), the longest a server may take to say it is ready, each call's deadline.
+SIDECAR_CLIENTS = 8
+SIDECAR_WORKERS = 8
+SIDECAR_ROUNDS = 10
+THROUGHPUT_SECONDS = 1.5
+SERVER_START_TIMEOUT_S = 60.0
+SIDECAR_CALL_TIMEOUT_S = 10.0
+TRANSPORTS = ("uds", "tcp")
 
 # About 100 bytes encoded: a SKU with the whitespace the guest normalises, a quantity
 # with the volume discount, so that every field and the note are in the response.
@@ -435,14 +466,19 @@ def load_extism() -> Any:
 
 @dataclass(frozen=True)
 class Budget:
-    """A limit on a median, on what `of` adds to `minus`'s median, or on a speed-up of
-    `of` over `over`."""
+    """A limit on a median, on what `of` adds to `minus`'s median, on a speed-up of `of`
+    over `over`, or on a ratio to `ratio_to`: of medians (at most `limit`), or with
+    `throughput` of calls per second (at least `limit`). A `sidecar` budget is checked
+    only in a run with the sidecar figures."""
 
     name: str
     of: str
     limit: float
     over: str = ""
     minus: str = ""
+    ratio_to: str = ""
+    throughput: bool = False
+    sidecar: bool = False
 
     @property
     def text(self) -> str:
@@ -450,16 +486,33 @@ class Budget:
             return f"{self.of} >= {self.limit:g}x faster than {self.over} (median)"
         if self.minus:
             return f"{self.of} adds <= {self.limit:g} us to {self.minus} (median)"
+        if self.ratio_to and self.throughput:
+            return f"{self.of} >= {self.limit:g}x {self.ratio_to} (calls/s)"
+        if self.ratio_to:
+            return f"{self.of} <= {self.limit:g}x {self.ratio_to} (median)"
         return f"{self.of} median <= {self.limit:g} us"
 
-    def check(self, figures: dict[str, Measurement]) -> BudgetCheck:
-        needed = [name for name in (self.of, self.over, self.minus) if name]
+    @property
+    def unit(self) -> str:
+        return "x" if self.over or self.ratio_to else "us"
+
+    def check(
+        self, figures: dict[str, Measurement], throughput: dict[str, Throughput] | None = None
+    ) -> BudgetCheck:
+        if self.throughput:
+            rates = {name: t.calls_per_s for name, t in (throughput or {}).items()}
+            if self.of not in rates or self.ratio_to not in rates:
+                return BudgetCheck(self, None)
+            return BudgetCheck(self, rates[self.of] / rates[self.ratio_to])
+        needed = [name for name in (self.of, self.over, self.minus, self.ratio_to) if name]
         if any(name not in figures for name in needed):
             return BudgetCheck(self, None)
         if self.over:
             measured = figures[self.over].median_us / figures[self.of].median_us
         elif self.minus:
             measured = figures[self.of].median_us - figures[self.minus].median_us
+        elif self.ratio_to:
+            measured = figures[self.of].median_us / figures[self.ratio_to].median_us
         else:
             measured = figures[self.of].median_us
         return BudgetCheck(self, measured)
@@ -474,7 +527,7 @@ class BudgetCheck:
     def met(self) -> bool | None:
         if self.measured is None:
             return None
-        if self.budget.over:
+        if self.budget.over or self.budget.throughput:
             return self.measured >= self.budget.limit
         return self.measured <= self.budget.limit
 
@@ -488,6 +541,8 @@ class BudgetCheck:
             return "-"
         if self.budget.over:
             return f"{self.measured:.1f}x"
+        if self.budget.ratio_to:
+            return f"{self.measured:.2f}x"
         return f"{self.measured:.2f} us"
 
     def to_json(self) -> dict[str, object]:
@@ -495,7 +550,7 @@ class BudgetCheck:
             "name": self.budget.name,
             "budget": self.budget.text,
             "limit": self.budget.limit,
-            "unit": "x" if self.budget.over else "us",
+            "unit": self.budget.unit,
             "measured": None if self.measured is None else round(self.measured, 3),
             "met": self.met,
         }
@@ -509,6 +564,24 @@ BUDGETS: tuple[Budget, ...] = (
     Budget("route_wasm_overhead", "route_wasm", 1.0, minus="bridge_args"),
     # "~0" in DESIGN.md: one wrapper call and an attribute read.
     Budget("route_python_overhead", "route_python", 0.25, minus="legacy"),
+    # The sidecar against grpcio itself with an empty handler, same client, same transport.
+    *(
+        Budget(
+            f"sidecar_{t}_latency", f"sidecar_{t}", 1.15, ratio_to=f"grpc_bare_{t}", sidecar=True
+        )
+        for t in TRANSPORTS
+    ),
+    *(
+        Budget(
+            f"sidecar_{t}_throughput",
+            f"sidecar_{t}_{SIDECAR_CLIENTS}",
+            0.9,
+            ratio_to=f"grpc_bare_{t}_{SIDECAR_CLIENTS}",
+            throughput=True,
+            sidecar=True,
+        )
+        for t in TRANSPORTS
+    ),
 )
 
 
@@ -636,6 +709,362 @@ def measure(
 
 
 # ---------------------------------------------------------------------------
+# The sidecar figures: the call over gRPC to a server in another process.
+
+
+@dataclass(frozen=True)
+class SidecarFigure:
+    """A gRPC server the sidecar figures time: `bridge serve` of the Rust guest, or the
+    bare grpcio server (`serve_bare`), on a unix socket (`uds`) or loopback TCP (`tcp`)."""
+
+    name: str
+    server: str  # "sidecar" | "bare"
+    transport: str  # "uds" | "tcp"
+    description: str
+
+    @property
+    def throughput_name(self) -> str:
+        return f"{self.name}_{SIDECAR_CLIENTS}"
+
+
+SIDECAR_FIGURES: tuple[SidecarFigure, ...] = (
+    SidecarFigure("grpc_bare_uds", "bare", "uds", "bare grpcio server, empty handler, unix socket"),
+    SidecarFigure("sidecar_uds", "sidecar", "uds", "bridge serve (the Rust guest), unix socket"),
+    SidecarFigure("grpc_bare_tcp", "bare", "tcp", "bare grpcio server, empty handler, TCP"),
+    SidecarFigure("sidecar_tcp", "sidecar", "tcp", "bridge serve (the Rust guest), loopback TCP"),
+)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Calls completed by `clients` concurrent callers in `seconds` of wall time."""
+
+    name: str
+    description: str
+    clients: int
+    calls: int
+    seconds: float
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.calls / self.seconds if self.seconds > 0 else 0.0
+
+
+# Where this bridge is imported from: the servers run the same code, whatever the cwd.
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+_SERVE_BARE = "import sys; from bridge.bench import serve_bare; serve_bare(sys.argv[1:])"
+
+
+def serve_bare(argv: Sequence[str]) -> None:
+    """The bare grpcio server of the `grpc_bare_*` figures (run in its own process).
+
+    What grpcio does without bridge: the thread pool, server options and generic-handler
+    lookup of `bridge serve` (bridge/sidecar/server.py), and a handler that returns a
+    constant (`--response`, hex: the reference response, so that the same bytes travel).
+    Prints a handshake line when it serves; stops on SIGTERM or when `--lifeline-fd`
+    closes (the bench that started it is gone).
+    """
+    import argparse
+    import signal
+    from concurrent import futures
+
+    import grpc
+
+    from .sidecar.handshake import Handshake
+
+    parser = argparse.ArgumentParser(prog="bridge-bench-bare-server")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket")
+    where.add_argument("--listen", metavar="HOST:PORT")
+    parser.add_argument("--workers", type=int, default=SIDECAR_WORKERS)
+    parser.add_argument("--response", default="")
+    parser.add_argument("--lifeline-fd", type=int)
+    args = parser.parse_args(list(argv))
+    response = bytes.fromhex(args.response)
+
+    def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+        return response
+
+    handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
+        f"/{QUOTE_METHOD}": grpc.unary_unary_rpc_method_handler(handle)
+    }
+
+    class Generic(grpc.GenericRpcHandler):
+        def service(
+            self, handler_call_details: grpc.HandlerCallDetails
+        ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+            return handlers.get(handler_call_details.method)
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="bench-bare"),
+        handlers=[Generic()],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    if args.socket is not None:
+        if not server.add_insecure_port(f"unix:{args.socket}"):
+            raise SystemExit(f"cannot listen on {args.socket}")
+        handshake = Handshake("unix", args.socket)
+    else:
+        port = server.add_insecure_port(args.listen)
+        if not port:
+            raise SystemExit(f"cannot listen on {args.listen}")
+        handshake = Handshake("tcp", f"{args.listen.rpartition(':')[0]}:{port}")
+    server.start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
+    if args.lifeline_fd is not None:
+        threading.Thread(
+            target=_until_closed, args=(args.lifeline_fd, stopped), daemon=True
+        ).start()
+    print(handshake.line(), flush=True)
+    while not stopped.wait(0.5):
+        pass
+    server.stop(0).wait(5)
+
+
+def _until_closed(fd: int, stopped: threading.Event) -> None:
+    with contextlib.suppress(OSError):
+        while os.read(fd, 1):
+            pass
+    stopped.set()
+
+
+class _ServerProcess:
+    """One server of the sidecar figures in a child process: started at once, `ready()`
+    reads its handshake line, `stop()` ends it. The child also stops by itself when this
+    process dies (its lifeline pipe closes)."""
+
+    def __init__(self, fig: SidecarFigure, wasm: Path, folder: Path, response: bytes) -> None:
+        self.name = fig.name
+        where = (
+            ["--socket", str(folder / f"{fig.name}.sock")]
+            if fig.transport == "uds"
+            else ["--listen", "127.0.0.1:0"]
+        )
+        lifeline_read, self._lifeline = os.pipe()
+        common = ["--workers", str(SIDECAR_WORKERS), "--lifeline-fd", str(lifeline_read)]
+        if fig.server == "sidecar":
+            argv = [sys.executable, "-m", "bridge", "serve", str(wasm), "--no-watch"]
+            argv += ["--grace", "1", *common, *where]
+        else:
+            argv = [sys.executable, "-c", _SERVE_BARE, "--response", response.hex()]
+            argv += [*common, *where]
+        self._stderr_path = folder / f"{fig.name}.stderr"
+        self._stderr = self._stderr_path.open("wb")
+        try:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                pass_fds=(lifeline_read,),
+                cwd=_PACKAGE_PARENT,
+            )
+        finally:
+            os.close(lifeline_read)
+
+    def ready(self, timeout_s: float) -> str:
+        """The gRPC target, once the server has printed its handshake line."""
+        from .sidecar.handshake import Handshake
+
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout_s
+        line = b""
+        while b"\n" not in line:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SidecarError(f"bench server {self.name} did not start in {timeout_s:g} s")
+            if select.select([fd], [], [], left)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.process.wait(5)
+                    raise SidecarError(
+                        f"bench server {self.name} exited ({self.process.returncode}) before "
+                        f"it served: {self.stderr_tail()}"
+                    )
+                line += chunk
+        return Handshake.parse(line.split(b"\n")[0].decode()).target
+
+    def stderr_tail(self, lines: int = 3) -> str:
+        self._stderr.flush()
+        text = self._stderr_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "(nothing on stderr)"
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._lifeline)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._stderr.close()
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """`total` calls in `parts` rounds, as evenly as can be (no empty round).
+
+    >>> _split(25, 3), _split(2, 3)
+    ([9, 8, 8], [1, 1])
+    """
+    return [n for n in (total // parts + (i < total % parts) for i in range(parts)) if n]
+
+
+def _concurrently(
+    call: BytesCall, request: bytes, clients: int, *, calls_each: int | None, seconds: float
+) -> tuple[int, float]:
+    """`clients` threads calling at once, each `calls_each` times or until `seconds` have
+    passed; the calls made and the wall time they took."""
+    counts = [0] * clients
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    gate = threading.Barrier(clients + 1)
+
+    def client(index: int) -> None:
+        made = 0
+        gate.wait()
+        try:
+            if calls_each is not None:
+                for _ in range(calls_each):
+                    call(request)
+                    made += 1
+            else:
+                while not stop.is_set():
+                    call(request)
+                    made += 1
+        except BaseException as exc:  # re-raised by the caller
+            errors.append(exc)
+        counts[index] = made
+
+    threads = [
+        threading.Thread(target=client, args=(i,), name=f"bench-client-{i}", daemon=True)
+        for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    began = time.perf_counter()
+    if calls_each is None:
+        stop.wait(seconds)
+        stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise errors[0]
+    return sum(counts), elapsed
+
+
+def measure_sidecar(
+    ctx: Context,
+    *,
+    iterations: int | None = None,
+    seconds: float = DEFAULT_SECONDS,
+    throughput_seconds: float = THROUGHPUT_SECONDS,
+) -> tuple[dict[str, Measurement], dict[str, Throughput]]:
+    """Start the servers of SIDECAR_FIGURES, check their answers, time them.
+
+    Latency: one call at a time, each timed (`iterations` calls, or `seconds` of them, per
+    figure). Throughput: SIDECAR_CLIENTS threads sharing the channel (`iterations` calls
+    each, or `throughput_seconds`). Both are split in SIDECAR_ROUNDS rounds that visit the
+    servers in turn, in alternating order. Raises SidecarError when a server does not
+    start or a call fails.
+    """
+    import grpc
+
+    request = ctx.request.SerializeToString()
+    reference = python_quote(ctx.request_type, ctx.response_type, request)
+    wasm = ctx.guest("rust-pricing")
+    samples: dict[str, list[int]] = {fig.name: [] for fig in SIDECAR_FIGURES}
+    loads: dict[str, list[tuple[int, float]]] = {fig.name: [] for fig in SIDECAR_FIGURES}
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bridge-bench-")))
+        with ctx.progress("starting the gRPC servers (bridge serve, bare grpcio) ..."):
+            servers: dict[str, _ServerProcess] = {}
+            for fig in SIDECAR_FIGURES:  # all at once: they start in parallel
+                servers[fig.name] = _ServerProcess(fig, wasm, folder, reference)
+                stack.callback(servers[fig.name].stop)
+            targets = {name: s.ready(SERVER_START_TIMEOUT_S) for name, s in servers.items()}
+        calls: dict[str, BytesCall] = {}
+        for fig in SIDECAR_FIGURES:
+            channel = stack.enter_context(grpc.insecure_channel(targets[fig.name]))
+            stub: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                f"/{QUOTE_METHOD}"
+            )
+            # A deadline on every call, as SidecarBackend sets one.
+            calls[fig.name] = functools.partial(stub, timeout=SIDECAR_CALL_TIMEOUT_S)
+        try:
+            for fig in SIDECAR_FIGURES:
+                answer = calls[fig.name](request)
+                if answer != reference:
+                    raise CallError(
+                        f"bench figure {fig.name} answered {answer!r}, not the reference "
+                        f"{reference!r}",
+                        method=QUOTE_METHOD,
+                    )
+            names = ", ".join(fig.name for fig in SIDECAR_FIGURES)
+            with ctx.progress(f"timing {names} ..."), _gc_paused():
+                runs = {fig.name: _sampler(calls[fig.name], ctx, False) for fig in SIDECAR_FIGURES}
+                for fig in SIDECAR_FIGURES:
+                    if iterations is None:
+                        _time(runs[fig.name], calls=None, seconds=WARM_UP_SECONDS)
+                    else:
+                        warm_up = min(WARM_UP_MAX_CALLS, max(1, iterations // 10))
+                        _time(runs[fig.name], calls=warm_up, seconds=0)
+                rounds = (
+                    [None] * SIDECAR_ROUNDS
+                    if iterations is None
+                    else _split(iterations, SIDECAR_ROUNDS)
+                )
+                for index, round_calls in enumerate(rounds):
+                    order = SIDECAR_FIGURES if index % 2 == 0 else SIDECAR_FIGURES[::-1]
+                    for fig in order:
+                        samples[fig.name] += _time(
+                            runs[fig.name], calls=round_calls, seconds=seconds / SIDECAR_ROUNDS
+                        )
+                    for fig in order:
+                        loads[fig.name].append(
+                            _concurrently(
+                                calls[fig.name],
+                                request,
+                                SIDECAR_CLIENTS,
+                                calls_each=round_calls,
+                                seconds=throughput_seconds / SIDECAR_ROUNDS,
+                            )
+                        )
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            tails = "; ".join(f"{name}: {s.stderr_tail(1)}" for name, s in servers.items())
+            raise SidecarError(
+                f"a bench call over gRPC failed ({code}: {details}); the servers' last "
+                f"words: {tails}"
+            ) from None
+    latency = {
+        fig.name: _summarize(fig.name, fig.description, samples[fig.name])
+        for fig in SIDECAR_FIGURES
+    }
+    throughput = {
+        fig.throughput_name: Throughput(
+            name=fig.throughput_name,
+            description=f"{fig.description}, {SIDECAR_CLIENTS} clients",
+            clients=SIDECAR_CLIENTS,
+            calls=sum(made for made, _ in loads[fig.name]),
+            seconds=sum(elapsed for _, elapsed in loads[fig.name]),
+        )
+        for fig in SIDECAR_FIGURES
+    }
+    return latency, throughput
+
+
+# ---------------------------------------------------------------------------
 # The run.
 
 
@@ -646,19 +1075,36 @@ class BenchResult:
     budgets: list[BudgetCheck]
     machine: dict[str, object]
     payload: dict[str, object] = field(default_factory=dict)
+    #: The sidecar run's throughput figures (empty without it).
+    throughput: dict[str, Throughput] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        report: dict[str, object] = {
             "figures": {
                 name: {"median_us": round(m.median_us, 3), "p99_us": round(m.p99_us, 3)}
                 for name, m in self.figures.items()
             },
             "calls": {name: m.calls for name, m in self.figures.items()},
-            "skipped": dict(self.skipped),
-            "budgets": [check.to_json() for check in self.budgets],
-            "payload": dict(self.payload),
-            "machine": dict(self.machine),
         }
+        if self.throughput:
+            report["throughput"] = {
+                name: {
+                    "calls_per_s": round(t.calls_per_s, 1),
+                    "clients": t.clients,
+                    "calls": t.calls,
+                    "seconds": round(t.seconds, 3),
+                }
+                for name, t in self.throughput.items()
+            }
+        report.update(
+            {
+                "skipped": dict(self.skipped),
+                "budgets": [check.to_json() for check in self.budgets],
+                "payload": dict(self.payload),
+                "machine": dict(self.machine),
+            }
+        )
+        return report
 
     def figure_rows(self) -> list[list[str]]:
         """Rows of name, median, p99, ratio to bridge's median, what it is."""
@@ -669,6 +1115,15 @@ class BenchResult:
             rows.append([name, f"{m.median_us:.2f}", f"{m.p99_us:.2f}", ratio, m.description])
         for name, reason in self.skipped.items():
             rows.append([name, "-", "-", "-", f"skipped: {reason}"])
+        return rows
+
+    def throughput_rows(self) -> list[list[str]]:
+        """Rows of name, calls/s, ratio to the bare server on the same transport, what."""
+        rows = []
+        for name, t in self.throughput.items():
+            bare = self.throughput.get(name.replace("sidecar_", "grpc_bare_", 1))
+            ratio = f"{t.calls_per_s / bare.calls_per_s:.2f}x" if bare and bare.calls_per_s else "-"
+            rows.append([name, f"{t.calls_per_s:,.0f}", ratio, t.description])
         return rows
 
     def budget_rows(self) -> list[list[str]]:
@@ -691,13 +1146,15 @@ def run_bench(
     root: Path | None = None,
     progress: ProgressFn = _no_progress,
     on_skip: Callable[[str, str], None] | None = None,
+    sidecar: bool = False,
 ) -> BenchResult:
-    """Time the figures `names` (all registered ones by default) and check the budgets.
+    """Time the figures `names` (all registered ones by default) and check the budgets;
+    with `sidecar`, the sidecar figures too (see `measure_sidecar`) and their budgets.
 
     Raises ProjectError when the bridge sources are not there, and the build's errors
-    (ToolchainError, BuildError) when a guest cannot be built. A figure that cannot run
-    here is left out of `figures` and listed in `skipped` with the reason (`on_skip` is
-    told at once).
+    (ToolchainError, BuildError) when a guest cannot be built; SidecarError when a server
+    of the sidecar figures fails. A figure that cannot run here is left out of `figures`
+    and listed in `skipped` with the reason (`on_skip` is told at once).
     """
     ctx = Context(root or checkout_root(), progress)
     figures: dict[str, Measurement] = {}
@@ -710,6 +1167,10 @@ def run_bench(
             skipped[name] = skip.reason
             if on_skip is not None:
                 on_skip(name, skip.reason)
+    throughput: dict[str, Throughput] = {}
+    if sidecar:
+        latency, throughput = measure_sidecar(ctx, iterations=iterations, seconds=seconds)
+        figures.update(latency)
     request = ctx.request.SerializeToString()
     payload = {
         "method": QUOTE_METHOD,
@@ -719,9 +1180,12 @@ def run_bench(
     return BenchResult(
         figures=figures,
         skipped=skipped,
-        budgets=[budget.check(figures) for budget in BUDGETS],
+        budgets=[
+            budget.check(figures, throughput) for budget in BUDGETS if sidecar or not budget.sidecar
+        ],
         machine=machine(),
         payload=payload,
+        throughput=throughput,
     )
 
 

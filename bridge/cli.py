@@ -616,7 +616,13 @@ def doctor(as_json: bool, require: tuple[str, ...]) -> None:
     help="Time exactly this many calls per figure [default: as many as fit in 1.5 s].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print figures, budgets, machine as JSON.")
-def bench(iterations: int | None, as_json: bool) -> None:
+@click.option(
+    "--sidecar",
+    is_flag=True,
+    help="Also time the call over gRPC: bridge serve and a bare grpcio server, on a unix "
+    "socket and TCP, one caller and 8 concurrent ones (adds ~15 s).",
+)
+def bench(iterations: int | None, as_json: bool, sidecar: bool) -> None:
     """Time one small call (pricing.v1.Pricing/Quote) made each way, side by side.
 
     Figures: plain Python, wasmtime-py's public API with naive marshalling, bridge, and
@@ -624,10 +630,17 @@ def bench(iterations: int | None, as_json: bool) -> None:
     and decoding included. Builds its guests from the checkout into build/bench/ (run it
     from a clone of the repository), then checks the budgets of DESIGN.md.
 
+    With --sidecar, the same call over gRPC to a server in another process: bridge serve
+    of the Rust guest and a bare grpcio server with an empty handler, over a unix socket
+    and loopback TCP (sidecar_uds, grpc_bare_uds, sidecar_tcp, grpc_bare_tcp), and the
+    calls per second of 8 concurrent clients (the throughput table; "throughput" in the
+    JSON).
+
     \b
     Example, from a clone of the repository:
       bridge bench
       bridge bench --json --iterations 20000 > bench.json
+      bridge bench --sidecar
     """
     from .bench import run_bench
 
@@ -635,12 +648,19 @@ def bench(iterations: int | None, as_json: bool) -> None:
         iterations=iterations,
         progress=out.progress,
         on_skip=lambda name, reason: out.err_console.print(f"skipped {name}: {reason}"),
+        sidecar=sidecar,
     )
     if as_json:
         out.print_json(result.to_json())
         return
     headers = ["figure", "median us", "p99 us", "vs bridge", "what"]
     out.print_table(headers, result.figure_rows(), title=result.title)
+    if result.throughput:
+        out.print_table(
+            ["figure", "calls/s", "vs bare", "what"],
+            result.throughput_rows(),
+            title="throughput: concurrent clients sharing one channel, calls per second",
+        )
     out.print_table(["budget", "measured", "result"], result.budget_rows(), title="budgets")
 
 

@@ -77,6 +77,61 @@ def test_json_report() -> None:
 
     assert report["payload"]["request_bytes"] > 0
     assert "building" in ran.stderr and "timing bridge" in ran.stderr
+    # Without --sidecar, nothing of it: no figure, no throughput, no budget.
+    assert "throughput" not in report
+    assert not set(report["figures"]) & {fig.name for fig in bench.SIDECAR_FIGURES}
+
+
+SIDECAR_LATENCY = {"sidecar_uds", "sidecar_tcp", "grpc_bare_uds", "grpc_bare_tcp"}
+SIDECAR_THROUGHPUT = {f"{name}_8" for name in SIDECAR_LATENCY}
+SIDECAR_BUDGETS = {
+    "sidecar_uds_latency",
+    "sidecar_tcp_latency",
+    "sidecar_uds_throughput",
+    "sidecar_tcp_throughput",
+}
+
+
+@needs_rust
+def test_sidecar_json_report() -> None:
+    ran = run("bench", "--sidecar", "--json", "--iterations", ITERATIONS)
+    assert ran.exit_code == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    figures = report["figures"]
+    assert SIDECAR_LATENCY | {"bridge", "python"} <= set(figures)
+    for name in SIDECAR_LATENCY:
+        assert set(figures[name]) == {"median_us", "p99_us"}, name
+        assert 0 < figures[name]["median_us"] <= figures[name]["p99_us"], name
+        assert report["calls"][name] == int(ITERATIONS)
+
+    throughput = report["throughput"]
+    assert set(throughput) == SIDECAR_THROUGHPUT
+    for name, entry in throughput.items():
+        assert set(entry) == {"calls_per_s", "clients", "calls", "seconds"}, name
+        assert entry["clients"] == 8
+        assert entry["calls"] == 8 * int(ITERATIONS)  # with --iterations, that many per client
+        assert entry["calls_per_s"] == pytest.approx(entry["calls"] / entry["seconds"], rel=0.01)
+
+    budgets = {b["name"]: b for b in report["budgets"]}
+    assert SIDECAR_BUDGETS | {"bridge_median", "route_wasm_overhead"} <= set(budgets)
+    for transport in ("uds", "tcp"):
+        latency = budgets[f"sidecar_{transport}_latency"]
+        ratio = (
+            figures[f"sidecar_{transport}"]["median_us"]
+            / figures[f"grpc_bare_{transport}"]["median_us"]
+        )
+        assert latency["measured"] == pytest.approx(ratio, abs=0.002)
+        assert (latency["limit"], latency["unit"]) == (1.15, "x")
+        assert latency["met"] is (latency["measured"] <= 1.15)
+        rate = budgets[f"sidecar_{transport}_throughput"]
+        ratio = (
+            throughput[f"sidecar_{transport}_8"]["calls_per_s"]
+            / throughput[f"grpc_bare_{transport}_8"]["calls_per_s"]
+        )
+        assert rate["measured"] == pytest.approx(ratio, abs=0.002)
+        assert (rate["limit"], rate["unit"]) == (0.9, "x")
+        assert rate["met"] is (rate["measured"] >= 0.9)
+    assert "starting the gRPC servers" in ran.stderr
 
 
 @pytest.fixture
@@ -145,3 +200,68 @@ def test_extism_plugin_answers_what_the_bridge_guest_answers(ctx: bench.Context)
             guest.call(bench.QUOTE_METHOD, bad)
         with pytest.raises(extism.Error, match="InvalidArgument: sku is required"):
             plugin.call("quote", bad)
+
+
+def test_sidecar_budgets_and_rows() -> None:
+    """Ratios of medians are at most their limit; ratios of calls/s at least theirs."""
+
+    def latency(name: str, median_us: float) -> bench.Measurement:
+        return bench.Measurement(name, "", 10, median_us, 2 * median_us)
+
+    def rate(name: str, calls: int) -> bench.Throughput:
+        return bench.Throughput(name, f"{name} what", 8, calls, 2.0)
+
+    figures = {
+        "grpc_bare_uds": latency("grpc_bare_uds", 400.0),
+        "sidecar_uds": latency("sidecar_uds", 440.0),
+        "grpc_bare_tcp": latency("grpc_bare_tcp", 400.0),
+        "sidecar_tcp": latency("sidecar_tcp", 480.0),
+    }
+    throughput = {
+        "grpc_bare_uds_8": rate("grpc_bare_uds_8", 10_000),
+        "sidecar_uds_8": rate("sidecar_uds_8", 9_500),
+        "grpc_bare_tcp_8": rate("grpc_bare_tcp_8", 10_000),
+        "sidecar_tcp_8": rate("sidecar_tcp_8", 8_000),
+    }
+    budgets = {b.name: b for b in bench.BUDGETS}
+    assert set(budgets) >= SIDECAR_BUDGETS
+    assert all(budgets[name].sidecar for name in SIDECAR_BUDGETS)
+    checks = {name: budgets[name].check(figures, throughput) for name in SIDECAR_BUDGETS}
+    assert checks["sidecar_uds_latency"].measured == pytest.approx(1.1)
+    assert checks["sidecar_uds_latency"].met is True
+    assert checks["sidecar_tcp_latency"].met is False  # 1.2x
+    assert checks["sidecar_uds_throughput"].measured == pytest.approx(0.95)
+    assert checks["sidecar_uds_throughput"].met is True
+    assert checks["sidecar_tcp_throughput"].met is False  # 0.8x
+    assert checks["sidecar_tcp_throughput"].measured_text == "0.80x"
+    assert (
+        budgets["sidecar_uds_throughput"].text == "sidecar_uds_8 >= 0.9x grpc_bare_uds_8 (calls/s)"
+    )
+    assert budgets["sidecar_uds_latency"].text == "sidecar_uds <= 1.15x grpc_bare_uds (median)"
+    # A figure that did not run: not measured, neither met nor missed.
+    assert budgets["sidecar_uds_throughput"].check(figures, {}).met is None
+    assert budgets["sidecar_tcp_latency"].check({}, throughput).status == "not measured"
+
+    result = bench.BenchResult(figures, {}, [], {}, throughput=throughput)
+    rows = {row[0]: row for row in result.throughput_rows()}
+    assert rows["sidecar_tcp_8"][1:3] == ["4,000", "0.80x"]
+    assert rows["grpc_bare_uds_8"][1:3] == ["5,000", "1.00x"]
+    report: Any = result.to_json()
+    assert report["throughput"]["sidecar_uds_8"] == {
+        "calls_per_s": 4750.0,
+        "clients": 8,
+        "calls": 9_500,
+        "seconds": 2.0,
+    }
+    assert "throughput" not in bench.BenchResult(figures, {}, [], {}).to_json()
+
+
+def test_a_bench_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    sidecar = next(fig for fig in bench.SIDECAR_FIGURES if fig.name == "sidecar_uds")
+    server = bench._ServerProcess(sidecar, tmp_path / "missing.wasm", tmp_path, b"")
+    try:
+        with pytest.raises(bridge.SidecarError, match=r"sidecar_uds exited .*missing\.wasm"):
+            server.ready(60)
+    finally:
+        server.stop()
+    assert server.process.returncode not in (None, 0)

@@ -243,7 +243,7 @@ class Sidecar:
         remaining = context.time_remaining()
         limit = self.runtime.call_timeout_s
         if remaining is None or (limit is not None and remaining >= limit):
-            return limit
+            return None  # the module's own deadline, armed without a per-call change
         if remaining <= 0:
             raise DeadlineExceeded(f"{method}: the deadline passed before the call", timeout_s=0)
         return remaining if remaining < _NO_DEADLINE_S else None
