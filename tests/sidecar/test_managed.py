@@ -151,9 +151,13 @@ def test_round_robin_over_two_sidecars_one_killed_mid_run(
     # Two sidecars of the same service; their panics tell them apart (Go repeats the
     # request, Rust counts its bytes).
     go = start_serve(str(faulty_go_wasm), "--listen", "127.0.0.1:0", folder=tmp_path)
-    rust = start_serve(str(faulty_rust_wasm), "--listen", "127.0.0.1:0", folder=tmp_path)
+    try:
+        rust = start_serve(str(faulty_rust_wasm), "--listen", "127.0.0.1:0", folder=tmp_path)
+    except BaseException:
+        go.stop()
+        raise
     target = f"ipv4:{go.handshake.address},{rust.handshake.address}"
-    sidecars = bridge.connect(target, timeout_s=5)
+    sidecars = bridge.Connection(target, timeout_s=5)  # its own channel, closed below
     try:
 
         def who() -> str:
