@@ -50,7 +50,6 @@ import math
 import os
 import platform
 import re
-import select
 import statistics
 import subprocess
 import sys
@@ -772,6 +771,7 @@ def serve_bare(argv: Sequence[str]) -> None:
     import grpc
 
     from .sidecar.handshake import Handshake
+    from .sidecar.process import wait_closed
 
     parser = argparse.ArgumentParser(prog="bridge-bench-bare-server")
     where = parser.add_mutually_exclusive_group(required=True)
@@ -815,20 +815,16 @@ def serve_bare(argv: Sequence[str]) -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
     if args.lifeline_fd is not None:
-        threading.Thread(
-            target=_until_closed, args=(args.lifeline_fd, stopped), daemon=True
-        ).start()
+
+        def until_the_bench_is_gone() -> None:
+            wait_closed(args.lifeline_fd)
+            stopped.set()
+
+        threading.Thread(target=until_the_bench_is_gone, daemon=True).start()
     print(handshake.line(), flush=True)
     while not stopped.wait(0.5):
         pass
     server.stop(0).wait(5)
-
-
-def _until_closed(fd: int, stopped: threading.Event) -> None:
-    with contextlib.suppress(OSError):
-        while os.read(fd, 1):
-            pass
-    stopped.set()
 
 
 class _ServerProcess:
@@ -868,25 +864,22 @@ class _ServerProcess:
     def ready(self, timeout_s: float) -> str:
         """The gRPC target, once the server has printed its handshake line."""
         from .sidecar.handshake import Handshake
+        from .sidecar.process import first_line
 
         assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + timeout_s
-        line = b""
-        while b"\n" not in line:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SidecarError(f"bench server {self.name} did not start in {timeout_s:g} s")
-            if select.select([fd], [], [], left)[0]:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    self.process.wait(5)
-                    raise SidecarError(
-                        f"bench server {self.name} exited ({self.process.returncode}) before "
-                        f"it served: {self.stderr_tail()}"
-                    )
-                line += chunk
-        return Handshake.parse(line.split(b"\n")[0].decode()).target
+        try:
+            line = first_line(self.process.stdout.fileno(), timeout_s)
+        except TimeoutError:
+            raise SidecarError(
+                f"bench server {self.name} did not start in {timeout_s:g} s"
+            ) from None
+        if line is None:
+            self.process.wait(5)
+            raise SidecarError(
+                f"bench server {self.name} exited ({self.process.returncode}) before "
+                f"it served: {self.stderr_tail()}"
+            )
+        return Handshake.parse(line).target
 
     def stderr_tail(self, lines: int = 3) -> str:
         self._stderr.flush()

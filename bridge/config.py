@@ -299,9 +299,10 @@ class BridgeConfig:
             config = dataclasses.replace(config, shadow=shadow)
         return config
 
-    def module_for(self, method: str) -> Path | None:
-        """The module that serves `method`: the route's own, else its service's."""
-        own = self.route(method).module
+    def module_for(self, method: str, route: RouteConfig | None = None) -> Path | None:
+        """The module that serves `method`: the route's own (`route`, else its settings
+        here), else its service's."""
+        own = (route or self.route(method)).module
         return own if own is not None else self.services.get(method.partition("/")[0])
 
 
@@ -584,7 +585,7 @@ def route_problem(
     route = route or config.route(method)
     kind = route.backend_kind()
     if kind == "wasm":
-        module = route.module or config.services.get(method.partition("/")[0])
+        module = config.module_for(method, route)
         if module is None:
             service = method.partition("/")[0]
             return (

@@ -415,7 +415,8 @@ class Router:
     def _slot(self, kind: str, method: str, config: RouteConfig) -> BackendSlot:
         bridge_config = self._config_for(None)
         if kind == "wasm":
-            path = config.module or bridge_config.services[method.partition("/")[0]]
+            path = bridge_config.module_for(method, config)
+            assert path is not None  # route_problem() said so before any slot is made
             name = f"wasm {path}"
             runtime = bridge_config.runtime
 

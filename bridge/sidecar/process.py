@@ -34,7 +34,7 @@ from ..errors import SidecarError
 from ..runtime.closing import Closing
 from .handshake import Handshake
 
-__all__ = ["ManagedSidecar"]
+__all__ = ["ManagedSidecar", "first_line", "wait_closed"]
 
 logger = logging.getLogger("bridge.sidecar")
 _RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -145,26 +145,20 @@ class ManagedSidecar(Closing):
         self._wait_serving()
 
     def _read_handshake(self, fd: int, process: subprocess.Popen[bytes]) -> str:
-        deadline = time.monotonic() + self.start_timeout_s
-        data = b""
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                _signal_group(process, signal.SIGKILL)
-                raise SidecarError(
-                    f"timeout while waiting for the sidecar to start ({self.start_timeout_s:g} s)"
-                    f"{self._said()}"
-                )
-            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
-            if ready:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    status = process.wait()
-                    raise SidecarError(
-                        f"the sidecar exited (status {status}) before it was ready{self._said()}"
-                    )
-                data += chunk
-        return data.decode(errors="replace").splitlines()[0]
+        try:
+            line = first_line(fd, self.start_timeout_s)
+        except TimeoutError:
+            _signal_group(process, signal.SIGKILL)
+            raise SidecarError(
+                f"timeout while waiting for the sidecar to start ({self.start_timeout_s:g} s)"
+                f"{self._said()}"
+            ) from None
+        if line is None:
+            status = process.wait()
+            raise SidecarError(
+                f"the sidecar exited (status {status}) before it was ready{self._said()}"
+            )
+        return line
 
     def _wait_serving(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s
@@ -216,6 +210,31 @@ class ManagedSidecar(Closing):
     def _said(self) -> str:
         lines = [line for line in self._stderr if line.strip()]
         return f"; it said: {lines[-1]}" if lines else ""
+
+
+def first_line(fd: int, timeout_s: float) -> str | None:
+    """The first line written to the pipe `fd` (a handshake); None when the writer closes
+    it first (the process exited); TimeoutError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no line in {timeout_s:g} s")
+        if select.select([fd], [], [], min(left, 0.5))[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return None
+            data += chunk
+    return data.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def wait_closed(fd: int) -> None:
+    """Block until every writer of the pipe `fd` has closed it (a lifeline: the process
+    that holds the write end is gone)."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, 1):
+            pass
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -42,6 +42,7 @@ from ..runtime.engine import read_wasm
 from ..runtime.module import GuestModule
 from ..schema.embed import embedded_schema
 from .handshake import Handshake
+from .process import wait_closed
 
 __all__ = ["ERROR_KIND_KEY", "ServeOptions", "Sidecar", "run"]
 
@@ -493,10 +494,6 @@ def run(
 
 def _watch_lifeline(fd: int, sidecar: Sidecar) -> None:
     """Stop when the parent's end of the pipe closes: the parent has died."""
-    try:
-        while os.read(fd, 1):
-            pass
-    except OSError:
-        pass
+    wait_closed(fd)
     logger.warning("the parent process is gone: stopping")
     sidecar.stop()
