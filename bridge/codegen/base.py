@@ -6,9 +6,6 @@ atomically, so a failed `bridge gen` never leaves half a file.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +13,7 @@ from pathlib import Path
 import jinja2
 
 from .._version import __version__
+from ..atomic import write_atomic
 
 __all__ = ["GeneratedFile", "header", "template_env", "write_files"]
 
@@ -52,14 +50,6 @@ def write_files(files: Iterable[GeneratedFile], out: Path) -> list[Path]:
     for file in files:
         target = out / file.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(file.text)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(target, file.text)
         written.append(target)
     return written

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic
+
 __all__ = ["Histogram", "Recorder", "Row", "merge_reports", "read_reports", "write_report"]
 
 REPORT_VERSION = 1
@@ -221,9 +223,7 @@ def write_report(
         "rows": [row.to_json() for row in rows],
         "mismatches": list(mismatches),
     }
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(payload, indent=1) + "\n")
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(payload, indent=1) + "\n")
     return path
 
 

@@ -10,15 +10,14 @@ here and recompiled, never loaded.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import wasmtime
+
+from ..atomic import write_atomic
 
 __all__ = ["ModuleCache"]
 
@@ -74,19 +73,7 @@ class ModuleCache:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             # The artifact lands first and its check second, both by rename: a reader
             # sees either no entry or a check that matches the artifact it describes.
-            _write_atomically(artifact, data)
-            _write_atomically(check, f"{len(data)} {zlib.crc32(data):08x}\n".encode())
+            write_atomic(artifact, data)
+            write_atomic(check, f"{len(data)} {zlib.crc32(data):08x}\n".encode())
         except OSError as exc:
             log.warning("cannot cache the compiled %s in %s: %s", name, self.directory, exc)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
