@@ -24,6 +24,7 @@ else:  # pragma: no cover
 
 from . import abi
 from .errors import ConfigError
+from .resources import user_cache_dir
 
 __all__ = [
     "BridgeConfig",
@@ -45,8 +46,7 @@ ENGINES: tuple[Engine, ...] = ("wasmtime", "wasmer")
 
 def default_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/bridge/modules`, else `~/.cache/bridge/modules`."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bridge" / "modules"
+    return user_cache_dir() / "modules"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +241,12 @@ class RouteConfig:
 @dataclass(frozen=True, slots=True)
 class SidecarConfig:
     """The sidecar of `sidecar` mode: one that runs (`target`), or one this process
-    starts and stops itself, serving the modules in [services] (`managed`)."""
+    starts and stops itself, serving the modules in [services] (`managed`).
+
+    A file that sets both `target` and `managed = true` is a ConfigError. BRIDGE_SIDECAR
+    (a target) wins over the file: when it is set, the file's `target` and `managed`
+    are both ignored, so a deployment can point a managed configuration at a real one.
+    """
 
     #: A gRPC target: `unix:///path/to.sock`, `host:port`, `ipv4:a:1,b:2`, `dns:///...`.
     target: str | None = None
@@ -338,7 +343,8 @@ def load_config(
 
     Environment: BRIDGE_MODE (every route), BRIDGE_MODE_<METHOD> (one route, see
     env_key), BRIDGE_FALLBACK and BRIDGE_FALLBACK_<METHOD> (1/0), BRIDGE_SHADOW_STRICT
-    (1/0: every shadow route raises ShadowMismatch, for test suites), BRIDGE_SIDECAR,
+    (1/0: every shadow route raises ShadowMismatch, for test suites), BRIDGE_SIDECAR (a
+    target, over the file's [sidecar] target and managed, see SidecarConfig),
     BRIDGE_REPORT_DIR (a path, or `off`), BRIDGE_TRACING (1/0), and RuntimeConfig's.
     """
     env = os.environ if environ is None else environ
@@ -390,10 +396,22 @@ class _TableReader:
         self.check_keys("", table, _TOP_KEYS)
         runtime = self.runtime(self.table(table, "runtime"), env)
         sidecar_table = self.table(table, "sidecar")
-        self.check_keys("sidecar.", sidecar_table, ("target", "timeout_s"))
+        self.check_keys("sidecar.", sidecar_table, _SIDECAR_KEYS)
+        target = self.typed(sidecar_table, "sidecar.", "target", str)
+        managed = bool(self.typed(sidecar_table, "sidecar.", "managed", bool, False))
+        if target is not None and managed:
+            raise self.fail(
+                "sidecar.managed",
+                f"cannot be true together with {self.prefix}sidecar.target: choose one "
+                "(target: a sidecar that runs; managed: one this process starts)",
+            )
+        self.typed(sidecar_table, "sidecar.", "workers", int)  # an integer; positive() below
+        env_target = env.get("BRIDGE_SIDECAR")
         sidecar = SidecarConfig(
-            target=env.get("BRIDGE_SIDECAR")
-            or self.typed(sidecar_table, "sidecar.", "target", str),
+            # BRIDGE_SIDECAR points at a sidecar that runs: it wins over both ways of the file
+            target=env_target or target,
+            managed=managed and not env_target,
+            workers=int(self.positive(sidecar_table, "sidecar.", "workers", 4)),
             timeout_s=self.positive(sidecar_table, "sidecar.", "timeout_s", 10.0),
         )
         services = {}
@@ -573,8 +591,9 @@ _TOP_KEYS = (
     "report_interval_s",
     "tracing",
 )
+_SIDECAR_KEYS = ("target", "managed", "workers", "timeout_s")
 _ROUTE_KEYS = ("mode", "candidate", "fallback", "timeout_s", "module", "shadow")
-_KIND_NAMES = {str: "string", bool: "boolean (true/false)", list: "list", int: "integer"}
+_KIND_NAMES = {str: "string", bool: "boolean (true/false)", list: "list", int: "whole number"}
 
 
 def route_problem(

@@ -146,8 +146,9 @@ class BridgePlan(Plan):
         self._backend: Backend | None = None
 
     def __call__(self, args: Args, kwargs: Kwargs) -> Any:
-        # The budget is <= 1 us over the module call (DESIGN.md): the steps of answer()
-        # are inlined, and the duration goes straight to the recorder's deque.
+        # The budget is <= 1 us over the module call (docs/performance.md, "Budgets"):
+        # the steps of answer() are inlined, and the duration goes straight to the
+        # recorder's deque.
         started = _now()
         try:
             backend = self._backend or self._load()

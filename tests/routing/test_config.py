@@ -106,6 +106,12 @@ def test_search_stops_at_the_project_root(tmp_path: Path) -> None:
         ("[runtime]\npool_sise = 2\n", "runtime.pool_sise: unknown key; did you mean pool_size?"),
         ('[services]\n"Pricing" = "a.wasm"\n', "keys are full service names"),
         ("routes = 3\n", "routes: must be a table"),
+        ('[sidecar]\nmanaged = "yes"\n', "sidecar.managed: must be a boolean"),
+        ("[sidecar]\nworkers = 2.5\n", "sidecar.workers: must be a whole number, not 2.5"),
+        ("[sidecar]\nworkers = true\n", "sidecar.workers: must be a whole number, not True"),
+        ("[sidecar]\nworkers = 0\n", "sidecar.workers: must be positive, not 0"),
+        ('[sidecar]\ntarget = "unix:/s.sock"\nmanaged = true\n',
+         "sidecar.managed: cannot be true together with sidecar.target: choose one"),
         ("[routes\n", "not valid TOML"),
     ],
 )  # fmt: skip
@@ -137,3 +143,34 @@ def test_a_route_shadow_table_keeps_the_defaults_it_leaves_out(tmp_path: Path) -
     assert (shadow.strict, shadow.ignore_fields, shadow.sample_percent) == (True, ("note",), 50)
     relaxed = load_config(path, environ={"BRIDGE_SHADOW_STRICT": "0"}).route(QUOTE).shadow
     assert not relaxed.strict
+
+
+def test_a_managed_sidecar_and_its_workers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "pyproject.toml",
+        '[tool.bridge.services]\n"shop.v1.Pricing" = "build/pricing.wasm"\n'
+        "[tool.bridge.sidecar]\nmanaged = true\nworkers = 2\n"
+        '[tool.bridge.routes."shop.v1.Pricing/Quote"]\nmode = "sidecar"\n',
+    )
+    sidecar = load_config(path, environ={}).sidecar
+    assert (sidecar.target, sidecar.managed, sidecar.workers) == (None, True, 2)
+    # BRIDGE_SIDECAR names a sidecar that runs: it wins, and none is started
+    sidecar = load_config(path, environ={"BRIDGE_SIDECAR": "unix:/run/shop.sock"}).sidecar
+    assert (sidecar.target, sidecar.managed) == ("unix:/run/shop.sock", False)
+    bare = write(tmp_path / "bridge.toml", "[sidecar]\nmanaged = true\n")
+    assert load_config(bare, environ={}).sidecar.workers == 4
+
+
+def test_a_sidecar_target_and_managed_name_both_keys(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "pyproject.toml",
+        '[tool.bridge.sidecar]\ntarget = "localhost:50051"\nmanaged = true\n',
+    )
+    # the file contradicts itself, whatever the environment says
+    for environ in ({}, {"BRIDGE_SIDECAR": "localhost:50052"}):
+        with pytest.raises(ConfigError) as raised:
+            load_config(path, environ=environ)
+        assert str(raised.value).startswith(
+            f"{path}: tool.bridge.sidecar.managed: cannot be true together with "
+            "tool.bridge.sidecar.target: choose one"
+        )
