@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["err_console", "out_console", "print_json", "print_table", "progress"]
+__all__ = ["err_console", "out_console", "print_json", "print_table", "progress", "warn"]
 
 # rich colours only when the stream is a terminal, and honours NO_COLOR. Off a terminal
 # nothing wraps, so that grep and logs see one row per line.
@@ -32,6 +32,11 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title:
 
 def print_json(payload: object) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def warn(message: str) -> None:
+    """One line on stderr that scripts can grep for, in colour on a terminal."""
+    err_console.print(Text("warning: ", style="yellow") + Text(message))
 
 
 @contextlib.contextmanager

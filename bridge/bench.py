@@ -35,8 +35,9 @@ call; new figures register the same way. Each call is timed on its own with
 a figure reports the median and the 99th percentile. Before timing, every figure's
 answer must equal the Python reference byte for byte.
 
-The guests are built from the bridge checkout (`examples/`, `bench/`) into `build/bench/`;
-an installed bridge without its sources cannot run the benchmark.
+The guests are built from the sources bridge ships (examples/rust-pricing and
+bench/extism-pricing, in the wheel as in a checkout), copied into the user's cache
+(`~/.cache/bridge/bench`), so the benchmark runs from any folder of an installed bridge.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from google.protobuf.message import Message
 
 from ._version import __version__
 from .errors import CallError, ProjectError, SidecarError
+from .resources import copy_out, source_root, user_cache_dir
 
 __all__ = [
     "BUDGETS",
@@ -80,7 +82,6 @@ __all__ = [
     "SIDECAR_FIGURES",
     "SidecarFigure",
     "Throughput",
-    "checkout_root",
     "figure",
     "measure_sidecar",
     "percentile",
@@ -89,13 +90,14 @@ __all__ = [
 ]
 
 QUOTE_METHOD = "pricing.v1.Pricing/Quote"
-# Relative to the checkout.
+# Relative to the source root (resources.source_root: the wheel's bridge/_sources or a checkout).
 PRICING_PROTO = Path("proto/examples/pricing/v1/pricing.proto")
 GUEST_PROJECTS = {
     "rust-pricing": Path("examples/rust-pricing"),
     "extism-pricing": Path("bench/extism-pricing"),
 }
-CACHE_DIR = Path("build/bench")
+# What the guests' builds read: the projects and the SDK their Cargo.toml points at.
+GUEST_SOURCES = ("guest-rust", *map(str, GUEST_PROJECTS.values()))
 
 # Without --iterations each figure runs this long (after the warm-up) or this many calls.
 DEFAULT_SECONDS = 1.5
@@ -178,12 +180,7 @@ def figure(
 
 
 # ---------------------------------------------------------------------------
-# What the figures share: the checkout, the built guests, the messages.
-
-
-def checkout_root() -> Path:
-    """The bridge checkout this package runs from (`Path(bridge.__file__)`'s parent's parent)."""
-    return Path(__file__).resolve().parent.parent
+# What the figures share: the shipped sources, the built guests, the messages.
 
 
 def _require_sources(root: Path) -> None:
@@ -191,9 +188,9 @@ def _require_sources(root: Path) -> None:
     missing = [path for path in needed if not (root / path).is_file()]
     if missing:
         raise ProjectError(
-            f"bridge bench builds its guests from the bridge sources, and {root / missing[0]} "
-            "is missing: run it from a clone of the bridge repository "
-            "(git clone, then pip install -e . inside it)",
+            f"bridge bench builds its guests from the sources bridge ships, and "
+            f"{root / missing[0]} is missing: reinstall bridge "
+            "(pip install --force-reinstall bridge-wasm)",
             path=str(root),
         )
 
@@ -203,12 +200,18 @@ def _no_progress(message: str) -> contextlib.AbstractContextManager[None]:
 
 
 class Context:
-    """The checkout, the cache directory, the guests built on first use, the messages."""
+    """The shipped sources, the cache directory, the guests built on first use, the messages.
 
-    def __init__(self, root: Path, progress: ProgressFn = _no_progress) -> None:
+    The guests are built from a copy of the sources in the user's cache (`cache`), never
+    inside the installation, which may be read-only.
+    """
+
+    def __init__(
+        self, root: Path, progress: ProgressFn = _no_progress, cache: Path | None = None
+    ) -> None:
         _require_sources(root)
         self.root = root
-        self.cache = root / CACHE_DIR
+        self.cache = cache or user_cache_dir() / "bench"
         self.progress = progress
         self._built: dict[str, Path] = {}
         self.request_type, self.response_type = _pricing_messages(root / PRICING_PROTO, self.cache)
@@ -219,9 +222,10 @@ class Context:
         if name not in self._built:
             from .guest.build import build
 
-            project = self.root / GUEST_PROJECTS[name]
-            with self.progress(f"building {GUEST_PROJECTS[name]} ..."):
-                result = build(project, self.cache / f"{name}.wasm")
+            relative = GUEST_PROJECTS[name]
+            sources = copy_out(GUEST_SOURCES, self.cache / "src")
+            with self.progress(f"building {relative} ..."):
+                result = build(sources / relative, self.cache / f"{name}.wasm")
             self._built[name] = result.output
         return self._built[name]
 
@@ -460,7 +464,7 @@ def load_extism() -> Any:
 
 
 # ---------------------------------------------------------------------------
-# Budgets (/work/shared/DESIGN.md, "Budgets").
+# Budgets (docs/performance.md, "Budgets": the numbers and why).
 
 
 @dataclass(frozen=True)
@@ -561,7 +565,7 @@ BUDGETS: tuple[Budget, ...] = (
     Budget("bridge_vs_extism", "bridge", 4.0, over="extism"),
     # Against the same call written by hand, which also builds the request from values.
     Budget("route_wasm_overhead", "route_wasm", 1.0, minus="bridge_args"),
-    # "~0" in DESIGN.md: one wrapper call and an attribute read.
+    # "~0" (docs/performance.md, "Budgets"): one wrapper call and an attribute read.
     Budget("route_python_overhead", "route_python", 0.25, minus="legacy"),
     # The sidecar against grpcio itself with an empty handler, same client, same transport.
     *(
@@ -1149,7 +1153,7 @@ def run_bench(
     of the sidecar figures fails. A figure that cannot run here is left out of `figures`
     and listed in `skipped` with the reason (`on_skip` is told at once).
     """
-    ctx = Context(root or checkout_root(), progress)
+    ctx = Context(root or source_root(), progress)
     figures: dict[str, Measurement] = {}
     skipped: dict[str, str] = {}
     for name in names or list(FIGURES):

@@ -112,16 +112,20 @@ def gen(
     protobuf codecs, a handler interface (Go) or trait (Rust) per service, and the
     export shims of ABI v1; plus bridge-schema.binpb, which `bridge build` embeds.
     Generated files say so in their first line and never hold user code: run gen again
-    whenever the schema changes.
+    whenever the schema changes. When --go-out or --rust-out is the glue directory of a
+    project made by `bridge init`, the project's vendored guest SDK (bridge-sdk/) is
+    refreshed too, so that glue and SDK come from the same bridge.
 
     \b
     Example:
       bridge gen -I proto proto/pricing/v1/pricing.proto \\
           --python-out app/gen --go-out guest/bridgegen
     """
+    from .atomic import write_atomic
     from .codegen import python as python_emitter
     from .codegen import write_files
-    from .guest.build import SCHEMA_FILE
+    from .guest import sdk
+    from .guest.build import SCHEMA_FILE, Language
     from .schema import Schema
 
     if not (python_out or go_out or rust_out):
@@ -134,24 +138,31 @@ def gen(
     if go_out:
         from .codegen import go
 
-        glue.append((go_out, "go", go.emit(schema, package=go_package)))
+        extra = [] if go_package == "bridgegen" else [f"--go-package {go_package}"]
+        glue.append((go_out, Language.GO, go.emit(schema, package=go_package), extra))
     if rust_out:
         from .codegen import rust
 
-        glue.append((rust_out, "rust", rust.emit(schema, module=rust_module)))
-    for out_dir, language, files in glue:
-        written += [(p, language) for p in write_files(files, out_dir)]
+        extra = [] if rust_module == "bridge_gen" else [f"--rust-module {rust_module}"]
+        glue.append((rust_out, Language.RUST, rust.emit(schema, module=rust_module), extra))
+    for out_dir, language, files, extra in glue:
+        written += [(p, language.value) for p in write_files(files, out_dir)]
         schema_path = out_dir / SCHEMA_FILE
-        schema_path.write_bytes(schema.descriptor_set)
+        write_atomic(schema_path, schema.descriptor_set)
         written.append((schema_path, "schema"))
+        # A project made by `bridge init` vendors the SDK its glue is written against.
+        project = sdk.find_project(out_dir, language)
+        if project is not None and sdk.read_stamp(project) is not None:
+            command = sdk.gen_command(language, protos, includes, out_dir, project, extra=extra)
+            written.append((sdk.vendor(project, language, gen=command), "sdk"))
     if as_json:
         out.print_json(
-            {"files": [{"path": str(p), "kind": k, "bytes": p.stat().st_size} for p, k in written]}
+            {"files": [{"path": str(p), "kind": k, "bytes": _bytes(p)} for p, k in written]}
         )
         return
     out.print_table(
         ["file", "kind", "size"],
-        [[_relative(p), kind, _size(p.stat().st_size)] for p, kind in written],
+        [[_relative(p), kind, _size(_bytes(p))] for p, kind in written],
     )
 
 
@@ -177,9 +188,11 @@ def init(
     """Create a Go or Rust guest project that implements one service of a schema.
 
     It writes the files that are yours once (go.mod and main.go, or Cargo.toml, build.rs
-    and src/lib.rs), whose methods answer UNIMPLEMENTED until you write them, and the
-    generated glue beside them. It never overwrites a project: refresh the glue of an
-    existing one with `bridge gen`. The project builds as it is.
+    and src/lib.rs, with a .gitignore), whose methods answer UNIMPLEMENTED until you
+    write them, and beside them the generated glue and a copy of the guest SDK
+    (bridge-sdk/), so that the project builds on any machine with the toolchain alone:
+    commit all of it. It never overwrites a project: refresh the glue and the SDK of an
+    existing one with the `bridge gen` command written at the top of main.go or lib.rs.
 
     \b
     Example:
@@ -254,6 +267,7 @@ def build(
       bridge build examples/rust-pricing -o build/rust-pricing.wasm \\
           --proto proto/examples/pricing/v1/pricing.proto -I proto/examples
     """
+    from .guest import sdk
     from .guest.build import Language
     from .guest.build import build as build_project
     from .schema.compile import compile_protos
@@ -261,12 +275,15 @@ def build(
     output = output or Path("build") / f"{project.resolve().name}.wasm"
     language = Language(lang) if lang else None
     schema = compile_protos(protos, includes) if protos else None
+    stale = sdk.stale_reason(project) if project.is_dir() else None
+    if stale is not None:
+        out.warn(stale)
     with out.progress(f"building {project} ..."):
         result = build_project(
             project, output, language=language, rust_target=rust_target, schema=schema
         )
     if as_json:
-        out.print_json(result.to_json())
+        out.print_json({**result.to_json(), "warnings": [stale] if stale else []})
         return
     out.print_table(
         ["module", "language", "toolchain", "target", "size", "time"],
@@ -572,18 +589,23 @@ def conformance(
     type=click.Choice(["go", "rust"]),
     help="Exit 1 unless this toolchain is found (repeat for both).",
 )
-def doctor(as_json: bool, require: tuple[str, ...]) -> None:
-    """List the engines and toolchains bridge found, and what to run for each missing one.
+@click.argument("projects", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+def doctor(as_json: bool, require: tuple[str, ...], projects: tuple[Path, ...]) -> None:
+    """List the engines, guest SDKs and toolchains bridge found, and what to run for each
+    missing one; with PROJECTS, whether each guest project's vendored SDK (bridge-sdk/)
+    is the one this bridge ships, and the command that refreshes it when it is not.
 
-    Exits 1 when the engine (wasmtime) or a toolchain named with --require is missing.
+    Exits 1 when the engine (wasmtime) or a toolchain named with --require is missing,
+    or when a project named is not current.
 
     \b
     Example:
       bridge doctor --require go --require rust
+      bridge doctor guests/pricing guests/checkout
     """
-    from .doctor import run_checks
+    from .doctor import project_checks, run_checks
 
-    checks = run_checks()
+    checks = run_checks() + project_checks(projects)
     if as_json:
         out.print_json({"checks": [c.to_json() for c in checks]})
     else:
@@ -600,9 +622,11 @@ def doctor(as_json: bool, require: tuple[str, ...]) -> None:
                 for c in checks
             ],
         )
-    required = {"wasmtime", *(("go",) if "go" in require else ())}
+    required = {"wasmtime", *(f"project {p}" for p in projects)}
+    if "go" in require:
+        required |= {"go", "sdk/go"}
     if "rust" in require:
-        required.add("rustc/wasm32-unknown-unknown")
+        required |= {"rustc/wasm32-unknown-unknown", "sdk/rust"}
     missing = sorted(c.name for c in checks if c.name in required and not c.found)
     if missing:
         out.err_console.print(f"[bold red]error:[/] missing: {', '.join(missing)}", markup=True)
@@ -627,8 +651,9 @@ def bench(iterations: int | None, as_json: bool, sidecar: bool) -> None:
 
     Figures: plain Python, wasmtime-py's public API with naive marshalling, bridge, and
     the Extism Python SDK (when installed); median and p99 per call, protobuf encoding
-    and decoding included. Builds its guests from the checkout into build/bench/ (run it
-    from a clone of the repository), then checks the budgets of DESIGN.md.
+    and decoding included. Builds its guests from the sources bridge ships into
+    ~/.cache/bridge/bench/ (a Rust toolchain for wasm32 is needed), then checks the
+    budgets of docs/performance.md ("Budgets").
 
     With --sidecar, the same call over gRPC to a server in another process: bridge serve
     of the Rust guest and a bare grpcio server with an empty handler, over a unix socket
@@ -878,6 +903,13 @@ def _relative(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _bytes(path: Path) -> int:
+    """A file's size, or the sum of a folder's files (a vendored SDK)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def _size(size: int) -> str:

@@ -51,9 +51,9 @@ from google.protobuf.message import Message
 from .codegen import go, rust, write_files
 from .codegen.base import GeneratedFile, template_env
 from .errors import CallError, SchemaError, ToolchainError
-from .guest import toolchain
+from .guest import sdk, toolchain
 from .guest.build import Language, build
-from .guest.scaffold import GO_PACKAGE, RUST_MODULE, sdk_path
+from .guest.scaffold import GO_PACKAGE, RUST_MODULE
 from .schema.messages import MessageTypes
 from .schema.model import Schema
 
@@ -168,9 +168,7 @@ def guest_files(language: Language, plan: EchoPlan) -> tuple[list[GeneratedFile]
         files = [
             GeneratedFile(
                 "go.mod",
-                env.get_template("project/go.mod.j2").render(
-                    module=GO_MODULE, guest_go=sdk_path(language)
-                ),
+                env.get_template("project/go.mod.j2").render(module=GO_MODULE),
             ),
             GeneratedFile(
                 "main.go",
@@ -189,7 +187,6 @@ def guest_files(language: Language, plan: EchoPlan) -> tuple[list[GeneratedFile]
         "name": "bridge-conformance",
         "service": view_rust,
         "module": RUST_MODULE,
-        "guest_rust": sdk_path(language),
         "sources": sources,
     }
     files = [
@@ -208,6 +205,8 @@ def build_guest(language: Language, plan: EchoPlan, workdir: Path) -> Path:
     project = workdir / f"{language.value}-guest"
     files, _ = guest_files(language, plan)
     write_files(files, project)
+    # The manifests `bridge init` writes expect the SDK vendored beside them.
+    sdk.vendor(project, language, gen="")
     output = workdir / f"conformance-{language.value}.wasm"
     return build(project, output, language=language, schema=plan.schema.descriptor_set).output
 

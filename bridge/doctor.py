@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from .guest import toolchain
+from ._version import __version__
+from .errors import BridgeError
+from .guest import sdk, toolchain
+from .guest.build import Language, detect_language
 
-__all__ = ["Check", "run_checks"]
+__all__ = ["Check", "project_checks", "run_checks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +56,42 @@ def _fast_path() -> Check:
     return Check("fastcall", purpose, False, fix=f"calls take the slow path: {reason}")
 
 
+def _shipped_sdk(language: Language) -> Check:
+    name = f"sdk/{language.value}"
+    purpose = f"the {language.value.capitalize()} guest SDK that bridge init vendors"
+    try:
+        folder = sdk.sdk_dir(language)
+    except BridgeError as exc:
+        return Check(name, purpose, False, fix=str(exc))
+    return Check(name, purpose, True, __version__, str(folder))
+
+
+def project_checks(projects: Sequence[Path]) -> list[Check]:
+    """One check per guest project: is its vendored SDK the one this bridge ships?"""
+    checks = []
+    for project in projects:
+        name = f"project {project}"
+        purpose = "guest project: its SDK matches this bridge"
+        try:
+            detect_language(project)
+            stamp = sdk.read_stamp(project)
+            stale = sdk.stale_reason(project)
+        except BridgeError as exc:
+            checks.append(Check(name, purpose, False, fix=str(exc)))
+            continue
+        if stamp is None:
+            where = "its own SDK (none vendored in bridge-sdk/)"
+            checks.append(Check(name, purpose, True, location=where))
+        elif stale is not None:
+            checks.append(Check(name, purpose, False, stamp.bridge, fix=stale))
+        else:
+            folder = str(project / sdk.VENDOR_DIR)
+            checks.append(Check(name, purpose, True, stamp.bridge, folder))
+    return checks
+
+
 def run_checks() -> list[Check]:
-    """Every check, in a stable order: the engines first, then the toolchains."""
+    """Every check, in a stable order: the engines, the SDKs, then the toolchains."""
     checks = [
         Check("python", "runs bridge", True, platform.python_version()),
         _package("wasmtime", "engine: runs modules in-process", "pip install wasmtime"),
@@ -63,6 +102,7 @@ def run_checks() -> list[Check]:
             "pip install 'bridge-wasm[wasmer]'",
         ),
         _package("extism", "bench (optional): the Extism comparison", "pip install extism"),
+        *(_shipped_sdk(language) for language in Language),
     ]
     go = toolchain.find_go()
     checks.append(

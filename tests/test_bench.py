@@ -13,6 +13,7 @@ import pytest
 
 import bridge
 from bridge import bench
+from bridge.resources import source_root
 from tests.cli.conftest import assert_one_line_error, run
 from tests.conftest import has_rust
 
@@ -34,7 +35,7 @@ def _has_extism() -> bool:
 
 @pytest.fixture(scope="module")
 def ctx() -> bench.Context:
-    return bench.Context(bench.checkout_root())
+    return bench.Context(source_root())
 
 
 @needs_rust
@@ -155,9 +156,9 @@ def test_table_without_extism_says_how_to_get_it() -> None:
     assert "not measured" in ran.stdout  # bridge vs extism: no extism figure
 
 
-def test_missing_checkout_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(bench, "checkout_root", lambda: tmp_path)
-    assert_one_line_error(run("bench", "--json"), "run it from a clone")
+def test_missing_sources_are_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench, "source_root", lambda: tmp_path)
+    assert_one_line_error(run("bench", "--json"), "reinstall bridge")
 
 
 def test_python_figure_is_the_guests_logic(ctx: bench.Context) -> None:

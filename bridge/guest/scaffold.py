@@ -1,26 +1,29 @@
 """`bridge init`: create a guest project once, around one service of a schema.
 
 A project is the user's own files (go.mod and main.go, or Cargo.toml, build.rs and
-src/lib.rs), written once and never again, plus the generated glue that `bridge gen`
-may rewrite at any time. The user file's methods answer UNIMPLEMENTED until written.
+src/lib.rs, and its .gitignore and .gitattributes), written once and never again, plus
+what `bridge gen` may rewrite at any time: the glue, the schema it embeds, and the
+vendored guest SDK (bridge/guest/sdk.py). The user file's methods answer UNIMPLEMENTED
+until written. Nothing written names a path outside the project.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..codegen import go, rust, write_files
 from ..codegen.base import GeneratedFile, template_env
 from ..errors import ProjectError
 from ..schema.model import Schema
+from . import sdk
 from .build import SCHEMA_FILE, Language
 
-__all__ = ["InitResult", "init_project", "sdk_path"]
+__all__ = ["InitResult", "init_project"]
 
 GO_PACKAGE = "bridgegen"
 RUST_MODULE = "bridge_gen"
@@ -28,23 +31,12 @@ RUST_MODULE = "bridge_gen"
 
 @dataclass(frozen=True, slots=True)
 class InitResult:
+    """What `bridge init` wrote; the last user file is the one to write the methods in."""
+
     project: Path
     language: Language
     user_files: tuple[Path, ...]
     generated_files: tuple[Path, ...]
-
-
-def sdk_path(language: Language) -> Path:
-    """The guest SDK in the bridge checkout this package runs from."""
-    root = Path(__file__).resolve().parent.parent.parent
-    sdk = root / ("guest-go" if language is Language.GO else "guest-rust")
-    if not sdk.is_dir():
-        raise ProjectError(
-            f"the {language.value} guest SDK is not at {sdk}: bridge init needs the bridge "
-            "source checkout (its guest-go/ and guest-rust/)",
-            path=str(sdk),
-        )
-    return sdk
 
 
 def init_project(
@@ -81,55 +73,71 @@ def init_project(
     project.mkdir(parents=True, exist_ok=True)
     name = _project_name(project)
     env = template_env(language.value)
-    gen_out = f"{project}/{GO_PACKAGE}" if language is Language.GO else f"{project}/src"
-    flag = "--go-out" if language is Language.GO else "--rust-out"
-    gen_args = " ".join(
-        [*(f"-I {shlex.quote(str(i))}" for i in includes), *map(str, protos), flag, gen_out]
-    )
+    glue_dir = project / (GO_PACKAGE if language is Language.GO else "src")
+    gen_command = sdk.gen_command(language, protos, includes, glue_dir, project)
     if language is Language.GO:
         view_go = go.service_view(schema, service, package=GO_PACKAGE)
         module = f"bridge.local/{name}"
         user = [
-            GeneratedFile(
-                "go.mod",
-                env.get_template("project/go.mod.j2").render(
-                    module=module, guest_go=sdk_path(language)
-                ),
-            ),
+            GeneratedFile("go.mod", env.get_template("project/go.mod.j2").render(module=module)),
             GeneratedFile(
                 "main.go",
                 env.get_template("project/main.go.j2").render(
-                    name=name, module=module, package=GO_PACKAGE, service=view_go, gen_args=gen_args
+                    name=name,
+                    module=module,
+                    package=GO_PACKAGE,
+                    service=view_go,
+                    gen_command=gen_command,
                 ),
             ),
         ]
-        glue_dir = project / GO_PACKAGE
         glue = go.emit(schema, package=GO_PACKAGE)
+        generated = [f"/{GO_PACKAGE}/**", f"/{sdk.VENDOR_DIR}/**"]
+        ignored = ["*.wasm"]
     else:
         view_rust = rust.service_view(schema, service, module=RUST_MODULE)
         context = {
             "name": name.replace("_", "-"),
             "service": view_rust,
             "module": RUST_MODULE,
-            "guest_rust": sdk_path(language),
-            "gen_args": gen_args,
+            "gen_command": gen_command,
         }
         user = [
             GeneratedFile("Cargo.toml", env.get_template("project/Cargo.toml.j2").render(context)),
             GeneratedFile("build.rs", env.get_template("project/build.rs.j2").render(context)),
             GeneratedFile("src/lib.rs", env.get_template("project/lib.rs.j2").render(context)),
         ]
-        glue_dir = project / "src"
         glue = rust.emit(schema, module=RUST_MODULE)
-    user_files = write_files(user, project)
-    generated = write_files(glue, glue_dir)
-    (glue_dir / SCHEMA_FILE).write_bytes(schema.descriptor_set)
+        generated = [f"/src/{RUST_MODULE}.rs", f"/src/{SCHEMA_FILE}", f"/{sdk.VENDOR_DIR}/**"]
+        ignored = ["/target/", "*.wasm"]
+    user_files = write_files([*_git_files(generated, ignored), *user], project)
+    written = write_files(glue, glue_dir)
+    write_atomic(glue_dir / SCHEMA_FILE, schema.descriptor_set)
+    vendored = sdk.vendor(project, language, gen=gen_command)
     return InitResult(
         project=project,
         language=language,
         user_files=tuple(user_files),
-        generated_files=(*generated, glue_dir / SCHEMA_FILE),
+        generated_files=(*written, glue_dir / SCHEMA_FILE, vendored),
     )
+
+
+def _git_files(generated: list[str], ignored: list[str]) -> list[GeneratedFile]:
+    """.gitignore and .gitattributes: the project is committed whole, generated files
+    included (it then builds from a clone with the toolchain alone), and reviews fold
+    the generated ones."""
+    return [
+        GeneratedFile(
+            ".gitignore",
+            "# Build output; everything else in this folder is committed.\n"
+            + "".join(f"{pattern}\n" for pattern in ignored),
+        ),
+        GeneratedFile(
+            ".gitattributes",
+            "# Written by bridge (`bridge gen` refreshes them): folded in reviews.\n"
+            + "".join(f"{pattern} linguist-generated=true\n" for pattern in generated),
+        ),
+    ]
 
 
 def _project_name(project: Path) -> str:

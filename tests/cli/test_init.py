@@ -1,13 +1,19 @@
-"""bridge init: a project that builds as it is, answers UNIMPLEMENTED, and is never
-overwritten; bridge gen then refreshes its glue only."""
+"""bridge init: a project that builds as it is, anywhere (the guest SDK vendored in it),
+answers UNIMPLEMENTED, and is never overwritten; bridge gen then refreshes its glue and
+its SDK, never the user's files."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from bridge._version import __version__
+from bridge.abi import ABI_VERSION
+from bridge.guest import sdk
+from bridge.guest.build import Language
 from tests.cli.conftest import assert_one_line_error, run
 from tests.conftest import PRICING_PROTO, ROOT, has_go, has_rust
 
@@ -95,3 +101,58 @@ def test_init_names_the_services_there_are(tmp_path: Path) -> None:
     )
     assert_one_line_error(ran, "no service pricing.v1.Pricng", "did you mean pricing.v1.Pricing?")
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("language", ["go", "rust"])
+def test_init_writes_a_portable_project(language: str, tmp_path: Path) -> None:
+    """The SDK is vendored beside the project; nothing names a path of this machine."""
+    # The user's repository: the schema and the guest side by side.
+    shutil.copytree(PRICING_PROTO.parent, tmp_path / "proto" / "pricing" / "v1")
+    project = tmp_path / "guests" / "pricing"
+    ran = run(
+        "init", language, str(tmp_path / "proto" / "pricing" / "v1" / "pricing.proto"),
+        "-I", str(tmp_path / "proto"), "--service", SERVICE, "--dir", str(project),
+    )  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    manifest = (project / ("go.mod" if language == "go" else "Cargo.toml")).read_text()
+    assert ("=> ./bridge-sdk" if language == "go" else 'path = "bridge-sdk"') in manifest
+    lang = Language(language)
+    assert sdk.sdk_files(project / "bridge-sdk", lang) == sdk.sdk_files(sdk.sdk_dir(lang), lang)
+    stamp = sdk.read_stamp(project)
+    assert stamp is not None and (stamp.bridge, stamp.abi) == (__version__, ABI_VERSION)
+    assert stamp.gen == (
+        f"bridge gen -I ../../proto ../../proto/pricing/v1/pricing.proto --{language}-out "
+        + ("bridgegen" if language == "go" else "src")
+    )
+    assert sdk.stale_reason(project) is None
+    assert "*.wasm" in (project / ".gitignore").read_text()
+    for path in project.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert str(ROOT).encode() not in data and str(tmp_path).encode() not in data, path
+
+
+@pytest.mark.parametrize("language", ["go", "rust"])
+def test_gen_refreshes_the_vendored_sdk(language: str, tmp_path: Path) -> None:
+    project = tmp_path / "pricing"
+    _init(language, project)
+    lang = Language(language)
+    vendored = project / "bridge-sdk" / next(iter(sdk.sdk_files(sdk.sdk_dir(lang), lang)))
+    shipped = vendored.read_bytes()
+    vendored.write_bytes(shipped + b"\n// edited\n")
+    (project / "bridge-sdk" / "gone.rs").write_text("// no longer in the SDK\n")
+    assert "was edited since bridge wrote it" in (sdk.stale_reason(project) or "")
+
+    out = project / ("bridgegen" if language == "go" else "src")
+    gen = run("gen", str(PRICING_PROTO), "-I", PROTO_ROOT, f"--{language}-out", str(out))
+    assert gen.exit_code == 0, gen.stderr
+    assert vendored.read_bytes() == shipped
+    assert not (project / "bridge-sdk" / "gone.rs").exists()
+    assert sdk.stale_reason(project) is None
+
+
+def test_gen_leaves_a_project_without_a_vendored_sdk_alone(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module mine\n\nreplace bridge.dev/guest => ../guest-go\n")
+    gen = run("gen", str(PRICING_PROTO), "-I", PROTO_ROOT, "--go-out", str(tmp_path / "gen"))
+    assert gen.exit_code == 0, gen.stderr
+    assert not (tmp_path / "bridge-sdk").exists()
