@@ -283,6 +283,9 @@ def test_built_guest_answers(installed: Installed, app: Path, language: str) -> 
     ran = installed.run("bridge", "call", f"build/slug-{language}.wasm", "shop.v1.Catalog/Slug",
                         '{"text": "Big  Blue Box"}', cwd=app)  # fmt: skip
     assert _json(ran.stdout) == {"slug": "big-blue-box"}
+    described = _json(installed.run("bridge", "inspect", f"build/slug-{language}.wasm", "--json",
+                                    cwd=app).stdout)  # fmt: skip
+    assert described["methods"] == ["shop.v1.Catalog/Slug"]
 
 
 def test_routed_function_in_wasm_and_shadow_mode(installed: Installed, app: Path) -> None:
