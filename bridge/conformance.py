@@ -25,7 +25,9 @@ field set, a few levels deep) and `count` seeded random messages (`MessageGenera
 A message passes when the reply decodes and its canonical bytes (deterministic
 serialization: map order does not matter) equal the original's, so -0.0 and NaN count
 as they are; a guest error, a trap or a difference fails it, and the first failing
-input of each type is kept, as hex, for the report (`check_type`).
+input of each type is kept, as hex, for the report (`check_type`). That is the valid-
+message half of one rule (`judge`), which the codec tests also hold the Go and Rust
+codecs to on any bytes: refuse what Python's protobuf refuses, read what it reads.
 
 The user's files are compiled as they are first, with the checks of `bridge gen`: a
 schema with streaming RPCs is rejected with the SchemaError naming the file and line,
@@ -37,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,7 +53,7 @@ from google.protobuf.message import Message
 
 from .codegen import go, rust, write_files
 from .codegen.base import GeneratedFile, template_env
-from .errors import CallError, SchemaError, ToolchainError
+from .errors import CallError, GuestError, SchemaError, StatusCode, ToolchainError
 from .guest import sdk, toolchain
 from .guest.build import Language, build
 from .guest.scaffold import GO_PACKAGE, RUST_MODULE
@@ -68,6 +71,7 @@ __all__ = [
     "build_guest",
     "check_messages",
     "check_type",
+    "judge",
     "prepare",
     "run_conformance",
     "synthetic_proto",
@@ -691,13 +695,191 @@ def _difference(original: Message, reply: Message) -> str:
     return f"the reply differs in {', '.join(differ)}"
 
 
+# ---- the rule: what a codec must do with any bytes ----
+#
+# One rule for the Go and Rust codecs, used by `check_type` (valid messages) and by the
+# codec tests (hostile and mutated bytes, tests/codegen/differential.py): the guest
+# refuses what Python's protobuf (upb) refuses, and reads what it reads.
+
+_MASK64 = 2**64 - 1
+#: The wire type of each non-message field type (the rest are varints).
+_WIRE_TYPES: dict[int, int] = {
+    _T.TYPE_DOUBLE: 1,
+    _T.TYPE_FIXED64: 1,
+    _T.TYPE_SFIXED64: 1,
+    _T.TYPE_STRING: 2,
+    _T.TYPE_BYTES: 2,
+    _T.TYPE_GROUP: 3,
+    _T.TYPE_FLOAT: 5,
+    _T.TYPE_FIXED32: 5,
+    _T.TYPE_SFIXED32: 5,
+}
+#: Nine bytes with the continuation bit, then a last byte above 1: the only shape of a
+#: varint over 64 bits that upb reads (it keeps the low 64 bits). A cheap first look.
+_OVERFLOW_SHAPE = re.compile(rb"[\x80-\xff]{9}[\x02-\x7f]")
+
+
+class _Unreadable(Exception):
+    """`_Wire` cannot read bytes upb read: bridge's model of upb is wrong."""
+
+
+def _varint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class _Wire:
+    """upb's reading of bytes it accepted, field by field: `known` drops the unknown
+    fields at every level (a field number the message lacks, or one with the wrong wire
+    type) and notes in `overflow` whether a varint carried more than 64 bits.
+
+    Python's own parse cannot stand in: upb keeps a map entry that holds an unknown
+    field as an unknown field of the map's message, where the Go and Rust codecs (like
+    Go's protobuf) keep the entry and drop the field.
+    """
+
+    def __init__(self) -> None:
+        self.overflow = False
+
+    def varint(self, data: bytes, pos: int, end: int) -> tuple[int, int]:
+        value = 0
+        for i in range(min(10, end - pos)):
+            byte = data[pos + i]
+            value |= (byte & 0x7F) << (7 * i)
+            if byte < 0x80:
+                self.overflow |= i == 9 and byte > 1
+                return value & _MASK64, pos + i + 1
+        raise _Unreadable(f"no varint at byte {pos}")
+
+    def skip(self, data: bytes, pos: int, end: int, number: int, wire: int) -> int:
+        """The end of the value of a field whose tag ended at `pos`."""
+        if wire == 0:
+            return self.varint(data, pos, end)[1]
+        if wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            size, pos = self.varint(data, pos, end)
+            pos += size
+        elif wire == 3:  # a group: its fields, to the end-group tag of the same number
+            while True:
+                tag, pos = self.varint(data, pos, end)
+                if tag & 7 == 4:
+                    if tag >> 3 != number:
+                        raise _Unreadable(f"end-group {tag >> 3} closes group {number}")
+                    return pos
+                pos = self.skip(data, pos, end, tag >> 3, tag & 7)
+        else:
+            raise _Unreadable(f"wire type {wire} at byte {pos}")
+        if pos > end:
+            raise _Unreadable("a field runs past its message")
+        return pos
+
+    def known(self, desc: _Desc, data: bytes) -> bytes:
+        """`data` (a `desc` message) without its unknown fields, at every level."""
+        out = bytearray()
+        pos, end = 0, len(data)
+        while pos < end:
+            start = pos
+            tag, pos = self.varint(data, pos, end)
+            number, wire = tag >> 3, tag & 7
+            value_at = pos
+            pos = self.skip(data, pos, end, number, wire)
+            f = desc.fields_by_number.get(number)
+            if f is None:
+                continue
+            if f.type == _T.TYPE_MESSAGE:
+                if wire == 2:  # a message or a map entry: its own unknown fields go too
+                    size_at = self.varint(data, value_at, end)[1]
+                    inner = self.known(f.message_type, data[size_at:pos])
+                    out += data[start:value_at] + _varint_bytes(len(inner)) + inner
+                continue
+            expected = _WIRE_TYPES.get(f.type, 0)
+            if wire == expected:
+                out += data[start:pos]
+            elif wire == 2 and f.is_repeated and expected in (0, 1, 5):  # packed
+                if expected == 0:  # its varints, for `overflow`
+                    at = self.varint(data, value_at, end)[1]
+                    while at < pos:
+                        at = self.varint(data, at, pos)[1]
+                out += data[start:pos]
+        return bytes(out)
+
+
+def _overflows(desc: _Desc, request: bytes) -> bool:
+    """Whether upb, reading `request`, meets a varint of more than 64 bits."""
+    if _OVERFLOW_SHAPE.search(request) is None:
+        return False
+    wire = _Wire()
+    wire.known(desc, request)
+    return wire.overflow
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def judge(cls: type[Message], request: bytes, call: CallFn) -> str | None:
+    """Why the guest's answer to `request` (through `call`) breaks the codec rule, or
+    None when it keeps it. `request` may be any bytes.
+
+    The rule: the guest refuses, with INVALID_ARGUMENT, exactly what Python's protobuf
+    (upb) refuses, and also a varint of more than 64 bits (upb keeps its low 64 bits:
+    docs/decisions.md); anything else the guest reads comes back as protobuf reads it,
+    unknown fields dropped: the same canonical bytes (maps in any order, -0.0 and NaN by
+    their bits). Any other error (a trap, another status) breaks it.
+    """
+    desc: _Desc = cls.DESCRIPTOR
+    theirs = cls()
+    refusal: str | None = None  # why protobuf refuses `request`
+    try:
+        theirs.MergeFromString(request)  # partial: proto2 required fields may be missing
+    except Exception as exc:  # protobuf's DecodeError, or upb's own
+        refusal = _one_line(exc)
+    try:
+        reply = call(request)
+    except CallError as exc:
+        invalid = isinstance(exc, GuestError) and exc.code is StatusCode.INVALID_ARGUMENT
+        if invalid and (refusal is not None or _overflows(desc, request)):
+            return None
+        return f"{type(exc).__name__}: {_one_line(exc)}"
+    if refusal is not None:
+        return f"the guest accepted what protobuf refuses ({refusal})"
+    if _overflows(desc, request):
+        return "the guest accepted a varint of more than 64 bits"
+    ours = cls()
+    try:
+        ours.MergeFromString(reply)
+    except Exception as exc:
+        # What protobuf read at its depth limit may not read back (a map entry's value
+        # is written even when it is absent, one level deeper): compare the bytes then.
+        if reply == _canonical(theirs):
+            return None
+        return f"the reply does not decode: {exc}"
+    if _canonical(ours) == _canonical(theirs):
+        return None
+    try:
+        known = _Wire().known(desc, request)
+    except _Unreadable as exc:  # a bug in _Wire, not in the guest: say so
+        return f"bridge cannot read what protobuf read: {exc}"
+    expected = cls()
+    expected.MergeFromString(known)
+    expected.DiscardUnknownFields()  # closed enums' unknown numbers (proto2)
+    if _canonical(ours) == _canonical(expected):
+        return None
+    return _difference(expected, ours)
+
+
 def check_type(
     language: str,
     cls: type[Message],
     messages: Iterable[tuple[str, Message]],
     call: CallFn,
 ) -> TypeResult:
-    """Echo each message through `call` and compare; the first failure is kept.
+    """Echo each message through `call` and `judge` the answer; the first failure is kept.
 
     A message passes when the reply decodes as `cls` and its canonical bytes equal the
     original's; a CallError (guest error, trap, ...), an undecodable reply or any
@@ -708,20 +890,7 @@ def check_type(
     for what, message in messages:
         total += 1
         request = message.SerializePartialToString()
-        reason: str | None = None
-        try:
-            reply_bytes = call(request)
-        except CallError as exc:
-            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        else:
-            reply = cls()
-            try:
-                reply.MergeFromString(reply_bytes)
-            except Exception as exc:  # protobuf's DecodeError, or upb's own
-                reason = f"the reply does not decode: {exc}"
-            else:
-                if _canonical(reply) != _canonical(message):
-                    reason = _difference(message, reply)
+        reason = judge(cls, request, call)
         if reason is None:
             passed += 1
         elif first is None:

@@ -24,23 +24,31 @@ const (
 	MaxFieldNumber = 536870911
 )
 
-// MaxGroupDepth is how deeply groups may nest inside a field that is being skipped.
+// MaxGroupDepth is how deeply groups may nest inside a field that is being skipped
+// (ConsumeFieldValueWithin takes another limit).
 const MaxGroupDepth = 100
 
 // MaxVarintLen is the longest a varint may be (a uint64 in 7-bit groups).
 const MaxVarintLen = 10
 
+// MaxTagLen is the longest a tag or a length prefix may be: the varint of a uint32.
+// upb (Python's protobuf) refuses a longer one, even a padded one of small value, and
+// so do ConsumeTag and ConsumeBytes; a value's varint may take MaxVarintLen bytes.
+const MaxTagLen = 5
+
 // Decoding errors. Every Consume and Skip function returns one of these (or nil),
 // never panics, and never reads outside the slice it is given.
 var (
-	ErrTruncated   = errors.New("proto: unexpected end of input")
-	ErrOverflow    = errors.New("proto: varint overflows 64 bits")
-	ErrLength      = errors.New("proto: length runs past the end of the input")
-	ErrWireType    = errors.New("proto: invalid wire type")
-	ErrFieldNumber = errors.New("proto: invalid field number")
-	ErrEndGroup    = errors.New("proto: unmatched end group")
-	ErrGroupDepth  = errors.New("proto: groups nested too deeply")
-	ErrInvalidUTF8 = errors.New("proto: string field contains invalid UTF-8")
+	ErrTruncated     = errors.New("proto: unexpected end of input")
+	ErrOverflow      = errors.New("proto: varint overflows 64 bits")
+	ErrTagTooLong    = errors.New("proto: tag longer than 5 bytes")
+	ErrLengthTooLong = errors.New("proto: length prefix longer than 5 bytes")
+	ErrLength        = errors.New("proto: length runs past the end of the input")
+	ErrWireType      = errors.New("proto: invalid wire type")
+	ErrFieldNumber   = errors.New("proto: invalid field number")
+	ErrEndGroup      = errors.New("proto: unmatched end group")
+	ErrGroupDepth    = errors.New("proto: groups nested too deeply")
+	ErrInvalidUTF8   = errors.New("proto: string field contains invalid UTF-8")
 )
 
 // ---- encoding ----
@@ -178,11 +186,32 @@ func ConsumeVarint(b []byte) (v uint64, n int, err error) {
 	return 0, 0, ErrOverflow
 }
 
+// consumeShort reads the varint of a tag or a length prefix, of MaxTagLen bytes at
+// most: a longer one fails with tooLong, wherever its value would fit.
+func consumeShort(b []byte, tooLong error) (v uint64, n int, err error) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1, nil // the common case: one byte
+	}
+	for i := 0; i < MaxTagLen; i++ {
+		if i >= len(b) {
+			return 0, 0, ErrTruncated
+		}
+		c := b[i]
+		v |= uint64(c&0x7F) << (7 * uint(i))
+		if c < 0x80 {
+			return v, i + 1, nil
+		}
+	}
+	return 0, 0, tooLong
+}
+
 // ConsumeTag reads a field key and returns its field number and wire type. It fails
-// on a truncated or overlong varint, a field number of 0 or above MaxFieldNumber, and
-// wire types 6 and 7.
+// with ErrTruncated when b ends inside the key, with ErrTagTooLong when the key takes
+// more than MaxTagLen bytes (as upb does, even when padded: 0x88 0x80 0x80 0x80 0x80
+// 0x00 is field 1), and on a field number of 0 or above MaxFieldNumber and wire types
+// 6 and 7.
 func ConsumeTag(b []byte) (num uint32, wt WireType, n int, err error) {
-	v, n, err := ConsumeVarint(b)
+	v, n, err := consumeShort(b, ErrTagTooLong)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -216,9 +245,11 @@ func ConsumeFixed64(b []byte) (v uint64, n int, err error) {
 }
 
 // ConsumeBytes reads a length-delimited value and returns it as a sub-slice of b (no
-// copy: it aliases b). It fails with ErrLength when the length runs past the end of b.
+// copy: it aliases b). It fails with ErrLengthTooLong when the length prefix takes
+// more than MaxTagLen bytes (as upb does, even when padded) and with ErrLength when
+// the length runs past the end of b.
 func ConsumeBytes(b []byte) (v []byte, n int, err error) {
-	length, n, err := ConsumeVarint(b)
+	length, n, err := consumeShort(b, ErrLengthTooLong)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -249,13 +280,22 @@ func ConsumeString(b []byte) (v string, n int, err error) {
 // group's number is unknown here: use ConsumeFieldValue to check it too. A stray
 // WireEndGroup fails with ErrEndGroup.
 func SkipField(b []byte, wt WireType) (n int, err error) {
-	return skipValue(b, 0, wt, 0)
+	return skipValue(b, 0, wt, MaxGroupDepth)
 }
 
 // ConsumeFieldValue is SkipField for a field whose number is known: a group must end
 // with an end-group tag of the same number. Unknown fields are skipped with it.
 func ConsumeFieldValue(b []byte, num uint32, wt WireType) (n int, err error) {
-	return skipValue(b, num, wt, 0)
+	return skipValue(b, num, wt, MaxGroupDepth)
+}
+
+// ConsumeFieldValueWithin is ConsumeFieldValue with groups nesting at most levels deep
+// (0: no group at all) instead of MaxGroupDepth. upb counts a group as one level
+// deeper than the message or group that holds it, toward the one limit of message
+// nesting: a decoder that does the same passes the levels its limit leaves below the
+// message being decoded (limit - depth).
+func ConsumeFieldValueWithin(b []byte, num uint32, wt WireType, levels int) (n int, err error) {
+	return skipValue(b, num, wt, levels)
 }
 
 // ConsumeField reads a whole field, its tag and value, and returns its number, wire
@@ -265,7 +305,7 @@ func ConsumeField(b []byte) (num uint32, wt WireType, n int, err error) {
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	m, err := skipValue(b[n:], num, wt, 0)
+	m, err := skipValue(b[n:], num, wt, MaxGroupDepth)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -273,7 +313,8 @@ func ConsumeField(b []byte) (num uint32, wt WireType, n int, err error) {
 }
 
 // skipValue skips one field value; num 0 means "the group's number is not known".
-func skipValue(b []byte, num uint32, wt WireType, depth int) (int, error) {
+// Groups may nest levels deep.
+func skipValue(b []byte, num uint32, wt WireType, levels int) (int, error) {
 	switch wt {
 	case WireVarint:
 		_, n, err := ConsumeVarint(b)
@@ -288,7 +329,7 @@ func skipValue(b []byte, num uint32, wt WireType, depth int) (int, error) {
 		_, n, err := ConsumeBytes(b)
 		return n, err
 	case WireStartGroup:
-		if depth >= MaxGroupDepth {
+		if levels <= 0 {
 			return 0, ErrGroupDepth
 		}
 		n := 0
@@ -307,7 +348,7 @@ func skipValue(b []byte, num uint32, wt WireType, depth int) (int, error) {
 				}
 				return n, nil
 			}
-			m, err = skipValue(b[n:], inner, iwt, depth+1)
+			m, err = skipValue(b[n:], inner, iwt, levels-1)
 			if err != nil {
 				return 0, err
 			}

@@ -242,18 +242,26 @@ func TestDecodeErrors(t *testing.T) {
 		{"varint 10 padded bytes ok", varint, cat(rep(0x80, 9), []byte{0x00}), nil},
 		{"tag empty", tag, nil, ErrTruncated},
 		{"tag truncated", tag, []byte{0x80}, ErrTruncated},
-		{"tag overlong", tag, rep(0xFF, 11), ErrOverflow},
+		{"tag overlong", tag, rep(0xFF, 11), ErrTagTooLong},
+		{"tag of 6 bytes", tag, []byte{0x98, 0x86, 0x80, 0x80, 0x80, 0x00, 0x01}, ErrTagTooLong},
+		{"tag padded to 10 bytes", tag, cat([]byte{0x88}, rep(0x80, 8), []byte{0x00}), ErrTagTooLong},
+		{"tag of 5 continuation bytes at the end", tag, rep(0x80, 5), ErrTagTooLong},
+		{"tag truncated in 4 bytes", tag, rep(0x80, 4), ErrTruncated},
 		{"tag field 0", tag, []byte{0x00}, ErrFieldNumber},
 		{"tag field 0 bytes", tag, []byte{0x02}, ErrFieldNumber},
 		{"tag field 2^29", tag, []byte{0x80, 0x80, 0x80, 0x80, 0x10}, ErrFieldNumber},
-		{"tag field huge", tag, cat(rep(0xFF, 9), []byte{0x01}), ErrFieldNumber},
+		{"tag field 2^32 >> 3", tag, []byte{0x80, 0x80, 0x80, 0x80, 0x7F}, ErrFieldNumber},
+		{"tag field huge", tag, cat(rep(0xFF, 9), []byte{0x01}), ErrTagTooLong},
 		{"tag wire type 6", tag, []byte{0x0E}, ErrWireType},
 		{"tag wire type 7", tag, []byte{0x0F}, ErrWireType},
 		{"bytes empty", bytes_, nil, ErrTruncated},
 		{"bytes length truncated", bytes_, []byte{0x80}, ErrTruncated},
 		{"bytes past end", bytes_, []byte{0x03, 'a', 'b'}, ErrLength},
 		{"bytes length 2^32-1", bytes_, []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 'a'}, ErrLength},
-		{"bytes length max uint64", bytes_, cat(rep(0xFF, 9), []byte{0x01}), ErrLength},
+		{"bytes length max uint64", bytes_, cat(rep(0xFF, 9), []byte{0x01}), ErrLengthTooLong},
+		{"bytes length of 6 bytes", bytes_, []byte{0x82, 0x80, 0x80, 0x80, 0x80, 0x00, 'a', 'b'}, ErrLengthTooLong},
+		{"bytes length truncated in 4 bytes", bytes_, rep(0x80, 4), ErrTruncated},
+		{"string length of 6 bytes", str, []byte{0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 'a'}, ErrLengthTooLong},
 		{"string invalid utf8", str, []byte{0x02, 0xC3, 0x28}, ErrInvalidUTF8},
 		{"string surrogate", str, []byte{0x03, 0xED, 0xA0, 0x80}, ErrInvalidUTF8},
 		{"string past end", str, []byte{0x05, 'a'}, ErrLength},
@@ -271,6 +279,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"skip group nested mismatch", skip(WireStartGroup), []byte{0x13, 0x1C, 0x0C}, ErrEndGroup},
 		{"skip group too deep", skip(WireStartGroup), deep, ErrGroupDepth},
 		{"skip group at depth limit", skip(WireStartGroup), okDeep, nil},
+		{"skip group, 6-byte inner tag", skip(WireStartGroup), []byte{0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01, 0x0C}, ErrTagTooLong},
+		{"skip group, 6-byte inner length", skip(WireStartGroup), []byte{0x0A, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x0C}, ErrLengthTooLong},
+		{"skip bytes, 6-byte length", skip(WireBytes), []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, ErrLengthTooLong},
 		{"group number mismatch", skipNum(1, WireStartGroup), []byte{0x14}, ErrEndGroup},
 		{"group number match", skipNum(2, WireStartGroup), []byte{0x08, 0x01, 0x14}, nil},
 		{"field end group at top", field, []byte{0x0C}, ErrEndGroup},
@@ -282,6 +293,60 @@ func TestDecodeErrors(t *testing.T) {
 		if !errors.Is(err, tt.want) {
 			t.Errorf("%s: error %v, want %v", tt.name, err, tt.want)
 		}
+	}
+}
+
+// ConsumeFieldValueWithin counts the group being skipped and each one inside it as a
+// level, against its own limit.
+func TestConsumeFieldValueWithin(t *testing.T) {
+	// groups(g): the value of field 1 as g nested groups, the outermost's start tag
+	// already read (as a decoder reads it before skipping).
+	groups := func(g int) []byte {
+		return cat(bytes.Repeat([]byte{0x0B}, g-1), bytes.Repeat([]byte{0x0C}, g))
+	}
+	tests := []struct {
+		groups, levels int
+		want           error
+	}{
+		{1, 0, ErrGroupDepth},
+		{1, 1, nil},
+		{2, 1, ErrGroupDepth},
+		{2, 2, nil},
+		{50, 50, nil},
+		{51, 50, ErrGroupDepth},
+		{MaxGroupDepth, MaxGroupDepth, nil},
+		{MaxGroupDepth + 1, MaxGroupDepth, ErrGroupDepth},
+		{3, -1, ErrGroupDepth},
+	}
+	for _, tt := range tests {
+		in := groups(tt.groups)
+		n, err := ConsumeFieldValueWithin(in, 1, WireStartGroup, tt.levels)
+		if !errors.Is(err, tt.want) || (err == nil && n != len(in)) {
+			t.Errorf("%d groups within %d levels: %d, %v; want %v", tt.groups, tt.levels, n, err, tt.want)
+		}
+	}
+	// Other wire types need no level.
+	for _, in := range []struct {
+		wt WireType
+		b  []byte
+	}{{WireVarint, []byte{0x01}}, {WireBytes, []byte{0x01, 'a'}}, {WireFixed32, []byte{1, 2, 3, 4}}} {
+		if n, err := ConsumeFieldValueWithin(in.b, 1, in.wt, 0); err != nil || n != len(in.b) {
+			t.Errorf("wire type %d within 0 levels: %d, %v", in.wt, n, err)
+		}
+	}
+	// ConsumeFieldValue is ConsumeFieldValueWithin(MaxGroupDepth).
+	if _, err := ConsumeFieldValue(groups(MaxGroupDepth+1), 1, WireStartGroup); err != ErrGroupDepth {
+		t.Errorf("ConsumeFieldValue of %d groups: %v", MaxGroupDepth+1, err)
+	}
+}
+
+// The errors of tags and lengths over 5 bytes name the cause, not an overflow.
+func TestLongPrefixErrorText(t *testing.T) {
+	if ErrTagTooLong.Error() != "proto: tag longer than 5 bytes" {
+		t.Errorf("ErrTagTooLong = %q", ErrTagTooLong)
+	}
+	if ErrLengthTooLong.Error() != "proto: length prefix longer than 5 bytes" {
+		t.Errorf("ErrLengthTooLong = %q", ErrLengthTooLong)
 	}
 }
 
@@ -373,6 +438,9 @@ func FuzzConsumeField(f *testing.F) {
 				t.Fatalf("ConsumeField returned field %d wire type %d", num, wt)
 			}
 			_, _, tn, _ := ConsumeTag(b)
+			if tn > MaxTagLen {
+				t.Fatalf("ConsumeTag read a tag of %d bytes", tn)
+			}
 			if m, err := ConsumeFieldValue(b[tn:], num, wt); err != nil || tn+m != n {
 				t.Fatalf("ConsumeFieldValue disagrees: %d+%d != %d (%v)", tn, m, n, err)
 			}
@@ -409,6 +477,16 @@ func FuzzConsumeVarint(f *testing.F) {
 		// The same bytes as a length-delimited value never reach past the end.
 		if bv, bn, err := ConsumeBytes(data); err == nil && (bn > len(data) || len(bv) > len(data)) {
 			t.Fatal("ConsumeBytes reached past the end")
+		} else if err == nil && bn-len(bv) > MaxTagLen {
+			t.Fatalf("ConsumeBytes read a length prefix of %d bytes", bn-len(bv))
+		}
+		// A length prefix is too long exactly when its first MaxTagLen bytes all continue.
+		long := len(data) >= MaxTagLen
+		for _, c := range data[:min(len(data), MaxTagLen)] {
+			long = long && c >= 0x80
+		}
+		if _, _, err := ConsumeBytes(data); (err == ErrLengthTooLong) != long {
+			t.Fatalf("ConsumeBytes(% x): %v", data, err)
 		}
 	})
 }

@@ -33,7 +33,12 @@ and map entries in sorted key order with both key and value, so the output is
 deterministic. Decoding accepts packed and unpacked repeated scalars alike, lets the
 last value of a scalar win, merges repeated message occurrences, skips unknown fields
 (a known number with another wire type is unknown) and drops them, checks strings are
-UTF-8 and fails, never panics, on malformed input or nesting deeper than 100 messages.
+UTF-8 and fails, never panics, on what upb (Python's protobuf) refuses: malformed input,
+a tag or length prefix longer than 5 bytes (guest.ConsumeTag and guest.ConsumeBytes), and
+nesting deeper than 100 levels, where map entries and unknown groups count as levels as
+messages do (a map's entry is one level below its message, the entry's value two; a
+group one below the message or group holding it). The one difference: a varint of more
+than 64 bits is refused, where upb keeps its low 64 bits.
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ __all__ = [
     "service_view",
 ]
 
-#: How deeply messages may nest in a decoded request (the top-level message is 0).
+#: How deeply messages may nest in a decoded request (the top-level message is 0); map
+#: entries and unknown groups count as levels, as in upb (guest.ConsumeFieldValueWithin).
 MAX_DEPTH = 100
 
 _GO_KEYWORDS = frozenset(

@@ -503,10 +503,11 @@ class _Emitter:
         # Copy values are passed by value, strings and bytes by reference.
         value = var if is_ref != scalar.copy else (f"*{var}" if is_ref else f"&{var}")
         read = f"{reader}.{scalar.read}()?"
+        # Strings and bytes go through __rt, which reads their lengths as upb does.
         if f.kind is FieldKind.STRING:
-            read = f"String::from({read})"
+            read = f"__rt::string(&mut {reader})?"
         elif f.kind is FieldKind.BYTES:
-            read = f"{read}.to_vec()"
+            read = f"__rt::bytes(&mut {reader})?.to_vec()"
         return scalar.rust_type, scalar.wire, scalar.write.format(v=value), read
 
     def _map_view(self, f: Field, here: tuple[str, ...]) -> MapView:

@@ -3,18 +3,18 @@
 The guest (tests/codegen/go-host, with the generated package written into bridgegen/ of
 a temporary copy) is built once per session; messages made by Python protobuf go
 through kitchen.v1.Kitchen/Echo and must come back equal, and malformed ones must be
-answered INVALID_ARGUMENT, never with a trap.
+answered INVALID_ARGUMENT, never with a trap: the rule of tests/codegen/differential.py,
+the same for the Rust guest.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-import random
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,6 +30,18 @@ from bridge.guest.build import build
 from bridge.schema.model import Schema
 
 from ..conftest import has_go
+from .differential import (
+    NESTING,
+    assert_agrees,
+    assert_round_trips,
+    assert_rule_has_teeth,
+    echo,
+    generated,
+    mutations,
+    padded_varints,
+    prefixes,
+    random_messages,
+)
 from .golden import assert_golden
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -331,22 +343,6 @@ def kitchen_guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bridge.G
     module.close()
 
 
-def _canonical(message: Any) -> bytes:
-    return message.SerializeToString(deterministic=True)  # type: ignore[no-any-return]
-
-
-def _echo(guest: bridge.GuestModule, pb2: ModuleType, message: Any) -> None:
-    """Echo `message` and check it comes back equal (by its canonical bytes: NaN != NaN)."""
-    reply = pb2.Everything.FromString(guest.call(ECHO, message.SerializeToString()))
-    assert _canonical(reply) == _canonical(message)
-    if not _has_nan(message):
-        assert reply == message
-
-
-def _has_nan(message: Any) -> bool:
-    return "nan" in str(message).lower()
-
-
 def _edge_cases(pb2: ModuleType) -> Iterator[Any]:
     wkt = importlib.import_module("google.protobuf.wrappers_pb2")
     struct_pb2 = importlib.import_module("google.protobuf.struct_pb2")
@@ -485,180 +481,20 @@ def _tree(pb2: ModuleType, depth: int) -> Any:
 
 @needs_go
 def test_round_trip_edge_cases(kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType) -> None:
-    for message in _edge_cases(kitchen_pb2):
-        _echo(kitchen_guest, kitchen_pb2, message)
+    assert_round_trips(kitchen_pb2, echo(kitchen_guest), _edge_cases(kitchen_pb2))
+
+
+@needs_go
+def test_round_trip_generated(kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType) -> None:
+    """`bridge conformance`'s messages: edge values, maximal, 300 random."""
+    messages = generated(kitchen_pb2, 300, seed=20240611)
+    assert_round_trips(kitchen_pb2, echo(kitchen_guest), messages)
 
 
 @needs_go
 def test_ping_answers_empty(kitchen_guest: bridge.GuestModule) -> None:
     assert kitchen_guest.call(PING, b"") == b""
     assert kitchen_guest.call(PING, b"\x08\x01") == b""  # unknown fields are dropped
-
-
-class _Random:
-    """Random Everything messages, from a seed."""
-
-    def __init__(self, pb2: ModuleType, seed: int) -> None:
-        self.pb2 = pb2
-        self.rng = random.Random(seed)
-
-    def maybe(self) -> bool:
-        return self.rng.random() < 0.4
-
-    def int_in(self, lo: int, hi: int) -> int:
-        r = self.rng.random()
-        if r < 0.15:
-            return self.rng.choice([lo, hi, 0])
-        if r < 0.5:
-            return max(lo, min(hi, self.rng.randint(-300, 300)))
-        return self.rng.randint(lo, hi)
-
-    def string(self) -> str:
-        alphabet = "ab é\u4e16\U0001f600\x00\n"
-        return "".join(self.rng.choice(alphabet) for _ in range(self.rng.randint(0, 12)))
-
-    def blob(self) -> bytes:
-        return self.rng.randbytes(self.rng.randint(0, 12))
-
-    def double(self) -> float:
-        return self.rng.choice([0.0, -0.0, math.inf, self.rng.uniform(-1e300, 1e300), 1.25])
-
-    def scalar(self, kind: str) -> Any:
-        bounds = {
-            "int32": (-(2**31), 2**31 - 1),
-            "sint32": (-(2**31), 2**31 - 1),
-            "sfixed32": (-(2**31), 2**31 - 1),
-            "int64": (-(2**63), 2**63 - 1),
-            "sint64": (-(2**63), 2**63 - 1),
-            "sfixed64": (-(2**63), 2**63 - 1),
-            "uint32": (0, 2**32 - 1),
-            "fixed32": (0, 2**32 - 1),
-            "uint64": (0, 2**64 - 1),
-            "fixed64": (0, 2**64 - 1),
-            "color": (-3, 5),
-        }
-        if kind in bounds:
-            return self.int_in(*bounds[kind])
-        makers: dict[str, Callable[[], Any]] = {
-            "double": self.double,
-            "float": lambda: self.rng.choice([0.0, -0.0, 1.5, -1e30, math.inf]),
-            "bool": lambda: self.rng.random() < 0.5,
-            "string": self.string,
-            "bytes": self.blob,
-        }
-        return makers[kind]()
-
-    KINDS = (
-        *("double", "float", "int64", "uint64", "int32", "fixed64", "fixed32", "bool"),
-        *("string", "bytes", "uint32", "sfixed32", "sfixed64", "sint32", "sint64", "color"),
-    )
-
-    def scalars(self) -> Any:
-        values = {f"f_{k}": self.scalar(k) for k in self.KINDS if self.maybe()}
-        return self.pb2.Scalars(**values)
-
-    def repeated(self) -> Any:
-        values: dict[str, Any] = {
-            f"r_{k}": [self.scalar(k) for _ in range(self.rng.randint(0, 4))]
-            for k in self.KINDS
-            if self.maybe()
-        }
-        if self.maybe():
-            values["r_unpacked"] = [self.scalar("int32") for _ in range(self.rng.randint(0, 4))]
-        if self.maybe():
-            values["r_message"] = [self.scalars() for _ in range(self.rng.randint(0, 3))]
-        return self.pb2.Repeated(**values)
-
-    def maps(self) -> Any:
-        keys = "int32 int64 uint32 uint64 sint32 sint64 fixed32 fixed64 sfixed32 sfixed64"
-        values: dict[str, Any] = {}
-        n = self.rng.randint
-        for k in keys.split():
-            if self.maybe():
-                values[f"m_{k}"] = {self.scalar(k): self.string() for _ in range(n(0, 4))}
-        if self.maybe():
-            values["m_bool"] = {self.rng.random() < 0.5: self.string() for _ in range(n(0, 3))}
-        if self.maybe():
-            values["m_string"] = {self.string(): self.string() for _ in range(n(0, 4))}
-        if self.maybe():
-            values["m_bytes_value"] = {self.string(): self.blob() for _ in range(n(0, 4))}
-        if self.maybe():
-            values["m_message_value"] = {self.string(): self.scalars() for _ in range(n(0, 3))}
-        if self.maybe():
-            values["m_enum_value"] = {self.string(): self.scalar("color") for _ in range(n(0, 3))}
-        if self.maybe():
-            values["m_double_value"] = {self.scalar("int32"): self.double() for _ in range(n(0, 3))}
-        return self.pb2.Maps(**values)
-
-    def presence(self) -> Any:
-        values: dict[str, Any] = {}
-        for name, kind in (("o_int32", "int32"), ("o_string", "string"), ("o_color", "color")):
-            if self.maybe():
-                values[name] = self.scalar(kind)
-        if self.maybe():
-            values["o_bool"] = self.scalar("bool")
-        if self.maybe():
-            values["message"] = self.scalars()
-        case = self.rng.choice(["c_string", "c_int64", "c_message", "c_color", "c_bytes", None])
-        makers: dict[str, Callable[[], Any]] = {
-            "c_string": self.string,
-            "c_int64": lambda: self.scalar("int64"),
-            "c_message": self.scalars,
-            "c_color": lambda: self.scalar("color"),
-            "c_bytes": self.blob,
-        }
-        if case is not None:
-            values[case] = makers[case]()
-        return self.pb2.Presence(**values)
-
-    def node(self, depth: int) -> Any:
-        node = self.pb2.Node(kind=self.int_in(-1, 3))
-        if self.maybe():
-            node.label.text = self.string()
-        if depth < 6:
-            for _ in range(self.rng.randint(0, 3 if depth < 3 else 1)):
-                node.children.append(self.node(depth + 1))
-            if self.rng.random() < 0.2:
-                node.parent_copy.CopyFrom(self.node(depth + 1))
-        return node
-
-    def well_known(self) -> Any:
-        m = self.pb2.WellKnown()
-        if self.maybe():
-            m.at.seconds = self.scalar("int64") % 253402300800
-            m.at.nanos = self.rng.randint(0, 999_999_999)
-        if self.maybe():
-            m.took.seconds = self.rng.randint(-315576000000, 315576000000)
-        for name, kind in (("w_int32", "int32"), ("w_uint64", "uint64"), ("w_string", "string")):
-            if self.maybe():
-                getattr(m, name).value = self.scalar(kind)
-        if self.maybe():
-            m.nothing.SetInParent()
-        if self.maybe():
-            m.doc.update({"a": [1.0, "x", None, True, {"b": []}], self.string(): self.string()})
-        return m
-
-    def everything(self) -> Any:
-        m = self.pb2.Everything()
-        parts: dict[str, Callable[[], Any]] = {
-            "scalars": self.scalars,
-            "repeated": self.repeated,
-            "maps": self.maps,
-            "presence": self.presence,
-            "tree": lambda: self.node(0),
-            "well_known": self.well_known,
-        }
-        for name, make in parts.items():
-            if self.rng.random() < 0.6:
-                getattr(m, name).CopyFrom(make())
-        return m
-
-
-@needs_go
-def test_round_trip_random(kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType) -> None:
-    generate = _Random(kitchen_pb2, seed=20240611)
-    for _ in range(300):
-        _echo(kitchen_guest, kitchen_pb2, generate.everything())
 
 
 def _varint(n: int) -> bytes:
@@ -716,8 +552,11 @@ HOSTILE = {
 
 @needs_go
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_bytes(kitchen_guest: bridge.GuestModule, name: str) -> None:
+def test_hostile_bytes(
+    kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType, name: str
+) -> None:
     _expect_invalid(kitchen_guest, HOSTILE[name])
+    assert_agrees(kitchen_pb2, echo(kitchen_guest), HOSTILE[name])
     assert kitchen_guest.call(PING, b"") == b""  # and it keeps answering
 
 
@@ -774,79 +613,61 @@ def test_decoding_rules(kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleTy
     assert (got.scalars.f_bool, got.scalars.f_color) == (True, 65537)
 
 
-def _python_view(pb2: ModuleType, request: bytes) -> Any | None:
-    """What Python protobuf makes of `request`; None if it fails or has unknown fields.
-
-    upb keeps a map entry that holds an unknown field as an unknown field of the map's
-    message, where the guest (like Go's protobuf) keeps the entry: with unknown fields
-    the two may differ on purpose.
-    """
-    try:
-        message = pb2.Everything.FromString(request)
-    except Exception:
-        return None
-    known = pb2.Everything()
-    known.CopyFrom(message)
-    known.DiscardUnknownFields()
-    return message if _canonical(known) == _canonical(message) else None
-
-
 @needs_go
 def test_every_prefix(kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType) -> None:
-    generate = _Random(kitchen_pb2, seed=7)
-    valid = max((generate.everything() for _ in range(20)), key=lambda m: m.ByteSize())
-    data = valid.SerializeToString()
-    for cut in range(len(data)):
-        _check_differential(kitchen_guest, kitchen_pb2, data[:cut])
-
-
-def _parses(pb2: ModuleType, request: bytes) -> bool:
-    try:
-        pb2.Everything.FromString(request)
-    except Exception:
-        return False
-    return True
-
-
-def _check_differential(guest: bridge.GuestModule, pb2: ModuleType, request: bytes) -> None:
-    expected = _python_view(pb2, request)
-    try:
-        reply = guest.call(ECHO, request)
-    except GuestError as exc:
-        assert exc.code is StatusCode.INVALID_ARGUMENT, request.hex()
-        # What the guest rejects Python's protobuf rejects too, but for a varint whose
-        # 10th byte is above 1, which upb lets through.
-        if _parses(pb2, request):
-            assert "varint overflows 64 bits" in exc.status_message, request.hex()
-        return
-    got = pb2.Everything.FromString(reply)
-    if expected is not None:
-        assert _canonical(got) == _canonical(expected), request.hex()
-    else:
-        assert guest.call(ECHO, reply) == reply, request.hex()
+    valid = max(random_messages(kitchen_pb2, 20, seed=7), key=lambda m: m.ByteSize())
+    for request in prefixes(valid.SerializeToString()):
+        assert_agrees(kitchen_pb2, echo(kitchen_guest), request)
 
 
 @needs_go
 def test_random_mutations(kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType) -> None:
-    generate = _Random(kitchen_pb2, seed=99)
-    rng = random.Random(99)
-    seeds = [generate.everything().SerializeToString() for _ in range(40)]
-    for _ in range(3000):
-        data = bytearray(rng.choice(seeds))
-        if not data:
-            continue
-        for _ in range(rng.randint(1, 4)):
-            how = rng.random()
-            i = rng.randrange(len(data))
-            if how < 0.6:
-                data[i] ^= 1 << rng.randrange(8)
-            elif how < 0.8:
-                data[i] = rng.choice([0x00, 0x7F, 0x80, 0xFF, 0x0F, 0x0B, 0x0C])
-            else:
-                del data[i:]
-                if not data:
-                    break
-        _check_differential(kitchen_guest, kitchen_pb2, bytes(data))
+    seeds = [m.SerializeToString() for m in random_messages(kitchen_pb2, 40, seed=99)]
+    for request in mutations(seeds, 3000, seed=99):
+        assert_agrees(kitchen_pb2, echo(kitchen_guest), request)
+
+
+@needs_go
+def test_the_rule_has_teeth(kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType) -> None:
+    assert_rule_has_teeth(kitchen_pb2, echo(kitchen_guest))
+
+
+@needs_go
+@pytest.mark.parametrize("width", [5, 6, 10])
+def test_padded_tags_and_lengths(
+    kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType, width: int
+) -> None:
+    """Each tag and each length, at any depth, written in `width` bytes: upb reads them
+    in 5 bytes at most, so the guest must too (guest.ConsumeTag, guest.ConsumeBytes)."""
+    desc = kitchen_pb2.Everything.DESCRIPTOR
+    for message in random_messages(kitchen_pb2, 4, seed=width):
+        for request in padded_varints(desc, message.SerializeToString(), width):
+            assert_agrees(kitchen_pb2, echo(kitchen_guest), request)
+
+
+@needs_go
+def test_long_tags_and_lengths_are_named(kitchen_guest: bridge.GuestModule) -> None:
+    """A 6-byte tag or length is refused for what it is, not as a 64-bit overflow."""
+    cases = {
+        # Field 99, a varint (1): its tag in 6 bytes.
+        "98868080800001": "tag longer than 5 bytes",
+        # Everything.scalars (field 1) holding 2 bytes: the length in 6 bytes.
+        "0a8280808080002801": "length prefix longer than 5 bytes",
+    }
+    for hexed, cause in cases.items():
+        with pytest.raises(GuestError) as info:
+            kitchen_guest.call(ECHO, bytes.fromhex(hexed))
+        assert info.value.code is StatusCode.INVALID_ARGUMENT
+        assert cause in info.value.status_message, hexed
+
+
+@needs_go
+@pytest.mark.parametrize("case", sorted(NESTING))
+def test_nesting_at_the_limit(
+    kitchen_guest: bridge.GuestModule, kitchen_pb2: ModuleType, case: str
+) -> None:
+    """Messages, map entries and groups count toward one limit of 100, as in upb."""
+    assert_agrees(kitchen_pb2, echo(kitchen_guest), NESTING[case])
 
 
 @needs_go

@@ -1,12 +1,11 @@
 """The Rust emitter: golden files, determinism, name handling, and the generated code
 compiled into a real guest (tests/codegen/rust-host) that round-trips kitchen.proto's
-`Everything` through wasm and refuses hostile bytes without trapping."""
+`Everything` through wasm and refuses hostile bytes without trapping: the rule of
+tests/codegen/differential.py, the same for the Go guest."""
 
 from __future__ import annotations
 
-import random
 import shutil
-import struct
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,18 @@ from bridge.errors import SchemaError, StatusCode, ToolchainError
 from bridge.guest.build import build
 from bridge.schema.model import Schema
 
+from .differential import (
+    NESTING,
+    assert_agrees,
+    assert_round_trips,
+    assert_rule_has_teeth,
+    echo,
+    generated,
+    mutations,
+    padded_varints,
+    prefixes,
+    random_messages,
+)
 from .golden import assert_golden
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -409,124 +420,6 @@ def _edge_cases(pb: ModuleType) -> list[Any]:
     return cases
 
 
-def _random_everything(pb: ModuleType, rng: random.Random) -> Any:
-    def pick(bounds: tuple[int, int]) -> int:
-        roll = rng.random()
-        if roll < 0.2:
-            return rng.choice([bounds[0], bounds[1], 0])
-        if roll < 0.5:
-            return rng.randint(max(bounds[0], -300), min(bounds[1], 300))
-        return rng.randint(*bounds)
-
-    def text() -> str:
-        alphabet = "abcXYZ019 _-é✓𝄞\u0000\n"
-        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
-
-    def color() -> int:
-        return rng.choice([0, 1, 2, -1, rng.randint(*I32)])
-
-    def real() -> float:
-        return rng.choice([0.0, -0.0, 1.0, rng.uniform(-1e10, 1e10), 1e-300])
-
-    e = pb.Everything()
-    if rng.random() < 0.7:
-        _fill_scalars(e.scalars, pick, text(), color())
-        e.scalars.f_bool = rng.random() < 0.5
-        e.scalars.f_double = real()
-        e.scalars.f_float = struct.unpack("<f", struct.pack("<f", real()))[0]
-    if rng.random() < 0.6:
-        r = e.repeated
-
-        def n() -> int:
-            return rng.randint(0, 5)
-
-        r.r_double.extend(real() for _ in range(n()))
-        r.r_int64.extend(pick(I64) for _ in range(n()))
-        r.r_uint64.extend(pick(U64) for _ in range(n()))
-        r.r_int32.extend(pick(I32) for _ in range(n()))
-        r.r_fixed64.extend(pick(U64) for _ in range(n()))
-        r.r_fixed32.extend(pick(U32) for _ in range(n()))
-        r.r_bool.extend(rng.random() < 0.5 for _ in range(n()))
-        r.r_string.extend(text() for _ in range(n()))
-        r.r_bytes.extend(text().encode() for _ in range(n()))
-        r.r_uint32.extend(pick(U32) for _ in range(n()))
-        r.r_sfixed32.extend(pick(I32) for _ in range(n()))
-        r.r_sfixed64.extend(pick(I64) for _ in range(n()))
-        r.r_sint32.extend(pick(I32) for _ in range(n()))
-        r.r_sint64.extend(pick(I64) for _ in range(n()))
-        r.r_color.extend(color() for _ in range(n()))
-        r.r_unpacked.extend(pick(I32) for _ in range(n()))
-        for _ in range(rng.randint(0, 2)):
-            _fill_scalars(r.r_message.add(), pick, text(), color())
-    if rng.random() < 0.6:
-        m = e.maps
-        for _ in range(rng.randint(0, 4)):
-            m.m_int32[pick(I32)] = text()
-            m.m_int64[pick(I64)] = text()
-            m.m_uint32[pick(U32)] = text()
-            m.m_uint64[pick(U64)] = text()
-            m.m_sint32[pick(I32)] = text()
-            m.m_sint64[pick(I64)] = text()
-            m.m_fixed32[pick(U32)] = text()
-            m.m_fixed64[pick(U64)] = text()
-            m.m_sfixed32[pick(I32)] = text()
-            m.m_sfixed64[pick(I64)] = text()
-            m.m_bool[rng.random() < 0.5] = text()
-            m.m_string[text()] = text()
-            m.m_bytes_value[text()] = text().encode()
-            _fill_scalars(m.m_message_value[text()], pick, text(), color())
-            m.m_enum_value[text()] = color()
-            m.m_double_value[pick(I32)] = real()
-    if rng.random() < 0.6:
-        p = e.presence
-        if rng.random() < 0.5:
-            p.o_int32 = pick(I32)
-        if rng.random() < 0.5:
-            p.o_string = text()
-        if rng.random() < 0.5:
-            p.o_color = color()
-        if rng.random() < 0.5:
-            p.o_bool = rng.random() < 0.5
-        if rng.random() < 0.5:
-            _fill_scalars(p.message, pick, text(), color())
-        choice = rng.randrange(6)
-        if choice == 0:
-            p.c_string = text()
-        elif choice == 1:
-            p.c_int64 = pick(I64)
-        elif choice == 2:
-            _fill_scalars(p.c_message, pick, text(), color())
-        elif choice == 3:
-            p.c_color = color()
-        elif choice == 4:
-            p.c_bytes = text().encode()
-
-    def grow(node: Any, depth: int) -> None:
-        node.kind = rng.choice([0, 1, 2, 9])
-        if rng.random() < 0.5:
-            node.label.text = text()
-        if depth < 4:
-            for _ in range(rng.randint(0, 3)):
-                grow(node.children.add(), depth + 1)
-            if rng.random() < 0.2:
-                grow(node.parent_copy, depth + 1)
-
-    if rng.random() < 0.5:
-        grow(e.tree, 0)
-    if rng.random() < 0.5:
-        w = e.well_known
-        w.at.seconds, w.at.nanos = pick(I64), rng.randint(0, 999_999_999)
-        if rng.random() < 0.5:
-            w.w_string.value = text()
-        if rng.random() < 0.5:
-            w.w_int64.value = pick(I64)
-        if rng.random() < 0.5:
-            w.doc.update({text(): rng.choice([1.0, text(), None, False, [text()]])})
-        if rng.random() < 0.5:
-            w.any_value.string_value = text()
-    return e
-
-
 def _echo(guest: Any, pb: ModuleType, message: Any) -> Any:
     reply = guest.call(ECHO, message.SerializeToString())
     return pb.Everything.FromString(reply)
@@ -545,8 +438,7 @@ def test_ping_and_pricing(guest: Any, pricing_pb2: ModuleType) -> None:
 
 
 def test_round_trip_edge_cases(guest: Any, kitchen_pb2: ModuleType) -> None:
-    for message in _edge_cases(kitchen_pb2):
-        assert _echo(guest, kitchen_pb2, message) == message
+    assert_round_trips(kitchen_pb2, echo(guest), _edge_cases(kitchen_pb2))
 
 
 def test_round_trip_bytes_match_python_without_maps(guest: Any, kitchen_pb2: ModuleType) -> None:
@@ -612,11 +504,9 @@ def test_decoding_follows_protobuf_merge_rules(guest: Any, kitchen_pb2: ModuleTy
     assert reply.presence.c_message.f_int32 == 1 and reply.presence.c_message.f_int64 == 2
 
 
-def test_round_trip_random(guest: Any, kitchen_pb2: ModuleType) -> None:
-    rng = random.Random(20240601)
-    for _ in range(300):
-        message = _random_everything(kitchen_pb2, rng)
-        assert _echo(guest, kitchen_pb2, message) == message
+def test_round_trip_generated(guest: Any, kitchen_pb2: ModuleType) -> None:
+    """`bridge conformance`'s messages: edge values, maximal, 300 random."""
+    assert_round_trips(kitchen_pb2, echo(guest), generated(kitchen_pb2, 300, seed=20240601))
 
 
 # ---------------------------------------------------------------------------
@@ -681,11 +571,15 @@ def _assert_invalid_argument(guest: Any, request: bytes) -> None:
 
 def test_hostile_corpus(guest: Any, kitchen_pb2: ModuleType) -> None:
     for request in _hostile_corpus():
-        _assert_invalid_argument(guest, request)
-        with pytest.raises(Exception):  # noqa: B017 - Python refuses them too
+        with pytest.raises(Exception):  # noqa: B017 - the corpus is hostile to Python too
             kitchen_pb2.Everything.FromString(request)
+        _assert_invalid_argument(guest, request)
+        assert_agrees(kitchen_pb2, echo(guest), request)
     # Stricter than Python's upb, which drops the bits above 64 of a 10-byte varint.
-    _assert_invalid_argument(guest, _tag(99, 0) + b"\xff" * 9 + b"\x02")
+    overflow = _tag(99, 0) + b"\xff" * 9 + b"\x02"
+    kitchen_pb2.Everything.FromString(overflow)
+    _assert_invalid_argument(guest, overflow)
+    assert_agrees(kitchen_pb2, echo(guest), overflow)
     ok = kitchen_pb2.Everything(tree=kitchen_pb2.Node(kind=1))
     assert _echo(guest, kitchen_pb2, ok) == ok  # still answering
 
@@ -697,53 +591,37 @@ def test_depth_limit_boundary(guest: Any, kitchen_pb2: ModuleType) -> None:
     _assert_invalid_argument(guest, _nested_tree(100))
 
 
-def _agrees_with_python(guest: Any, pb: ModuleType, request: bytes) -> None:
-    """The guest answers a valid Everything or INVALID_ARGUMENT, never traps; when
-    both accept, the messages are the same (unknown fields aside)."""
-    try:
-        reply = guest.call(ECHO, request)
-    except bridge.GuestError as exc:
-        assert exc.code == StatusCode.INVALID_ARGUMENT, (request, exc)
-        return
-    ours = pb.Everything.FromString(reply)
-    try:
-        theirs = pb.Everything.FromString(request)
-    except Exception:
-        return  # Python refuses what the guest accepts (limits differ slightly)
-    theirs.DiscardUnknownFields()
-    assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(
-        deterministic=True
-    ), request
-
-
 def test_every_truncation(guest: Any, kitchen_pb2: ModuleType) -> None:
     cases = [c for c in _edge_cases(kitchen_pb2) if 0 < c.ByteSize() < 3000]
     for message in cases:
-        data = message.SerializeToString()
-        for cut in range(1, len(data)):
-            _agrees_with_python(guest, kitchen_pb2, data[:cut])
+        for request in prefixes(message.SerializeToString()):
+            assert_agrees(kitchen_pb2, echo(guest), request)
 
 
 def test_random_mutations(guest: Any, kitchen_pb2: ModuleType) -> None:
-    rng = random.Random(7)
     seeds = [m.SerializeToString() for m in _edge_cases(kitchen_pb2) if m.ByteSize() < 4000]
-    seeds += [_random_everything(kitchen_pb2, rng).SerializeToString() for _ in range(20)]
-    interesting = [0x00, 0x01, 0x07, 0x0E, 0x0F, 0x7F, 0x80, 0xFF, 0xC3, 0x28]
-    for _ in range(3000):
-        data = bytearray(rng.choice(seeds))
-        for _ in range(rng.randint(1, 4)):
-            how = rng.randrange(5)
-            at = rng.randrange(len(data) + 1)
-            if how == 0 and data:
-                data[min(at, len(data) - 1)] = rng.choice(interesting + [rng.randrange(256)])
-            elif how == 1:
-                data[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
-            elif how == 2:
-                del data[at : at + rng.randint(1, 8)]
-            elif how == 3:
-                data[at:at] = _varint(rng.choice([2**31, 2**63, 2**64 - 1, rng.randrange(300)]))
-            else:
-                data = data[:at]
-        _agrees_with_python(guest, kitchen_pb2, bytes(data))
+    seeds += [m.SerializeToString() for m in random_messages(kitchen_pb2, 20, seed=7)]
+    for request in mutations(seeds, 3000, seed=7):
+        assert_agrees(kitchen_pb2, echo(guest), request)
     ok = kitchen_pb2.Everything(scalars=kitchen_pb2.Scalars(f_int32=1))
     assert _echo(guest, kitchen_pb2, ok) == ok
+
+
+@pytest.mark.parametrize("width", [5, 6, 10])
+def test_padded_tags_and_lengths(guest: Any, kitchen_pb2: ModuleType, width: int) -> None:
+    """Each tag and each length, at any depth, written in `width` bytes: upb reads them
+    in 5 bytes at most, so the guest must too."""
+    desc = kitchen_pb2.Everything.DESCRIPTOR
+    for message in random_messages(kitchen_pb2, 4, seed=width):
+        for request in padded_varints(desc, message.SerializeToString(), width):
+            assert_agrees(kitchen_pb2, echo(guest), request)
+
+
+@pytest.mark.parametrize("case", sorted(NESTING))
+def test_nesting_at_the_limit(guest: Any, kitchen_pb2: ModuleType, case: str) -> None:
+    """Messages, map entries and groups count toward one limit of 100, as in upb."""
+    assert_agrees(kitchen_pb2, echo(guest), NESTING[case])
+
+
+def test_the_rule_has_teeth(guest: Any, kitchen_pb2: ModuleType) -> None:
+    assert_rule_has_teeth(kitchen_pb2, echo(guest))

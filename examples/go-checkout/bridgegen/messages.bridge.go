@@ -92,7 +92,7 @@ func (m *Cart) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (m *Line) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -255,7 +255,7 @@ func (m *PriceReply) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -325,7 +325,7 @@ func (m *PriceRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -464,7 +464,7 @@ func (m *Total) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}

@@ -111,7 +111,7 @@ func (m *LineTotalRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (m *LineTotalResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -366,7 +366,7 @@ func (m *ReorderQuantityRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -459,7 +459,7 @@ func (m *ReorderQuantityResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -552,7 +552,7 @@ func (m *VatRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -622,7 +622,7 @@ func (m *VatResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}

@@ -18,8 +18,85 @@
 mod __rt {
     use ::bridge_guest::wire;
 
-    /// Messages nested deeper than this fail to decode with `RecursionLimit`.
+    /// Messages nested deeper than this fail to decode with `RecursionLimit`; map
+    /// entries and groups count as levels, as in upb (Python's protobuf).
     pub const MAX_DEPTH: u32 = 100;
+
+    /// upb reads a tag or a length in 5 bytes at most (a uint32's varint) and refuses a
+    /// longer one, padded or not; `wire::Reader` takes 10, so the readers below check
+    /// first. There is no closer `DecodeError` than `VarintOverflow`.
+    fn check_short(r: &wire::Reader<'_>) -> Result<(), wire::DecodeError> {
+        let rest = r.remaining();
+        if rest.len() > 5 && rest.iter().take(5).all(|&b| b >= 0x80) {
+            return Err(wire::DecodeError::VarintOverflow);
+        }
+        Ok(())
+    }
+
+    /// `Reader::read_tag`, in 5 bytes at most.
+    pub fn tag(r: &mut wire::Reader<'_>) -> Result<(u32, u8), wire::DecodeError> {
+        check_short(r)?;
+        r.read_tag()
+    }
+
+    /// `Reader::read_bytes`, its length in 5 bytes at most.
+    pub fn bytes<'a>(r: &mut wire::Reader<'a>) -> Result<&'a [u8], wire::DecodeError> {
+        check_short(r)?;
+        r.read_bytes()
+    }
+
+    /// `Reader::read_str`, its length in 5 bytes at most, as a `String`.
+    pub fn string(r: &mut wire::Reader<'_>) -> Result<String, wire::DecodeError> {
+        check_short(r)?;
+        r.read_str().map(String::from)
+    }
+
+    /// Skips a field that a message at `depth` does not know (or that came with another
+    /// wire type), as upb does: a group is one level deeper than what holds it.
+    pub fn skip(
+        r: &mut wire::Reader<'_>,
+        field: u32,
+        wire_type: u8,
+        depth: u32,
+    ) -> Result<(), wire::DecodeError> {
+        match wire_type {
+            wire::LEN => bytes(r).map(drop),
+            wire::SGROUP => skip_group(r, field, depth),
+            _ => r.skip_field(field, wire_type),
+        }
+    }
+
+    /// Skips to the end-group tag matching `field`, without recursion.
+    fn skip_group(
+        r: &mut wire::Reader<'_>,
+        field: u32,
+        depth: u32,
+    ) -> Result<(), wire::DecodeError> {
+        let mut open: Vec<u32> = Vec::new(); // the open groups' numbers, innermost last
+        open.push(field);
+        while let Some(&innermost) = open.last() {
+            if depth + open.len() as u32 > MAX_DEPTH {
+                return Err(wire::DecodeError::RecursionLimit);
+            }
+            if r.is_empty() {
+                return Err(wire::DecodeError::UnterminatedGroup);
+            }
+            match tag(r)? {
+                (f, wire::SGROUP) => open.push(f),
+                (f, wire::EGROUP) => {
+                    if f != innermost {
+                        return Err(wire::DecodeError::UnexpectedEndGroup);
+                    }
+                    open.pop();
+                }
+                (_, wire::LEN) => {
+                    bytes(r)?;
+                }
+                (f, w) => r.skip_field(f, w)?,
+            }
+        }
+        Ok(())
+    }
 
     /// Appends a length-delimited field whose payload `write` appends: one byte is kept
     /// for the length, and the rest of a longer length is inserted after the payload.
@@ -94,11 +171,11 @@ pub mod shop {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.unit_price_cents = r.read_int64()?,
                         (2, wire::VARINT) => self.quantity = r.read_int64()?,
                         (3, wire::VARINT) => self.discount_percent = r.read_int64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -144,9 +221,9 @@ pub mod shop {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.total_cents = r.read_int64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -197,10 +274,10 @@ pub mod shop {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.net_cents = r.read_int64()?,
                         (2, wire::VARINT) => self.rate_permille = r.read_int64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -246,9 +323,9 @@ pub mod shop {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.vat_cents = r.read_int64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -319,14 +396,14 @@ pub mod shop {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.on_hand = r.read_int64()?,
                         (2, wire::VARINT) => self.reserved = r.read_int64()?,
                         (3, wire::VARINT) => self.daily_demand = r.read_int64()?,
                         (4, wire::VARINT) => self.lead_time_days = r.read_int64()?,
                         (5, wire::VARINT) => self.safety_days = r.read_int64()?,
                         (6, wire::VARINT) => self.pack_size = r.read_int64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -377,10 +454,10 @@ pub mod shop {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.quantity = r.read_int64()?,
                         (2, wire::VARINT) => self.reorder_point = r.read_int64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())

@@ -69,7 +69,7 @@ func (m *BoolValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func (m *BytesValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func (m *DoubleValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -302,7 +302,7 @@ func (m *Duration) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -346,7 +346,7 @@ func (m *Empty) mergeFrom(b []byte, depth int) error {
 			return err
 		}
 		b = b[n:]
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -416,7 +416,7 @@ func (m *FloatValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -486,7 +486,7 @@ func (m *Int32Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -556,7 +556,7 @@ func (m *Int64Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -630,7 +630,7 @@ func (m *ListValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -700,7 +700,7 @@ func (m *StringValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -767,6 +767,10 @@ func (m *Struct) mergeFrom(b []byte, depth int) error {
 		switch num {
 		case 1:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -796,13 +800,13 @@ func (m *Struct) mergeFrom(b []byte, depth int) error {
 						if val == nil {
 							val = new(Value)
 						}
-						if err := val.mergeFrom(x, depth+1); err != nil {
+						if err := val.mergeFrom(x, depth+2); err != nil {
 							return err
 						}
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -819,7 +823,7 @@ func (m *Struct) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -912,7 +916,7 @@ func (m *Timestamp) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -982,7 +986,7 @@ func (m *UInt32Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -1052,7 +1056,7 @@ func (m *UInt64Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -1307,7 +1311,7 @@ func (m *Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -1522,7 +1526,7 @@ func (m *Everything) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -1874,6 +1878,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		switch num {
 		case 1:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -1904,7 +1912,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -1919,6 +1927,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 2:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -1949,7 +1961,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -1964,6 +1976,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 3:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -1994,7 +2010,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2009,6 +2025,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 4:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2039,7 +2059,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2054,6 +2074,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 5:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2084,7 +2108,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2099,6 +2123,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 6:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2129,7 +2157,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2144,6 +2172,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 7:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2174,7 +2206,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2189,6 +2221,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 8:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2219,7 +2255,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2234,6 +2270,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 9:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2264,7 +2304,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2279,6 +2319,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 10:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2309,7 +2353,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2324,6 +2368,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 11:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2354,7 +2402,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2369,6 +2417,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 12:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2399,7 +2451,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2414,6 +2466,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 13:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2444,7 +2500,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2459,6 +2515,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 14:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2488,13 +2548,13 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						if val == nil {
 							val = new(Scalars)
 						}
-						if err := val.mergeFrom(x, depth+1); err != nil {
+						if err := val.mergeFrom(x, depth+2); err != nil {
 							return err
 						}
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2512,6 +2572,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 15:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2542,7 +2606,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2557,6 +2621,10 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 			}
 		case 16:
 			if wt == guest.WireBytes {
+				// The entry is a message one level below m, its value two.
+				if depth >= maxDepth {
+					return errDepth
+				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
 					return err
@@ -2587,7 +2655,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValue(e, num, wt)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2601,7 +2669,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -2754,7 +2822,7 @@ func (m *Node) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -2824,7 +2892,7 @@ func (m *Node_Label) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -3166,7 +3234,7 @@ func (m *Presence) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -3921,7 +3989,7 @@ func (m *Repeated) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -4336,7 +4404,7 @@ func (m *Scalars) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -4775,7 +4843,7 @@ func (m *WellKnown) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}

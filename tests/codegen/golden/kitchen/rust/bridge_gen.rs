@@ -18,8 +18,85 @@
 mod __rt {
     use ::bridge_guest::wire;
 
-    /// Messages nested deeper than this fail to decode with `RecursionLimit`.
+    /// Messages nested deeper than this fail to decode with `RecursionLimit`; map
+    /// entries and groups count as levels, as in upb (Python's protobuf).
     pub const MAX_DEPTH: u32 = 100;
+
+    /// upb reads a tag or a length in 5 bytes at most (a uint32's varint) and refuses a
+    /// longer one, padded or not; `wire::Reader` takes 10, so the readers below check
+    /// first. There is no closer `DecodeError` than `VarintOverflow`.
+    fn check_short(r: &wire::Reader<'_>) -> Result<(), wire::DecodeError> {
+        let rest = r.remaining();
+        if rest.len() > 5 && rest.iter().take(5).all(|&b| b >= 0x80) {
+            return Err(wire::DecodeError::VarintOverflow);
+        }
+        Ok(())
+    }
+
+    /// `Reader::read_tag`, in 5 bytes at most.
+    pub fn tag(r: &mut wire::Reader<'_>) -> Result<(u32, u8), wire::DecodeError> {
+        check_short(r)?;
+        r.read_tag()
+    }
+
+    /// `Reader::read_bytes`, its length in 5 bytes at most.
+    pub fn bytes<'a>(r: &mut wire::Reader<'a>) -> Result<&'a [u8], wire::DecodeError> {
+        check_short(r)?;
+        r.read_bytes()
+    }
+
+    /// `Reader::read_str`, its length in 5 bytes at most, as a `String`.
+    pub fn string(r: &mut wire::Reader<'_>) -> Result<String, wire::DecodeError> {
+        check_short(r)?;
+        r.read_str().map(String::from)
+    }
+
+    /// Skips a field that a message at `depth` does not know (or that came with another
+    /// wire type), as upb does: a group is one level deeper than what holds it.
+    pub fn skip(
+        r: &mut wire::Reader<'_>,
+        field: u32,
+        wire_type: u8,
+        depth: u32,
+    ) -> Result<(), wire::DecodeError> {
+        match wire_type {
+            wire::LEN => bytes(r).map(drop),
+            wire::SGROUP => skip_group(r, field, depth),
+            _ => r.skip_field(field, wire_type),
+        }
+    }
+
+    /// Skips to the end-group tag matching `field`, without recursion.
+    fn skip_group(
+        r: &mut wire::Reader<'_>,
+        field: u32,
+        depth: u32,
+    ) -> Result<(), wire::DecodeError> {
+        let mut open: Vec<u32> = Vec::new(); // the open groups' numbers, innermost last
+        open.push(field);
+        while let Some(&innermost) = open.last() {
+            if depth + open.len() as u32 > MAX_DEPTH {
+                return Err(wire::DecodeError::RecursionLimit);
+            }
+            if r.is_empty() {
+                return Err(wire::DecodeError::UnterminatedGroup);
+            }
+            match tag(r)? {
+                (f, wire::SGROUP) => open.push(f),
+                (f, wire::EGROUP) => {
+                    if f != innermost {
+                        return Err(wire::DecodeError::UnexpectedEndGroup);
+                    }
+                    open.pop();
+                }
+                (_, wire::LEN) => {
+                    bytes(r)?;
+                }
+                (f, w) => r.skip_field(f, w)?,
+            }
+        }
+        Ok(())
+    }
 
     /// Appends a length-delimited field whose payload `write` appends: one byte is kept
     /// for the length, and the rest of a longer length is inserted after the payload.
@@ -135,10 +212,10 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.seconds = r.read_int64()?,
                         (2, wire::VARINT) => self.nanos = r.read_int32()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -177,8 +254,8 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                    match __rt::tag(&mut r)? {
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -227,21 +304,29 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: String = Default::default();
                             let mut value: Value = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
-                                    (1, wire::LEN) => key = String::from(e.read_str()?),
-                                    (2, wire::LEN) => value.merge(e.read_bytes()?, depth + 1)?,
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                match __rt::tag(&mut e)? {
+                                    (1, wire::LEN) => key = __rt::string(&mut e)?,
+                                    (2, wire::LEN) => {
+                                        value.merge(__rt::bytes(&mut e)?, depth + 2)?;
+                                    }
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.fields.insert(key, value);
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -322,7 +407,7 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => {
                             let value = NullValue(r.read_int32()?);
                             self.kind = Some(Value_Kind::NullValue(value));
@@ -332,7 +417,7 @@ pub mod google {
                             self.kind = Some(Value_Kind::NumberValue(value));
                         }
                         (3, wire::LEN) => {
-                            let value = String::from(r.read_str()?);
+                            let value = __rt::string(&mut r)?;
                             self.kind = Some(Value_Kind::StringValue(value));
                         }
                         (4, wire::VARINT) => {
@@ -340,7 +425,7 @@ pub mod google {
                             self.kind = Some(Value_Kind::BoolValue(value));
                         }
                         (5, wire::LEN) => {
-                            let bytes = r.read_bytes()?;
+                            let bytes = __rt::bytes(&mut r)?;
                             if let Some(Value_Kind::StructValue(value)) = &mut self.kind {
                                 value.merge(bytes, depth + 1)?;
                             } else {
@@ -350,7 +435,7 @@ pub mod google {
                             }
                         }
                         (6, wire::LEN) => {
-                            let bytes = r.read_bytes()?;
+                            let bytes = __rt::bytes(&mut r)?;
                             if let Some(Value_Kind::ListValue(value)) = &mut self.kind {
                                 value.merge(bytes, depth + 1)?;
                             } else {
@@ -359,7 +444,7 @@ pub mod google {
                                 self.kind = Some(Value_Kind::ListValue(value));
                             }
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -404,13 +489,13 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::LEN) => {
                             let mut item = Value::default();
-                            item.merge(r.read_bytes()?, depth + 1)?;
+                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
                             self.values.push(item);
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -461,10 +546,10 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.seconds = r.read_int64()?,
                         (2, wire::VARINT) => self.nanos = r.read_int32()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -510,9 +595,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::FIXED64) => self.value = r.read_double()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -558,9 +643,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::FIXED32) => self.value = r.read_float()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -606,9 +691,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.value = r.read_int64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -654,9 +739,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.value = r.read_uint64()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -702,9 +787,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.value = r.read_int32()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -750,9 +835,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.value = r.read_uint32()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -798,9 +883,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.value = r.read_bool()?,
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -846,9 +931,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
-                        (1, wire::LEN) => self.value = String::from(r.read_str()?),
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                    match __rt::tag(&mut r)? {
+                        (1, wire::LEN) => self.value = __rt::string(&mut r)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -894,9 +979,9 @@ pub mod google {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
-                        (1, wire::LEN) => self.value = r.read_bytes()?.to_vec(),
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                    match __rt::tag(&mut r)? {
+                        (1, wire::LEN) => self.value = __rt::bytes(&mut r)?.to_vec(),
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -1130,7 +1215,7 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::FIXED64) => self.f_double = r.read_double()?,
                         (2, wire::FIXED32) => self.f_float = r.read_float()?,
                         (3, wire::VARINT) => self.f_int64 = r.read_int64()?,
@@ -1139,15 +1224,15 @@ pub mod kitchen {
                         (6, wire::FIXED64) => self.f_fixed64 = r.read_fixed64()?,
                         (7, wire::FIXED32) => self.f_fixed32 = r.read_fixed32()?,
                         (8, wire::VARINT) => self.f_bool = r.read_bool()?,
-                        (9, wire::LEN) => self.f_string = String::from(r.read_str()?),
-                        (10, wire::LEN) => self.f_bytes = r.read_bytes()?.to_vec(),
+                        (9, wire::LEN) => self.f_string = __rt::string(&mut r)?,
+                        (10, wire::LEN) => self.f_bytes = __rt::bytes(&mut r)?.to_vec(),
                         (11, wire::VARINT) => self.f_uint32 = r.read_uint32()?,
                         (12, wire::FIXED32) => self.f_sfixed32 = r.read_sfixed32()?,
                         (13, wire::FIXED64) => self.f_sfixed64 = r.read_sfixed64()?,
                         (14, wire::VARINT) => self.f_sint32 = r.read_sint32()?,
                         (15, wire::VARINT) => self.f_sint64 = r.read_sint64()?,
                         (16, wire::VARINT) => self.f_color = Color(r.read_int32()?),
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -1319,109 +1404,109 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_double.push(p.read_double()?);
                             }
                         }
                         (1, wire::FIXED64) => self.r_double.push(r.read_double()?),
                         (2, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_float.push(p.read_float()?);
                             }
                         }
                         (2, wire::FIXED32) => self.r_float.push(r.read_float()?),
                         (3, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_int64.push(p.read_int64()?);
                             }
                         }
                         (3, wire::VARINT) => self.r_int64.push(r.read_int64()?),
                         (4, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_uint64.push(p.read_uint64()?);
                             }
                         }
                         (4, wire::VARINT) => self.r_uint64.push(r.read_uint64()?),
                         (5, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_int32.push(p.read_int32()?);
                             }
                         }
                         (5, wire::VARINT) => self.r_int32.push(r.read_int32()?),
                         (6, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_fixed64.push(p.read_fixed64()?);
                             }
                         }
                         (6, wire::FIXED64) => self.r_fixed64.push(r.read_fixed64()?),
                         (7, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_fixed32.push(p.read_fixed32()?);
                             }
                         }
                         (7, wire::FIXED32) => self.r_fixed32.push(r.read_fixed32()?),
                         (8, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_bool.push(p.read_bool()?);
                             }
                         }
                         (8, wire::VARINT) => self.r_bool.push(r.read_bool()?),
-                        (9, wire::LEN) => self.r_string.push(String::from(r.read_str()?)),
-                        (10, wire::LEN) => self.r_bytes.push(r.read_bytes()?.to_vec()),
+                        (9, wire::LEN) => self.r_string.push(__rt::string(&mut r)?),
+                        (10, wire::LEN) => self.r_bytes.push(__rt::bytes(&mut r)?.to_vec()),
                         (11, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_uint32.push(p.read_uint32()?);
                             }
                         }
                         (11, wire::VARINT) => self.r_uint32.push(r.read_uint32()?),
                         (12, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_sfixed32.push(p.read_sfixed32()?);
                             }
                         }
                         (12, wire::FIXED32) => self.r_sfixed32.push(r.read_sfixed32()?),
                         (13, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_sfixed64.push(p.read_sfixed64()?);
                             }
                         }
                         (13, wire::FIXED64) => self.r_sfixed64.push(r.read_sfixed64()?),
                         (14, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_sint32.push(p.read_sint32()?);
                             }
                         }
                         (14, wire::VARINT) => self.r_sint32.push(r.read_sint32()?),
                         (15, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_sint64.push(p.read_sint64()?);
                             }
                         }
                         (15, wire::VARINT) => self.r_sint64.push(r.read_sint64()?),
                         (16, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_color.push(Color(p.read_int32()?));
                             }
                         }
                         (16, wire::VARINT) => self.r_color.push(Color(r.read_int32()?)),
                         (17, wire::LEN) => {
-                            let mut p = wire::Reader::new(r.read_bytes()?);
+                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
                             while !p.is_empty() {
                                 self.r_unpacked.push(p.read_int32()?);
                             }
@@ -1429,10 +1514,10 @@ pub mod kitchen {
                         (17, wire::VARINT) => self.r_unpacked.push(r.read_int32()?),
                         (18, wire::LEN) => {
                             let mut item = Scalars::default();
-                            item.merge(r.read_bytes()?, depth + 1)?;
+                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
                             self.r_message.push(item);
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -1616,216 +1701,314 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: i32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_int32()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_int32.insert(key, value);
                         }
                         (2, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: i64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_int64()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_int64.insert(key, value);
                         }
                         (3, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: u32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_uint32()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_uint32.insert(key, value);
                         }
                         (4, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: u64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_uint64()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_uint64.insert(key, value);
                         }
                         (5, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: i32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_sint32()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_sint32.insert(key, value);
                         }
                         (6, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: i64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_sint64()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_sint64.insert(key, value);
                         }
                         (7, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: u32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::FIXED32) => key = e.read_fixed32()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_fixed32.insert(key, value);
                         }
                         (8, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: u64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::FIXED64) => key = e.read_fixed64()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_fixed64.insert(key, value);
                         }
                         (9, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: i32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::FIXED32) => key = e.read_sfixed32()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_sfixed32.insert(key, value);
                         }
                         (10, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: i64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::FIXED64) => key = e.read_sfixed64()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_sfixed64.insert(key, value);
                         }
                         (11, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: bool = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_bool()?,
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_bool.insert(key, value);
                         }
                         (12, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: String = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
-                                    (1, wire::LEN) => key = String::from(e.read_str()?),
-                                    (2, wire::LEN) => value = String::from(e.read_str()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                match __rt::tag(&mut e)? {
+                                    (1, wire::LEN) => key = __rt::string(&mut e)?,
+                                    (2, wire::LEN) => value = __rt::string(&mut e)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_string.insert(key, value);
                         }
                         (13, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: String = Default::default();
                             let mut value: Vec<u8> = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
-                                    (1, wire::LEN) => key = String::from(e.read_str()?),
-                                    (2, wire::LEN) => value = e.read_bytes()?.to_vec(),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                match __rt::tag(&mut e)? {
+                                    (1, wire::LEN) => key = __rt::string(&mut e)?,
+                                    (2, wire::LEN) => value = __rt::bytes(&mut e)?.to_vec(),
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_bytes_value.insert(key, value);
                         }
                         (14, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: String = Default::default();
                             let mut value: Scalars = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
-                                    (1, wire::LEN) => key = String::from(e.read_str()?),
-                                    (2, wire::LEN) => value.merge(e.read_bytes()?, depth + 1)?,
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                match __rt::tag(&mut e)? {
+                                    (1, wire::LEN) => key = __rt::string(&mut e)?,
+                                    (2, wire::LEN) => {
+                                        value.merge(__rt::bytes(&mut e)?, depth + 2)?;
+                                    }
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_message_value.insert(key, value);
                         }
                         (15, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: String = Default::default();
                             let mut value: Color = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
-                                    (1, wire::LEN) => key = String::from(e.read_str()?),
+                                match __rt::tag(&mut e)? {
+                                    (1, wire::LEN) => key = __rt::string(&mut e)?,
                                     (2, wire::VARINT) => value = Color(e.read_int32()?),
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_enum_value.insert(key, value);
                         }
                         (16, wire::LEN) => {
-                            let mut e = wire::Reader::new(r.read_bytes()?);
+                            // The entry is a message one level down: its value two.
+                            if depth + 1 > __rt::MAX_DEPTH {
+                                return Err(wire::DecodeError::RecursionLimit);
+                            }
+                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
                             let mut key: i32 = Default::default();
                             let mut value: f64 = Default::default();
                             while !e.is_empty() {
-                                match e.read_tag()? {
+                                match __rt::tag(&mut e)? {
                                     (1, wire::VARINT) => key = e.read_int32()?,
                                     (2, wire::FIXED64) => value = e.read_double()?,
-                                    (field, wire_type) => e.skip_field(field, wire_type)?,
+                                    (field, wire_type) => {
+                                        __rt::skip(&mut e, field, wire_type, depth + 1)?;
+                                    }
                                 }
                             }
                             self.m_double_value.insert(key, value);
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -1925,17 +2108,17 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.o_int32 = Some(r.read_int32()?),
-                        (2, wire::LEN) => self.o_string = Some(String::from(r.read_str()?)),
+                        (2, wire::LEN) => self.o_string = Some(__rt::string(&mut r)?),
                         (3, wire::VARINT) => self.o_color = Some(Color(r.read_int32()?)),
                         (4, wire::VARINT) => self.o_bool = Some(r.read_bool()?),
                         (5, wire::LEN) => {
                             let slot = self.message.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (6, wire::LEN) => {
-                            let value = String::from(r.read_str()?);
+                            let value = __rt::string(&mut r)?;
                             self.choice = Some(Presence_Choice::CString(value));
                         }
                         (7, wire::VARINT) => {
@@ -1943,7 +2126,7 @@ pub mod kitchen {
                             self.choice = Some(Presence_Choice::CInt64(value));
                         }
                         (8, wire::LEN) => {
-                            let bytes = r.read_bytes()?;
+                            let bytes = __rt::bytes(&mut r)?;
                             if let Some(Presence_Choice::CMessage(value)) = &mut self.choice {
                                 value.merge(bytes, depth + 1)?;
                             } else {
@@ -1957,10 +2140,10 @@ pub mod kitchen {
                             self.choice = Some(Presence_Choice::CColor(value));
                         }
                         (10, wire::LEN) => {
-                            let value = r.read_bytes()?.to_vec();
+                            let value = __rt::bytes(&mut r)?.to_vec();
                             self.choice = Some(Presence_Choice::CBytes(value));
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -2006,9 +2189,9 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
-                        (1, wire::LEN) => self.text = String::from(r.read_str()?),
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                    match __rt::tag(&mut r)? {
+                        (1, wire::LEN) => self.text = __rt::string(&mut r)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -2066,22 +2249,22 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::VARINT) => self.kind = Node_Kind(r.read_int32()?),
                         (2, wire::LEN) => {
                             let slot = self.label.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (3, wire::LEN) => {
                             let mut item = Node::default();
-                            item.merge(r.read_bytes()?, depth + 1)?;
+                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
                             self.children.push(item);
                         }
                         (4, wire::LEN) => {
                             let slot = self.parent_copy.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -2178,64 +2361,64 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::LEN) => {
                             let slot = self.at.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (2, wire::LEN) => {
                             let slot = self.took.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (3, wire::LEN) => {
                             let slot = self.w_int32.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (4, wire::LEN) => {
                             let slot = self.w_int64.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (5, wire::LEN) => {
                             let slot = self.w_uint32.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (6, wire::LEN) => {
                             let slot = self.w_uint64.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (7, wire::LEN) => {
                             let slot = self.w_float.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (8, wire::LEN) => {
                             let slot = self.w_double.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (9, wire::LEN) => {
                             let slot = self.w_bool.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (10, wire::LEN) => {
                             let slot = self.w_string.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (11, wire::LEN) => {
                             let slot = self.w_bytes.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (12, wire::LEN) => {
                             let slot = self.nothing.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (13, wire::LEN) => {
                             let slot = self.doc.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (14, wire::LEN) => {
                             let slot = self.any_value.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())
@@ -2300,32 +2483,32 @@ pub mod kitchen {
                 }
                 let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match r.read_tag()? {
+                    match __rt::tag(&mut r)? {
                         (1, wire::LEN) => {
                             let slot = self.scalars.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (2, wire::LEN) => {
                             let slot = self.repeated.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (3, wire::LEN) => {
                             let slot = self.maps.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (4, wire::LEN) => {
                             let slot = self.presence.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (5, wire::LEN) => {
                             let slot = self.tree.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
                         (6, wire::LEN) => {
                             let slot = self.well_known.get_or_insert_with(Default::default);
-                            slot.merge(r.read_bytes()?, depth + 1)?;
+                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
                         }
-                        (field, wire_type) => r.skip_field(field, wire_type)?,
+                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
                     }
                 }
                 Ok(())

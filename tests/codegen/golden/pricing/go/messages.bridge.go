@@ -65,7 +65,7 @@ func (m *LookupRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (m *LookupResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (m *NormalizeSkuRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -321,7 +321,7 @@ func (m *NormalizeSkuResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -460,7 +460,7 @@ func (m *QuoteRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}
@@ -645,7 +645,7 @@ func (m *QuoteResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValue(b, num, wt)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
 		if err != nil {
 			return err
 		}

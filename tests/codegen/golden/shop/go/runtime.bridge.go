@@ -5,6 +5,8 @@ package bridgegen
 import "bridge.dev/guest"
 
 // maxDepth is how deeply messages may nest in a decoded message (the outermost is 0).
+// As in upb (Python's protobuf), a map entry is a level (its value message one more),
+// and so is each unknown group: one level deeper than the message or group holding it.
 const maxDepth = 100
 
 // decodeError is an error of the generated decoders (the wire errors are guest's).
@@ -14,7 +16,8 @@ func (e decodeError) Error() string {
 	return string(e)
 }
 
-// errDepth is the error of a message nested more than maxDepth deep.
+// errDepth is the error of a message or map entry nested more than maxDepth deep (a
+// group's is guest.ErrGroupDepth).
 const errDepth = decodeError("proto: messages nested more than 100 deep")
 
 // marshaler is every generated message.
