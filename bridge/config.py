@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,78 @@ def default_cache_dir() -> Path:
     return user_cache_dir() / "modules"
 
 
+# The largest value of each kind of setting. A bigger one is a mistake (a unit
+# mix-up, a stray exponent) that would otherwise surface later as an OverflowError,
+# a wrapped ctypes integer or a wait that never ends.
+#: Seconds: a deadline or wait longer than a day (`none` turns a call deadline off).
+MAX_SECONDS = 86_400
+#: A wasm32 memory cannot grow past 4 GiB.
+MAX_MEMORY_BYTES = 4 << 30
+#: Instances of one module (each reserves about 6 GiB of address space).
+MAX_POOL_SIZE = 1024
+#: wasmtime keeps fuel in a signed 64-bit counter.
+MAX_FUEL = (1 << 63) - 1
+#: Off-thread shadow calls waiting at once.
+MAX_QUEUE_SIZE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """What a numeric setting accepts: a finite number (a whole one if `whole`) above
+    zero (or zero too, if `zero`) and at most `high`; None too if `none`."""
+
+    high: float
+    whole: bool = False
+    zero: bool = False
+    none: bool = False
+
+    def problem(self, value: object) -> str | None:
+        """Why `value` does not fit, as the tail of a message that names the key."""
+        if value is None and self.none:
+            return None
+        kind = "whole number" if self.whole else "number"
+        # bool is an int to Python, never to a user.
+        if isinstance(value, bool) or not isinstance(value, int if self.whole else int | float):
+            return f"must be a {kind}, not {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, not {value!r}"
+        if self.zero:
+            if 0 <= value <= self.high:
+                return None
+            if self.high == math.inf:
+                return f"must not be negative, not {value!r}"
+            return f"must be between 0 and {self.high:_}, not {value!r}"
+        if value <= 0:
+            return f"must be positive, not {value!r}"
+        if value > self.high:
+            return f"must be at most {self.high:_}, not {value!r}"
+        return None
+
+
+def _check(name: str, value: object, rule: _Range) -> None:
+    reason = rule.problem(value)
+    if reason is not None:
+        raise ConfigError(f"{name}: {reason}")
+
+
+_SECONDS = _Range(MAX_SECONDS)
+_PERCENT = _Range(100, zero=True)
+_TOLERANCE = _Range(math.inf, zero=True)
+_QUEUE = _Range(MAX_QUEUE_SIZE, whole=True)
+# A managed sidecar's workers become its pool size.
+_WORKERS = _Range(MAX_POOL_SIZE, whole=True)
+_RUNTIME_NUMBERS = {
+    "pool_size": _Range(MAX_POOL_SIZE, whole=True),
+    "pool_min_idle": _Range(MAX_POOL_SIZE, whole=True, zero=True),
+    "pool_wait_s": _SECONDS,
+    "call_timeout_s": _Range(MAX_SECONDS, none=True),
+    "memory_limit_bytes": _Range(MAX_MEMORY_BYTES, whole=True),
+    "fuel": _Range(MAX_FUEL, whole=True, none=True),
+    "max_message_bytes": _Range(abi.MAX_MESSAGE_LEN, whole=True),
+    "max_module_bytes": _Range(1 << 32, whole=True),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     """How modules are compiled, pooled, limited and sandboxed.
@@ -76,6 +149,8 @@ class RuntimeConfig:
     fuel: int | None = None
     #: The largest request or response in bytes.
     max_message_bytes: int = abi.DEFAULT_MAX_MESSAGE_BYTES
+    #: The largest .wasm file compiled: compile time and memory grow with its size.
+    max_module_bytes: int = 16 * 1024 * 1024
     #: Environment variables the guest sees (WASI); none unless granted.
     wasi_env: Mapping[str, str] = field(default_factory=dict)
     #: Host directories the guest may open (WASI), host path -> guest path; none by default.
@@ -85,23 +160,13 @@ class RuntimeConfig:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
-        _positive("pool_size", self.pool_size)
-        if not 0 <= self.pool_min_idle <= self.pool_size:
+            raise ConfigError(f"engine: must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        for name, rule in _RUNTIME_NUMBERS.items():
+            _check(name, getattr(self, name), rule)
+        if self.pool_min_idle > self.pool_size:
             raise ConfigError(
-                f"pool_min_idle must be between 0 and pool_size ({self.pool_size}), "
+                f"pool_min_idle: must be between 0 and pool_size ({self.pool_size}), "
                 f"not {self.pool_min_idle}"
-            )
-        _positive("pool_wait_s", self.pool_wait_s)
-        if self.call_timeout_s is not None:
-            _positive("call_timeout_s", self.call_timeout_s)
-        _positive("memory_limit_bytes", self.memory_limit_bytes)
-        if self.fuel is not None:
-            _positive("fuel", self.fuel)
-        if not 0 < self.max_message_bytes <= abi.MAX_MESSAGE_LEN:
-            raise ConfigError(
-                f"max_message_bytes must be between 1 and {abi.MAX_MESSAGE_LEN}, "
-                f"not {self.max_message_bytes}"
             )
 
     @classmethod
@@ -113,33 +178,36 @@ class RuntimeConfig:
 
         BRIDGE_ENGINE, BRIDGE_CACHE_DIR (a path, or `off`), BRIDGE_POOL_SIZE,
         BRIDGE_POOL_WAIT_S, BRIDGE_CALL_TIMEOUT_S (seconds, or `none`),
-        BRIDGE_MEMORY_LIMIT_MB, BRIDGE_FUEL (a count, or `none`).
+        BRIDGE_MEMORY_LIMIT_MB, BRIDGE_FUEL (a count, or `none`), BRIDGE_MAX_MODULE_MB.
         """
         env = os.environ if environ is None else environ
         changes: dict[str, object] = {}
         if "BRIDGE_ENGINE" in env:
             changes["engine"] = env["BRIDGE_ENGINE"]
         if "BRIDGE_CACHE_DIR" in env:
-            value = env["BRIDGE_CACHE_DIR"]
-            changes["cache_dir"] = None if value.lower() in ("", "off", "none") else Path(value)
-        for name, key, parse in (
-            ("pool_size", "BRIDGE_POOL_SIZE", int),
-            ("pool_wait_s", "BRIDGE_POOL_WAIT_S", float),
-            ("call_timeout_s", "BRIDGE_CALL_TIMEOUT_S", _optional(float)),
-            ("memory_limit_bytes", "BRIDGE_MEMORY_LIMIT_MB", lambda v: int(v) * 1024 * 1024),
-            ("fuel", "BRIDGE_FUEL", _optional(int)),
+            folder = env["BRIDGE_CACHE_DIR"]
+            changes["cache_dir"] = None if folder.lower() in ("", "off", "none") else Path(folder)
+        for name, key, parse, scale in (
+            ("pool_size", "BRIDGE_POOL_SIZE", int, 1),
+            ("pool_wait_s", "BRIDGE_POOL_WAIT_S", float, 1),
+            ("call_timeout_s", "BRIDGE_CALL_TIMEOUT_S", _optional(float), 1),
+            ("memory_limit_bytes", "BRIDGE_MEMORY_LIMIT_MB", int, 1 << 20),
+            ("fuel", "BRIDGE_FUEL", _optional(int), 1),
+            ("max_module_bytes", "BRIDGE_MAX_MODULE_MB", int, 1 << 20),
         ):
-            if key in env:
-                try:
-                    changes[name] = parse(env[key])
-                except ValueError:
-                    raise ConfigError(f"{key}={env[key]!r} is not a valid value") from None
+            if key not in env:
+                continue
+            try:
+                parsed = parse(env[key])
+            except ValueError:
+                raise ConfigError(f"{key}={env[key]!r} is not a valid value") from None
+            # Checked in the variable's own unit, so the message names what the user wrote.
+            rule = _RUNTIME_NUMBERS[name]
+            reason = dataclasses.replace(rule, high=rule.high // scale).problem(parsed)
+            if reason is not None:
+                raise ConfigError(f"{key}={env[key]!r}: {reason}")
+            changes[name] = parsed if parsed is None else parsed * scale
         return dataclasses.replace(base or cls(), **changes)  # type: ignore[arg-type]
-
-
-def _positive(name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {value}")
 
 
 def _optional(parse: type[int] | type[float]):  # type: ignore[no-untyped-def]
@@ -212,6 +280,13 @@ class ShadowConfig:
     #: Off-thread candidates waiting beyond this many are dropped (and counted).
     queue_size: int = 1000
 
+    def __post_init__(self) -> None:
+        _check("timeout_s", self.timeout_s, _SECONDS)
+        _check("sample_percent", self.sample_percent, _PERCENT)
+        _check("float_abs_tolerance", self.float_abs_tolerance, _TOLERANCE)
+        _check("float_rel_tolerance", self.float_rel_tolerance, _TOLERANCE)
+        _check("queue_size", self.queue_size, _QUEUE)
+
 
 @dataclass(frozen=True, slots=True)
 class RouteConfig:
@@ -227,6 +302,10 @@ class RouteConfig:
     #: The module that serves this function, over the service's entry in `services`.
     module: Path | None = None
     shadow: ShadowConfig = field(default_factory=ShadowConfig)
+
+    def __post_init__(self) -> None:
+        if self.timeout_s is not None:
+            _check("timeout_s", self.timeout_s, _SECONDS)
 
     def backend_kind(self) -> Candidate | None:
         """What the bridge side of this route is: wasm, sidecar, or None in python mode."""
@@ -256,6 +335,10 @@ class SidecarConfig:
     workers: int = 4
     #: Deadline of a sidecar call.
     timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check("workers", self.workers, _WORKERS)
+        _check("timeout_s", self.timeout_s, _SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +371,9 @@ class BridgeConfig:
     report_interval_s: float = 10.0
     #: OpenTelemetry spans around routed calls (needs opentelemetry-api).
     tracing: bool = False
+
+    def __post_init__(self) -> None:
+        _check("report_interval_s", self.report_interval_s, _SECONDS)
 
     def route(self, method: str) -> RouteConfig:
         """`method`'s settings: its table over the defaults, then the environment."""
@@ -405,14 +491,13 @@ class _TableReader:
                 f"cannot be true together with {self.prefix}sidecar.target: choose one "
                 "(target: a sidecar that runs; managed: one this process starts)",
             )
-        self.typed(sidecar_table, "sidecar.", "workers", int)  # an integer; positive() below
         env_target = env.get("BRIDGE_SIDECAR")
         sidecar = SidecarConfig(
             # BRIDGE_SIDECAR points at a sidecar that runs: it wins over both ways of the file
             target=env_target or target,
             managed=managed and not env_target,
-            workers=int(self.positive(sidecar_table, "sidecar.", "workers", 4)),
-            timeout_s=self.positive(sidecar_table, "sidecar.", "timeout_s", 10.0),
+            workers=self.bounded(sidecar_table, "sidecar.", "workers", 4, _WORKERS),
+            timeout_s=self.bounded(sidecar_table, "sidecar.", "timeout_s", 10.0, _SECONDS),
         )
         services = {}
         for service, value in self.table(table, "services").items():
@@ -459,7 +544,7 @@ class _TableReader:
             env_fallback=env_fallback,
             env_strict=strict,
             report_dir=report_dir,
-            report_interval_s=self.positive(table, "", "report_interval_s", 10.0),
+            report_interval_s=self.bounded(table, "", "report_interval_s", 10.0, _SECONDS),
             tracing=tracing,
         )
         for method in routes:
@@ -473,7 +558,12 @@ class _TableReader:
         self.check_keys("runtime.", table, names)
         changes: dict[str, object] = {}
         for name, value in table.items():
-            if name == "cache_dir":
+            if name in _RUNTIME_NUMBERS:
+                reason = _RUNTIME_NUMBERS[name].problem(value)
+                if reason is not None:
+                    raise self.fail(f"runtime.{name}", reason)
+                changes[name] = value
+            elif name == "cache_dir":
                 changes[name] = None if value is False else self.path(str(value))
             elif name in ("wasi_env", "wasi_dirs"):
                 if not isinstance(value, Mapping):
@@ -484,7 +574,9 @@ class _TableReader:
         try:
             file_config = dataclasses.replace(RuntimeConfig(), **changes)  # type: ignore[arg-type]
         except ConfigError as exc:
-            raise self.fail("runtime", str(exc)) from None
+            # RuntimeConfig's messages start with the key: "pool_min_idle: must be ..."
+            key, _, reason = str(exc).partition(": ")
+            raise self.fail(f"runtime.{key}", reason) from None
         except TypeError as exc:
             raise self.fail("runtime", str(exc)) from None
         return RuntimeConfig.from_env(env, base=file_config)
@@ -505,7 +597,7 @@ class _TableReader:
         if "fallback" in table:
             changes["fallback"] = self.typed(table, where, "fallback", bool)
         if "timeout_s" in table:
-            changes["timeout_s"] = self.positive(table, where, "timeout_s", None)
+            changes["timeout_s"] = self.bounded(table, where, "timeout_s", None, _SECONDS)
         if "module" in table:
             changes["module"] = self.path(str(self.typed(table, where, "module", str)))
         if "shadow" in table:
@@ -521,21 +613,18 @@ class _TableReader:
         ignore = self.typed(table, where, "ignore_fields", list, list(base.ignore_fields))
         if not all(isinstance(item, str) for item in ignore):
             raise self.fail(f"{where}ignore_fields", "must be a list of field paths")
-        sample = self.number(table, where, "sample_percent", base.sample_percent)
-        if not 0 <= sample <= 100:
-            raise self.fail(f"{where}sample_percent", "must be between 0 and 100")
-        tolerances = {}
-        for name in ("float_abs_tolerance", "float_rel_tolerance"):
-            tolerances[name] = self.number(table, where, name, getattr(base, name))
-            if tolerances[name] < 0:
-                raise self.fail(f"{where}{name}", "must not be negative")
+        sample = self.bounded(table, where, "sample_percent", base.sample_percent, _PERCENT)
+        tolerances = {
+            name: float(self.bounded(table, where, name, getattr(base, name), _TOLERANCE))
+            for name in ("float_abs_tolerance", "float_rel_tolerance")
+        }
         return ShadowConfig(
             inline=bool(self.typed(table, where, "inline", bool, base.inline)),
-            timeout_s=float(self.positive(table, where, "timeout_s", base.timeout_s)),
-            sample_percent=sample,
+            timeout_s=float(self.bounded(table, where, "timeout_s", base.timeout_s, _SECONDS)),
+            sample_percent=float(sample),
             ignore_fields=tuple(ignore),
             strict=bool(self.typed(table, where, "strict", bool, base.strict)),
-            queue_size=int(self.positive(table, where, "queue_size", base.queue_size)),
+            queue_size=self.bounded(table, where, "queue_size", base.queue_size, _QUEUE),
             **tolerances,
         )
 
@@ -562,18 +651,15 @@ class _TableReader:
             raise self.fail(f"{where}{key}", f"must be a {_KIND_NAMES[kind]}, not {value!r}")
         return value
 
-    def number(self, table: Mapping[str, object], where: str, key: str, default: float) -> float:
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(f"{where}{key}", f"must be a number, not {value!r}")
-        return float(value)
-
-    def positive(self, table: Mapping[str, object], where: str, key: str, default: Any) -> Any:
+    def bounded(
+        self, table: Mapping[str, object], where: str, key: str, default: Any, rule: _Range
+    ) -> Any:
+        """The number at `key` (`default` when absent), if `rule` accepts it."""
         if key not in table:
             return default
-        value = self.number(table, where, key, 0)
-        if value <= 0:
-            raise self.fail(f"{where}{key}", f"must be positive, not {table[key]!r}")
+        reason = rule.problem(table[key])
+        if reason is not None:
+            raise self.fail(f"{where}{key}", reason)
         return table[key]
 
     def path(self, value: str) -> Path:

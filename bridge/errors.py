@@ -13,15 +13,18 @@
     │   ├── ModuleNotFound        no file at that path
     │   ├── InvalidModule         the file is not a valid wasm module
     │   ├── NotABridgeModule      no ABI marker (it may be a WASI command or plain exports)
-    │   └── AbiMismatch           the module speaks another ABI version or breaks its shape
+    │   ├── AbiMismatch           the module speaks another ABI version or breaks its shape
+    │   └── ModuleClosed          the module was closed (also a ValueError, as it was before)
     └── CallError             one call failed; the module and other calls go on
         ├── UnknownMethod         the module does not export that method
         ├── InvalidArguments      arguments that do not fit a plain export's signature
         ├── GuestError            the guest returned an application error (gRPC code + message)
         ├── GuestTrap             the guest trapped (panic, unreachable, out of bounds, exit)
         ├── AbiViolation          the guest broke the ABI (pointer/length outside memory, ...)
+        ├── HostCallFailed        a host method raised what no status carries (SystemExit, ...)
         ├── DeadlineExceeded      the call ran past its deadline (the guest was interrupted)
         ├── SidecarUnavailable    the sidecar cannot be reached (not running, wrong address)
+        ├── SidecarCallFailed     the sidecar failed the call, not the guest (a method it lacks)
         └── ResourceExhausted     the guest or the request ran out of room
             ├── MemoryLimitExceeded   the guest tried to grow its memory past the limit
             ├── FuelExhausted         the guest used up its fuel
@@ -45,6 +48,7 @@ __all__ = [
     "ConfigError",
     "GuestError",
     "GuestTrap",
+    "HostCallFailed",
     "DeadlineExceeded",
     "FuelExhausted",
     "InvalidArguments",
@@ -52,6 +56,7 @@ __all__ = [
     "MemoryLimitExceeded",
     "PoolExhausted",
     "LoadError",
+    "ModuleClosed",
     "ModuleNotFound",
     "NotABridgeModule",
     "ProjectError",
@@ -59,6 +64,7 @@ __all__ = [
     "RouteError",
     "SchemaError",
     "ShadowMismatch",
+    "SidecarCallFailed",
     "SidecarError",
     "SidecarUnavailable",
     "StatusCode",
@@ -172,6 +178,10 @@ class AbiMismatch(LoadError):
     """The module declares another ABI version, or its exports break ABI v1's shape."""
 
 
+class ModuleClosed(LoadError, ValueError):
+    """The module was closed: it takes no more calls. A ValueError too, as before."""
+
+
 class CallError(BridgeError):
     """One call into a guest failed; the module stays usable for other calls."""
 
@@ -226,6 +236,12 @@ class AbiViolation(CallError):
     """The guest broke ABI v1 (see docs/abi.md section 8); the instance was discarded."""
 
 
+class HostCallFailed(CallError):
+    """A host method the guest called raised what no status can carry (SystemExit,
+    KeyboardInterrupt, any BaseException: it is the `__cause__`); the instance was
+    discarded."""
+
+
 class ResourceExhausted(CallError):
     """A request, a response or the guest's memory is over its limit."""
 
@@ -240,6 +256,15 @@ class DeadlineExceeded(CallError):
 
 class SidecarUnavailable(CallError):
     """The sidecar could not be reached: it is not running, or the address is wrong."""
+
+
+class SidecarCallFailed(CallError):
+    """The sidecar or gRPC failed the call with a status the guest did not give (a method
+    the sidecar does not serve, an internal error); `code` is that gRPC status."""
+
+    def __init__(self, code: StatusCode, message: str, *, method: str | None = None) -> None:
+        super().__init__(f"{code.name}: {message}", method=method)
+        self.code = code
 
 
 class MemoryLimitExceeded(ResourceExhausted):

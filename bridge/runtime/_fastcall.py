@@ -14,17 +14,26 @@ wasmtime-py's public API with the same behaviour, and says so once on the
 Both bindings raise what wasmtime-py raises (`wasmtime.Trap`, `wasmtime.WasmtimeError`,
 `wasmtime.ExitTrap`, `ValueError("already closed")` for a closed store), so callers map
 errors once. A binding serves one thread at a time (it reuses its buffers); bindings of
-different stores run in parallel, as the GIL is released during the wasm call.
+different stores run in parallel, as the GIL is released during the wasm call. After any
+other exception (a KeyboardInterrupt that lands mid-call) the store's state is unknown:
+callers must not use that store again.
+
+`define_host_func` gives the guest a Python function as an import. Unlike wasmtime-py's
+`Linker.define_func`, which parks an exception in a process-global slot that the next
+thread to see any trap picks up, it hands the exception to a callback of the function's
+owner, so a failure stays with the call it happened in.
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib
+import itertools
 import logging
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, NoReturn, Protocol
 
@@ -38,6 +47,7 @@ __all__ = [
     "Binding",
     "WasmFunc",
     "bind",
+    "define_host_func",
     "probe",
 ]
 
@@ -470,15 +480,133 @@ def _raise_failure(err: int, trap: Any) -> NoReturn:
         exc = wasmtime.WasmtimeError._from_ptr(
             ctypes.cast(err, ctypes.POINTER(_wffi.wasmtime_error_t))
         )
-    # A Python host function raised: wasmtime-py re-raises that instead of the trap.
-    _maybe_raise_last_exn()
+    if _last_line(exc) == _WASMTIME_PY_TRAP:
+        # A host function defined through wasmtime-py raised: it re-raises that instead.
+        # Only then: its slot is process-global, and any other failure is this call's own.
+        _maybe_raise_last_exn()
     raise exc
+
+
+# What wasmtime-py's host-function trampoline traps with when the function raised.
+_WASMTIME_PY_TRAP = "python exception"
+
+
+def _last_line(exc: Exception) -> str:
+    # wasmtime's text is the backtrace, then "Caused by:" and the host's own message.
+    lines = str(exc).strip().splitlines()
+    return lines[-1].strip() if lines else ""
 
 
 def _maybe_raise_last_exn() -> None:
     from wasmtime import _func
 
     _func.maybe_raise_last_exn()
+
+
+# --- Host functions: Python called by the guest ------------------------------------
+
+HostFunc = Callable[..., Any]
+"""A host function: called with a `wasmtime.Caller` and the wasm arguments (signed ints),
+returns the one result (an int) or None."""
+HostFailed = Callable[[BaseException], None]
+"""Told what a host function raised, in the thread of the call, before the guest traps."""
+
+_HOST_TRAP = b"bridge: a host function failed (the host has the exception)"
+# Each defined function's (function, failure callback, param kinds, result kind), by the
+# id wasmtime hands back to the trampoline; dropped when wasmtime drops the definition.
+_host_funcs: dict[int, tuple[Callable[[], Any], Callable[[], Any], tuple[str, ...], str]] = {}
+_host_ids = itertools.count(1)
+
+
+def define_host_func(
+    linker: wasmtime.Linker,
+    module: str,
+    name: str,
+    ty: wasmtime.FuncType,
+    func: HostFunc,
+    failed: HostFailed,
+) -> None:
+    """Define the import `module`.`name` of type `ty` in `linker` as `func`.
+
+    Only i32/i64 parameters and at most one i32/i64 result. When `func` raises anything,
+    `failed(exception)` is called and the guest traps: nothing goes to wasmtime-py's
+    process-global slot. Both callables are held weakly when they are bound methods, so
+    that the definition does not keep their owner alive.
+    """
+    params = tuple(str(p) for p in ty.params)
+    results = [str(r) for r in ty.results]
+    if any(k not in _MASKS for k in (*params, *results)) or len(results) > 1:
+        raise ValueError(f"a host function takes and returns i32/i64 only, not {ty}")
+    key = next(_host_ids)
+    _host_funcs[key] = (_weak(func), _weak(failed), params, results[0] if results else "")
+    module_bytes, name_bytes = module.encode(), name.encode()
+    error = _wffi.wasmtime_linker_define_func_unchecked(
+        linker.ptr(),
+        ctypes.create_string_buffer(module_bytes),
+        len(module_bytes),
+        ctypes.create_string_buffer(name_bytes),
+        len(name_bytes),
+        ty.ptr(),
+        _host_trampoline,
+        key,
+        _host_finalizer,
+    )
+    if error:
+        _host_funcs.pop(key, None)
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
+def _weak(f: Callable[..., Any]) -> Callable[[], Any]:
+    if hasattr(f, "__self__") and hasattr(f, "__func__"):
+        return weakref.WeakMethod(f)
+    return lambda: f
+
+
+def _host_call(key: int, caller_ptr: Any, raw: Any) -> int:
+    """The trampoline's body: 0, or the address of a trap for the guest."""
+    entry = _host_funcs.get(key)
+    if entry is None:  # cannot happen while wasmtime still calls it; trap, do not guess
+        return _new_trap()
+    get_func, get_failed, params, result = entry
+    caller = wasmtime.Caller(caller_ptr)
+    try:
+        func = get_func()
+        if func is None:
+            raise RuntimeError("the host function's owner is gone")
+        value = func(
+            caller, *[raw[i].i64 if k == "i64" else raw[i].i32 for i, k in enumerate(params)]
+        )
+        if result == "i64":
+            raw[0].i64 = value
+        elif result == "i32":
+            raw[0].i32 = value
+        return 0
+    except BaseException as exc:  # noqa: BLE001 (each one is the call's, handed over below)
+        failed = get_failed()
+        if failed is not None:
+            try:
+                failed(exc)
+            except BaseException:  # noqa: BLE001 (the trap still ends the call)
+                _log.exception("reporting a host function's failure failed")
+        return _new_trap()
+    finally:
+        caller._invalidate()
+
+
+def _new_trap() -> int:
+    trap = _wffi.wasmtime_trap_new(ctypes.create_string_buffer(_HOST_TRAP), len(_HOST_TRAP))
+    address: int = ctypes.cast(trap, ctypes.c_void_p).value or 0
+    return address
+
+
+@_wffi.wasmtime_func_unchecked_callback_t  # type: ignore[untyped-decorator]
+def _host_trampoline(env: int | None, caller: Any, raw: Any, _nraw: int) -> int:
+    return _host_call(env or 0, caller, raw)
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
+def _host_finalizer(env: int | None) -> None:
+    _host_funcs.pop(env or 0, None)
 
 
 # --- The fallback: wasmtime-py's public API ----------------------------------------

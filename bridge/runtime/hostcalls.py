@@ -2,8 +2,12 @@
 
 A guest that is migrated may still need legacy Python that is not. The host gives it
 services by their full name, each an object with one method per RPC, in the shape of a
-grpcio servicer: `Reserve(self, request, context)`. With the module's embedded schema the
-request arrives decoded and the response may be a message; without one both are bytes.
+grpcio servicer: `Reserve(self, request, context)`. The request arrives decoded with the
+module's embedded schema, and the response may be a message or its bytes.
+
+The schema is also the allow-list: a guest reaches only the methods its schema declares
+for the services given, resolved once at load, never an attribute it names at run time
+(a private method, `__init__`). A module without a schema cannot be given services.
 
     class Inventory:  # e.g. a subclass of inventory_pb2_grpc.InventoryServicer
         def Reserve(self, request, context):
@@ -13,19 +17,21 @@ request arrives decoded and the response may be a message; without one both are 
 
     bridge.load("build/pricing.wasm", host={"legacy.v1.Inventory": Inventory()})
 
-A host call never raises into the guest: every outcome is a response or a status.
+A host method's failure is a status for the guest (UNIMPLEMENTED, its `context.abort`
+code, INTERNAL for an exception); only what no status can carry (SystemExit,
+KeyboardInterrupt, any other BaseException) escapes `call`, and fails the guest's call.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
 
-from ..errors import ConfigError, StatusCode
+from ..errors import ConfigError, LoadError, StatusCode
 from ..schema.messages import MessageTypes
 from ..schema.model import Schema
 
@@ -54,30 +60,53 @@ class HostContext:
 
 
 class HostServices:
-    """The host services one module may call, by full service name."""
+    """The host services one module may call, by full service name: the methods its
+    schema declares, each resolved on the service's object once, here."""
 
-    def __init__(self, services: Mapping[str, object], schema: Schema | None) -> None:
-        self._services = dict(services)
+    def __init__(
+        self, services: Mapping[str, object], schema: Schema | None, *, module: str = "the module"
+    ) -> None:
         self._types = MessageTypes(schema) if schema is not None else None
-        if schema is not None:
-            unknown = sorted(set(services) - set(schema.services))
-            if unknown:
-                raise ConfigError(
-                    f"host services {', '.join(unknown)} are not in the module's schema "
-                    f"(it has {', '.join(sorted(schema.services)) or 'none'})"
-                )
+        # `pkg.Service/Method` -> (the bound method, its request's full type name)
+        self._methods: dict[str, tuple[Callable[[Any, HostContext], object], str]] = {}
+        if not services:
+            return
+        if schema is None:
+            raise LoadError(
+                f"{module} has no embedded schema, so the host cannot tell which methods "
+                f"of {', '.join(sorted(services))} its guest may call: build it with "
+                "`bridge build` in a project where `bridge gen` wrote its bridge-schema.binpb "
+                "(docs/abi.md section 11), or load it without host services",
+                path=module,
+            )
+        unknown = sorted(set(services) - set(schema.services))
+        if unknown:
+            raise ConfigError(
+                f"host services {', '.join(unknown)} are not in the module's schema "
+                f"(it has {', '.join(sorted(schema.services)) or 'none'})"
+            )
+        for service, implementation in services.items():
+            for rpc in schema.services[service].methods:
+                # A method the object lacks stays UNIMPLEMENTED, as grpc's servicers do.
+                target = getattr(implementation, rpc.name, None)
+                if target is None:
+                    continue
+                if not callable(target):
+                    raise ConfigError(
+                        f"host service {service}: {rpc.name} is a "
+                        f"{type(target).__name__}, not a method"
+                    )
+                self._methods[rpc.full_name] = (target, rpc.input)
 
     def call(self, method: str, request: bytes) -> tuple[bool, bytes]:
         """Run `method` (`pkg.Service/Method`): (is_error, response or google.rpc.Status)."""
-        service, _, name = method.partition("/")
-        target = getattr(self._services.get(service), name, None)
-        if target is None:
+        found = self._methods.get(method)
+        if found is None or self._types is None:
             return unimplemented(method)
+        target, input_type = found
         try:
-            argument: Any = request
-            if self._types is not None:
-                argument = self._types.message_class(self._types.schema.method(method).input)
-                argument = argument.FromString(request)
+            # MessageTypes keeps its classes alive (see there): upb holds them weakly.
+            argument = self._types.message_class(input_type).FromString(request)
             response = target(argument, HostContext(method))
             if isinstance(response, Message):
                 return False, response.SerializeToString()

@@ -4,11 +4,16 @@ An instance runs one call at a time. Everything a call needs is resolved when th
 instance is made (exports, the fast-call binding, the request buffer), so a call is a
 copy in, one export call and a copy out. When the guest traps, runs out of time or
 memory, or breaks the ABI, the instance marks itself `broken`: its memory can no longer
-be trusted, and its pool replaces it.
+be trusted, and its pool replaces it. Any other exception that escapes a call (one
+nobody foresaw, a KeyboardInterrupt landing mid-call) marks it broken too.
+
+Failures are kept per instance, never process-wide: what a host call raises is handed
+to the instance that made it (`_fastcall.define_host_func`), so it fails that call only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import monotonic_ns
 from typing import NoReturn, TypeVar
 
@@ -21,7 +26,9 @@ from ..config import RuntimeConfig
 from ..errors import (
     AbiViolation,
     CallError,
+    DeadlineExceeded,
     GuestError,
+    HostCallFailed,
     LoadError,
     ResourceExhausted,
     StatusCode,
@@ -31,7 +38,7 @@ from .hostcalls import HostServices, unimplemented
 from .interface import ModuleInterface
 from .output import GuestOutput
 
-__all__ = ["Instance"]
+__all__ = ["MAX_TABLES", "MAX_TABLE_ELEMENTS", "Instance", "limit_store"]
 
 _E = TypeVar("_E")
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -40,6 +47,19 @@ _BORROWED_BIT, _ERROR_BIT = abi.BORROWED_BIT, abi.ERROR_BIT
 _TICK_NS = limits.EPOCH_TICK_NS
 # The first request buffer; it grows (doubling) when a request does not fit.
 _MIN_REQUEST_BUFFER = 1024
+# What an instance may hold besides its one memory (docs/abi.md section 7). A table
+# element takes 8 bytes, so tables stay under 32 MiB; a 3 MB Go guest has one table of
+# ~6,300 elements, a Rust guest one of a few dozen.
+MAX_TABLES = 4
+MAX_TABLE_ELEMENTS = 1 << 20
+
+
+class _HostCallFailure(Exception):
+    """A host call failed the guest's call; `error(method)` is what its caller gets."""
+
+    def __init__(self, error: Callable[[str], CallError]) -> None:
+        super().__init__()
+        self.error = error
 
 
 class Instance:
@@ -58,6 +78,8 @@ class Instance:
         self.name = name
         self._host = host
         self._pending: bytes | None = None  # a host call's outcome not collected yet
+        self._host_failure: BaseException | None = None  # what failed the call under way
+        self._host_method = ""  # the host method of the host call under way
         self.broken = False
         self._config = config
         self._deadline = limits.deadline_ticks(config.call_timeout_s)
@@ -65,6 +87,8 @@ class Instance:
         self._req_cap = 0
         self._fast: _fastcall.Binding | None = None
         self._armed_ns = 0  # when the epoch deadline was last set
+        # A per-call timeout's (end in ns, timeout_s) while it applies, for host calls.
+        self._explicit_deadline: tuple[int, float] | None = None
         self._fuel = config.fuel
         self._max_message_bytes = config.max_message_bytes
         self._output = GuestOutput(name)
@@ -72,7 +96,7 @@ class Instance:
         try:
             self._store.set_wasi(self._wasi_config())
             self._output.writers_opened()
-            self._store.set_limits(memory_size=config.memory_limit_bytes)
+            limit_store(self._store, config)
             self._start(engine, module, interface)
         except BaseException:
             self.close()
@@ -88,11 +112,13 @@ class Instance:
         if self._config.fuel is not None:
             self._store.set_fuel(self._config.fuel)
         self._store.set_epoch_deadline(self._deadline)  # start functions and _initialize
+        self._armed_ns = monotonic_ns()
         try:
             instance = linker.instantiate(self._store, module)
-        except wasmtime.Trap as exc:  # a start function trapped
-            raise self._failure(exc, "instantiation") from exc
-        except wasmtime.WasmtimeError as exc:
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            if isinstance(exc, wasmtime.Trap) or self._host_failure is not None:
+                # a start function trapped, or failed in a host call
+                raise self._failure(exc, "instantiation")  # noqa: B904 (it sets __cause__)
             raise LoadError(f"{self.name} cannot be instantiated: {traps.first_line(exc)}") from exc
         exports = instance.exports(self._store)
         memory = _typed(exports[abi.EXPORT_MEMORY], wasmtime.Memory)
@@ -109,50 +135,80 @@ class Instance:
             try:
                 initialize()
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-                raise self._failure(exc, "_initialize") from exc
+                raise self._failure(exc, "_initialize")  # noqa: B904 (it sets __cause__)
 
     def _define_host_calls(self, linker: wasmtime.Linker) -> None:
         """The imports of docs/abi.md section 12; neither ever calls into the guest."""
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
+        for name, ty, func in (
+            (abi.IMPORT_HOST_CALL, wasmtime.FuncType([i32] * 4, [i64]), self._host_call),
+            (abi.IMPORT_HOST_RESULT, wasmtime.FuncType([i32, i32], [i32]), self._host_result),
+        ):
+            _fastcall.define_host_func(linker, abi.HOST_MODULE, name, ty, func, self._host_failed)
 
-        def host_call(caller: wasmtime.Caller, mptr: int, mlen: int, rptr: int, rlen: int) -> int:
-            memory = _typed(caller["memory"], wasmtime.Memory)
-            method_bytes = self._guest_bytes(caller, memory, mptr, mlen, "the method name")
-            request = self._guest_bytes(caller, memory, rptr, rlen, "the request")
-            method = method_bytes.decode("utf-8", "replace")
-            if self._host is None:
-                error, payload = unimplemented(method)
-            else:
-                error, payload = self._host.call(method, request)
-            self._pending = payload
-            packed = abi.pack(0, len(payload), error=error)
-            return packed - (1 << 64) if packed >= 1 << 63 else packed  # as a signed i64
+    def _host_call(
+        self, caller: wasmtime.Caller, mptr: int, mlen: int, rptr: int, rlen: int
+    ) -> int:
+        # Any exception here fails the guest's call: _host_failed keeps it, the guest traps.
+        self._pending = None  # an outcome never collected is dropped (section 12, step 4)
+        self._host_method = ""
+        memory = _typed(caller["memory"], wasmtime.Memory)
+        method_bytes = self._guest_bytes(caller, memory, mptr, mlen, "the method name")
+        method = self._host_method = method_bytes.decode("utf-8", "replace")
+        limit = self._max_message_bytes
+        if rlen & _PTR_MASK > limit:
+            what = f"host call {method}: request of {rlen & _PTR_MASK} bytes"
+            raise _HostCallFailure(lambda m: _over_limit(m, what, limit))
+        request = self._guest_bytes(caller, memory, rptr, rlen, "the request")
+        if self._host is None:
+            error, payload = unimplemented(method)
+        else:
+            error, payload = self._host.call(method, request)
+        if len(payload) > limit:
+            what = f"host method {method} answered with {len(payload)} bytes"
+            raise _HostCallFailure(lambda m: _over_limit(m, what, limit))
+        self._check_deadline(method)
+        self._pending = payload
+        packed = abi.pack(0, len(payload), error=error)
+        return packed - (1 << 64) if packed >= 1 << 63 else packed  # as a signed i64
 
-        def host_result(caller: wasmtime.Caller, dst: int, length: int) -> int:
-            memory = _typed(caller["memory"], wasmtime.Memory)
-            pending, dst, length = self._pending, dst & _PTR_MASK, length & _PTR_MASK
-            if pending is None or length != len(pending):
-                return abi.HOST_RESULT_FAILED
-            if dst + length > memory.data_len(caller):
-                return abi.HOST_RESULT_FAILED
-            memory.write(caller, pending, dst)
-            self._pending = None
-            return length
+    def _host_result(self, caller: wasmtime.Caller, dst: int, length: int) -> int:
+        memory = _typed(caller["memory"], wasmtime.Memory)
+        pending, dst, length = self._pending, dst & _PTR_MASK, length & _PTR_MASK
+        if pending is None or length != len(pending):
+            return abi.HOST_RESULT_FAILED
+        if dst + length > memory.data_len(caller):
+            return abi.HOST_RESULT_FAILED
+        memory.write(caller, pending, dst)
+        self._pending = None
+        return length
 
-        linker.define_func(
-            abi.HOST_MODULE,
-            abi.IMPORT_HOST_CALL,
-            wasmtime.FuncType([i32, i32, i32, i32], [i64]),
-            host_call,
-            access_caller=True,
-        )
-        linker.define_func(
-            abi.HOST_MODULE,
-            abi.IMPORT_HOST_RESULT,
-            wasmtime.FuncType([i32, i32], [i32]),
-            host_result,
-            access_caller=True,
-        )
+    def _host_failed(self, exc: BaseException) -> None:
+        """Called by the trampoline, in the caller's thread, right before the guest traps."""
+        self.broken = True
+        if self._host_failure is None:
+            self._host_failure = exc
+
+    def _check_deadline(self, method: str) -> None:
+        """Fail the call when the host method returned after the call's deadline: the
+        epoch cannot interrupt Python, so the guest is stopped as soon as it is back."""
+        if self._explicit_deadline is not None:
+            end_ns, timeout_s = self._explicit_deadline
+        elif self._config.call_timeout_s is not None:
+            timeout_s = self._config.call_timeout_s
+            # The epoch deadline armed then covers calls that start within a tick of it.
+            end_ns = self._armed_ns + int(timeout_s * 1e9) + _TICK_NS
+        else:
+            return
+        if monotonic_ns() > end_ns:
+            raise _HostCallFailure(
+                lambda m: DeadlineExceeded(
+                    f"{m} ran past its deadline of {timeout_s} s in host method {method} "
+                    "and was stopped when it returned",
+                    method=m,
+                    timeout_s=timeout_s,
+                )
+            )
 
     def _guest_bytes(
         self, caller: wasmtime.Caller, memory: wasmtime.Memory, ptr: int, length: int, what: str
@@ -160,10 +216,14 @@ class Instance:
         ptr, length = ptr & _PTR_MASK, length & _PTR_MASK
         size = memory.data_len(caller)
         if ptr + length > size:
-            self.broken = True
-            raise AbiViolation(
-                f"host call: {what} [{ptr:#x}, {ptr + length:#x}) lies outside the guest's "
-                f"memory of {size} bytes"
+            outside = (
+                f"{what} [{ptr:#x}, {ptr + length:#x}) lies outside the guest's memory "
+                f"of {size} bytes"
+            )
+            raise _HostCallFailure(
+                lambda m: AbiViolation(
+                    f"{m}: the guest broke the ABI in a host call: {outside}", method=m
+                )
             )
         return bytes(memory.read(caller, ptr, ptr + length)) if length else b""
 
@@ -194,9 +254,11 @@ class Instance:
             if now - self._armed_ns > _TICK_NS:
                 self._set_deadline(self._deadline)
                 self._armed_ns = now
+                self._explicit_deadline = None
         else:
             self._set_deadline(limits.deadline_ticks(timeout_s))
-            self._armed_ns = 0
+            self._armed_ns = 0  # the next call without a timeout re-arms
+            self._explicit_deadline = (monotonic_ns() + int(timeout_s * 1e9), timeout_s)
         try:
             ptr = 0
             if size:
@@ -210,6 +272,18 @@ class Instance:
             if length:
                 if out_ptr == 0:
                     self._violation(method, f"returned a null pointer with length {length}")
+                if length > self._max_message_bytes:
+                    # Responses have the requests' limit; refused before the copy out
+                    # (a range outside memory is still the guest's fault, checked first).
+                    if out_ptr + length > self.memory_size():
+                        self._violation(method, self._outside("the response", out_ptr, length))
+                    if not (raw >> _BORROWED_BIT) & 1:
+                        self._free(out_ptr)
+                    raise ResourceExhausted(
+                        f"{method}: response of {length} bytes is over the limit of "
+                        f"{self._max_message_bytes} bytes",
+                        method=method,
+                    )
                 try:
                     # The binding checks the range against the memory's size now, after
                     # the call: memory may have grown during it.
@@ -219,7 +293,14 @@ class Instance:
             if out_ptr and not (raw >> _BORROWED_BIT) & 1:
                 self._free(out_ptr)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise self._failure(exc, method, timeout_s) from exc
+            raise self._failure(exc, method, timeout_s)  # noqa: B904 (it sets __cause__)
+        except CallError:
+            raise  # raised on purpose above, where it was decided whether the guest broke
+        except BaseException:
+            # Anything else (a KeyboardInterrupt landing mid-call, a bug): the guest may be
+            # mid-call or trapped, so its state is unknown.
+            self.broken = True
+            raise
         if raw >> _ERROR_BIT:
             raise self._guest_error(method, payload)
         return payload
@@ -272,15 +353,34 @@ class Instance:
         return GuestError(StatusCode(status.code), status.message, method=method)
 
     def _failure(self, exc: Exception, method: str, timeout_s: float | None = None) -> CallError:
+        """The error for a failed call, its `__cause__` set: what a host call raised, if
+        one failed it, else wasmtime's own exception. (Set here, not by `raise ... from`
+        at the call sites, so that no frame keeps the error in a local: fewer cycles.)"""
         self.broken = True
-        return traps.classify(
-            exc,
-            method=method,
-            config=self._config,
-            timeout_s=timeout_s,
-            memory_size=self.memory_size(),
-            output=self._output,
-        )
+        failure, self._host_failure = self._host_failure, None
+        error: CallError
+        if failure is None:
+            error = traps.classify(
+                exc,
+                method=method,
+                config=self._config,
+                timeout_s=timeout_s,
+                memory_size=self.memory_size(),
+                output=self._output,
+            )
+            error.__cause__ = exc
+        elif isinstance(failure, _HostCallFailure):
+            error = failure.error(method)
+            error.__cause__ = exc
+        else:
+            host = f"host method {self._host_method}" if self._host_method else "a host call"
+            text = str(failure)
+            error = HostCallFailed(
+                f"{method}: {host} raised {type(failure).__name__}" + (f": {text}" if text else ""),
+                method=method,
+            )
+            error.__cause__ = failure
+        return error
 
     def memory_size(self) -> int:
         """The guest's linear memory now, in bytes."""
@@ -301,6 +401,24 @@ class Instance:
         for host, guest in self._config.wasi_dirs.items():
             config.preopen_dir(host, guest)
         return config
+
+
+def limit_store(store: wasmtime.Store, config: RuntimeConfig) -> None:
+    """Bound everything an instance in `store` may hold: one memory of at most the
+    config's limit, MAX_TABLES tables of MAX_TABLE_ELEMENTS, one instance."""
+    store.set_limits(
+        memory_size=config.memory_limit_bytes,
+        table_elements=MAX_TABLE_ELEMENTS,
+        instances=1,
+        tables=MAX_TABLES,
+        memories=1,
+    )
+
+
+def _over_limit(method: str, what: str, limit: int) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"{method}: {what}, over the limit of {limit} bytes (max_message_bytes)", method=method
+    )
 
 
 def _typed(extern: object, kind: type[_E]) -> _E:

@@ -1,7 +1,8 @@
 """What a compiled module imports and exports, and which kind of module that makes it.
 
 Read once at load time from the module's type information, without instantiating it,
-so that `bridge inspect` and the loader agree on what a module is.
+so that `bridge inspect` and the loader agree on what a module is. wasmtime lists only
+imports and exports: the memories a module defines for itself are read from its bytes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from enum import Enum
 import wasmtime
 
 from .. import abi
+from ..schema.embed import sections
 
-__all__ = ["Extern", "ModuleInterface", "ModuleKind", "describe", "WASI_MODULE"]
+__all__ = ["Extern", "ModuleInterface", "ModuleKind", "defined_memories", "describe", "WASI_MODULE"]
 
 WASI_MODULE = "wasi_snapshot_preview1"
 METHOD_SIGNATURE = "(i32, i32) -> i64"
@@ -64,6 +66,9 @@ class ModuleInterface:
     imports: tuple[Extern, ...]
     kind: ModuleKind
     abi_versions: tuple[int, ...] = field(default=())
+    #: The type of every memory the module imports or defines (exported or not), when
+    #: `describe` was given the module's bytes; None when it was not.
+    memories: tuple[str, ...] | None = None
 
     @property
     def abi_version(self) -> int | None:
@@ -106,8 +111,9 @@ class ModuleInterface:
         }
 
 
-def describe(module: wasmtime.Module) -> ModuleInterface:
-    """Read a compiled module's interface and classify it."""
+def describe(module: wasmtime.Module, wasm: bytes | None = None) -> ModuleInterface:
+    """Read a compiled module's interface and classify it; with `wasm`, the bytes it was
+    compiled from, also every memory it has (`ModuleInterface.memories`)."""
     exports = tuple(Extern(e.name, *_kind_and_signature(e.type)) for e in module.exports)
     imports = tuple(
         Extern(i.name or "", *_kind_and_signature(i.type), module=i.module) for i in module.imports
@@ -120,7 +126,53 @@ def describe(module: wasmtime.Module) -> ModuleInterface:
         kind = ModuleKind.WASI_COMMAND
     else:
         kind = ModuleKind.PLAIN
-    return ModuleInterface(exports=exports, imports=imports, kind=kind, abi_versions=versions)
+    memories = None
+    if wasm is not None:
+        memories = tuple(i.signature for i in imports if i.kind == "memory")
+        memories += defined_memories(wasm)
+    return ModuleInterface(
+        exports=exports, imports=imports, kind=kind, abi_versions=versions, memories=memories
+    )
+
+
+_MEMORY_SECTION = 5
+
+
+def defined_memories(wasm: bytes) -> tuple[str, ...]:
+    """The types of the memories `wasm` defines (its memory section), written as
+    `describe` writes an exported memory's. `wasm` must be a module wasmtime compiled."""
+    for section_id, start, end, _ in sections(wasm):
+        if section_id != _MEMORY_SECTION:
+            continue
+        _, pos = _leb(wasm, start + 1)  # the section's size
+        count, pos = _leb(wasm, pos)
+        found = []
+        for _ in range(count):
+            flags = wasm[pos]  # bit 0: has a maximum, 2: 64-bit, 3: custom page size
+            minimum, pos = _leb(wasm, pos + 1)
+            top = ""
+            if flags & 1:
+                maximum, pos = _leb(wasm, pos)
+                top = f"..{maximum}"
+            if flags & 8:
+                _, pos = _leb(wasm, pos)
+            found.append(f"{'i64' if flags & 4 else 'i32'} pages {minimum}{top}")
+            if pos > end:
+                raise ValueError("the memory section runs past its end")
+        return tuple(found)
+    return ()
+
+
+def _leb(data: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned LEB128 (up to u64) at `pos`, and the position after it."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
 
 
 def _kind_and_signature(ty: object) -> tuple[str, str]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
+from time import monotonic_ns as _monotonic_ns
 
 from .. import abi
 from ..config import RuntimeConfig
 from ..errors import AbiMismatch, ConfigError, LoadError, NotABridgeModule, UnknownMethod
 from ..schema.embed import embedded_schema
 from .closing import Closing
-from .engine import compile_file, engine_for, read_wasm
+from .engine import compile_file, engine_for, fork_guard, read_wasm
 from .hostcalls import HostServices
 from .instance import Instance
 from .interface import (
@@ -26,6 +29,7 @@ from .interface import (
     ModuleKind,
     describe,
 )
+from .limits import ticker as _ticker
 from .pool import InstancePool
 
 __all__ = ["GuestModule", "check_bridge_interface", "load"]
@@ -44,6 +48,9 @@ class GuestModule(Closing):
     takes an instance from a bounded pool for its duration (`RuntimeConfig.pool_size`).
     An instance that traps, runs past its deadline or out of memory is discarded and
     replaced off the caller's path; other calls go on.
+
+    Close a module (`close()`, or `with`) when done with it: one that is garbage-collected
+    unclosed is closed then, with a ResourceWarning, as an unclosed file is.
     """
 
     def __init__(
@@ -61,27 +68,34 @@ class GuestModule(Closing):
                 "need engine 'wasmtime'"
             )
         engine = engine_for(self.config.fuel is not None)
-        module = compile_file(self.path, self.config)
-        self.interface = describe(module)
+        with fork_guard():
+            module = compile_file(self.path, self.config)
+        wasm = read_wasm(self.path)
+        self.interface = describe(module, wasm)  # with the bytes: every memory, exported or not
         check_bridge_interface(self.interface, str(self.path))
         self._methods = frozenset(self.interface.methods)
         services = None
         if host is not None or self.interface.uses_host_calls:
             # Host methods decode requests with the schema the module carries.
-            services = HostServices(host or {}, embedded_schema(read_wasm(self.path)))
+            schema = embedded_schema(wasm, self.path)
+            services = HostServices(host or {}, schema, module=self.path.name)
+
+        # The factory must not hold `self`: the pool's filler thread holds the factory,
+        # and a module it kept alive could never be collected (nor closed by it).
+        interface, config, name = self.interface, self.config, self.path.name
 
         def new_instance() -> Instance:
-            return Instance(
-                engine, module, self.interface, self.config, name=self.path.name, host=services
-            )
+            return Instance(engine, module, interface, config, name=name, host=services)
 
         self._pool: InstancePool[Instance] = InstancePool(
             new_instance,
-            name=self.path.name,
-            size=self.config.pool_size,
-            min_idle=self.config.pool_min_idle,
-            wait_s=self.config.pool_wait_s,
+            name=name,
+            size=config.pool_size,
+            min_idle=config.pool_min_idle,
+            wait_s=config.pool_wait_s,
         )
+        self._finalizer = weakref.finalize(self, _collected_unclosed, self._pool, str(self.path))
+        self._finalizer.atexit = False  # at exit the process takes everything down anyway
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -101,16 +115,27 @@ class GuestModule(Closing):
         pool = self._pool
         instance = pool.acquire()
         try:
+            # The epoch lags the clock when the ticker waited for the GIL: a deadline
+            # armed on it would fire early. One clock read when it does not.
+            if _monotonic_ns() >= _ticker.late_ns:
+                _ticker.catch_up()
             return instance.call(method, request, timeout_s)
         finally:
             pool.release(instance)
 
     def stats(self) -> dict[str, int]:
-        """The pool's state now: instances alive and idle, and the idle ones' memory."""
+        """The pool's state now: instances alive and idle, the idle ones' memory, and
+        how many attempts to make an instance failed since load (`failures`)."""
         return self._pool.stats()
 
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
     def close(self) -> None:
-        """Close the instances; safe to call twice. Calls after this raise ValueError."""
+        """Close the instances; safe to call twice, and from any thread. Calls after this
+        raise ModuleClosed (a LoadError, and a ValueError as before)."""
+        self._finalizer.detach()
         self._pool.close()
 
     def __repr__(self) -> str:
@@ -123,6 +148,19 @@ class GuestModule(Closing):
         if not known:
             hint = "; it exports no methods"
         return UnknownMethod(f"{self.path.name} has no method {method}{hint}", method=method)
+
+
+def _collected_unclosed(pool: InstancePool[Instance], path: str) -> None:
+    """The finalizer of a GuestModule collected without close(): it holds no reference
+    to the module, only to what must be closed."""
+    try:
+        warnings.warn(
+            f"unclosed module {path}: close() it, or load it in a `with` block",
+            ResourceWarning,
+            stacklevel=2,
+        )
+    finally:
+        pool.close()
 
 
 def load(
@@ -165,6 +203,20 @@ def check_bridge_interface(interface: ModuleInterface, name: str) -> None:
     memory = interface.export(abi.EXPORT_MEMORY)
     if memory is None or memory.kind != "memory":
         raise AbiMismatch(f"{name}: memory is not exported", path=name)
+    # One 32-bit memory (section 1): the memory limit is per memory, and pointers are u32.
+    memories = interface.memories if interface.memories is not None else (memory.signature,)
+    if len(memories) > 1:
+        raise AbiMismatch(
+            f"{name} has {len(memories)} memories ({', '.join(memories)}); a bridge module "
+            "has exactly one, its exported memory (docs/abi.md section 1)",
+            path=name,
+        )
+    if memory.signature.startswith("i64"):
+        raise AbiMismatch(
+            f"{name}: memory is 64-bit ({memory.signature}); a bridge module's memory is "
+            "32-bit (docs/abi.md section 1)",
+            path=name,
+        )
     for export, signature in expected.items():
         _check_func(interface, name, export, signature)
     for method in interface.methods:

@@ -4,17 +4,22 @@ wasmtime's custom WASI output callbacks run on wasmtime's own threads and are re
 from there when a store is dropped; at interpreter exit that calls into a finalizing
 Python and aborts the process with a Rust panic. Pipes keep every Python call on a
 Python thread: wasmtime writes to a file descriptor, our pump thread reads it.
+
+After fork() the child has a pump of its own (new thread, epoll set and wake pipe): the
+parent's epoll set is shared with the child, so the child never touches it, and never
+reads the pipes of the instances it inherited (the parent reads them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
 import threading
 from dataclasses import dataclass, field
 
-__all__ = ["GuestOutput"]
+__all__ = ["GuestOutput", "after_fork_in_child"]
 
 guest_log = logging.getLogger("bridge.guest")
 
@@ -107,12 +112,30 @@ class _Pump:
     """One daemon thread that moves every instance's output into logging."""
 
     def __init__(self) -> None:
+        self._setup()
+
+    def _setup(self) -> None:
+        self._pid = os.getpid()
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._thread: threading.Thread | None = None
+
+    def after_fork_in_child(self) -> None:
+        """Start over in a forked child; once, whoever calls it first."""
+        if self._pid == os.getpid():
+            return
+        inherited = [key.data for key in self._selector.get_map().values() if key.data]
+        # close(), never unregister(): the epoll set is the parent's as well, and
+        # unregistering would stop the parent's pump from reading those pipes.
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        for stream in inherited:
+            stream.lock = threading.Lock()  # the parent's pump may have held it
+        self._setup()
 
     def register(self, streams: list[_Stream]) -> None:
         with self._lock:
@@ -129,7 +152,9 @@ class _Pump:
         with self._lock, stream.lock:
             if stream.fd < 0:
                 return
-            self._selector.unregister(stream.fd)
+            # Not registered here: a stream inherited through fork(), the parent's.
+            with contextlib.suppress(KeyError):
+                self._selector.unregister(stream.fd)
             os.close(stream.fd)
             stream.fd = -1
 
@@ -152,3 +177,13 @@ def _empty_wake_pipe(fd: int) -> None:
 
 
 _pump = _Pump()
+
+
+def after_fork_in_child() -> None:
+    """Give a forked child its own pump. Idempotent: pools call it first thing in their
+    own fork handling, whose filler closes inherited instances (and their streams)."""
+    _pump.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=after_fork_in_child)

@@ -3,20 +3,33 @@
 Each call takes an instance for its duration and gives it back. Instances are made by a
 filler thread, ahead of need: at least `min_idle` stay ready, up to `size` in all, so no
 caller waits for the ~0.6 ms a Go instance takes to start (or the compile of a fresh
-one) in steady state. An instance that broke (trap, deadline, memory) is closed, and the
-filler makes its replacement off the caller's path.
+one) in steady state. An instance that broke (trap, deadline, memory) is handed to the
+filler, which closes it and makes its replacement, both off the caller's path.
+
+The filler survives whatever making an instance raises (a guest's failing start-up, a
+shortage of file descriptors or memory): it logs, counts (`stats()["failures"]`), backs
+off and tries again, so the pool recovers once the cause is gone. It holds no reference
+to the module, only to the pool, and ends when the pool is closed.
+
+After fork() the child's pools start fillers of their own and leave the parent's
+instances alone (their output pipes are shared with the parent, and those in use
+belonged to threads the child does not have): the child makes its own.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from ..errors import BridgeError, PoolExhausted
+from ..errors import BridgeError, ModuleClosed, PoolExhausted
+from . import output
+from .engine import fork_guard
 
 __all__ = ["InstancePool"]
 
@@ -53,18 +66,32 @@ class InstancePool(Generic[T]):
         self._wait_s = wait_s
         # deque.append/pop are atomic in CPython: the hot path takes no lock.
         self._idle: collections.deque[T] = collections.deque()
+        # Broken instances, no longer counted in _live, that the filler closes.
+        self._discarded: collections.deque[T] = collections.deque()
         self._live = 0  # idle + in use + being made
         self._waiting = 0
         self._closed = False
+        self._failures = 0  # attempts to make an instance that raised, ever
+        self._last_error: BridgeError | None = None
+        self._init_threading()
+        # The first instance is made here, on the loader's path: a module whose start-up
+        # fails then fails at load, with the guest's own error.
+        self._idle.append(self._make())
+        self._live = 1
+        self._start_filler()
+        _pools.add(self)
+
+    def _init_threading(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._need = threading.Event()
-        self._last_error: BridgeError | None = None
-        # The first instance is made here, on the loader's path: a module whose start-up
-        # fails then fails at load, with the guest's own error.
-        self._idle.append(factory())
-        self._live = 1
-        self._filler = threading.Thread(target=self._fill, name=f"bridge-pool-{name}", daemon=True)
+        self._stopping = threading.Event()  # set by close(): cuts the filler's back-off
+
+    def _start_filler(self) -> None:
+        # A thread per pool; its target holds the pool, never the module that owns it.
+        self._filler = threading.Thread(
+            target=self._fill, name=f"bridge-pool-{self.name}", daemon=True
+        )
         self._filler.start()
         self._need.set()
 
@@ -77,8 +104,13 @@ class InstancePool(Generic[T]):
     def idle(self) -> int:
         return len(self._idle)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def stats(self) -> dict[str, int]:
-        """Instances alive and idle, and the largest memory among the idle ones.
+        """Instances alive and idle, the largest memory among the idle ones, and how many
+        attempts to make an instance failed since the pool was made.
 
         Idle instances are taken out of the pool while they are measured: a store may
         be touched by one thread at a time, and an instance in use is never looked at.
@@ -98,7 +130,12 @@ class InstancePool(Generic[T]):
                 self._idle.extend(taken)
                 if self._waiting:
                     self._changed.notify_all()
-            return {"instances": self._live, "idle": len(taken), "max_memory_bytes": memory}
+            return {
+                "instances": self._live,
+                "idle": len(taken),
+                "max_memory_bytes": memory,
+                "failures": self._failures,
+            }
 
     def acquire(self) -> T:
         """An idle instance; waits up to `wait_s` for one, then PoolExhausted."""
@@ -116,7 +153,11 @@ class InstancePool(Generic[T]):
             self._discard(instance)
             return
         self._idle.append(instance)
-        if self._waiting:
+        # close() may have emptied the pool between the check above and the append:
+        # it set _closed first, so one of the two sees the other's instance.
+        if self._closed:
+            self._close_idle()
+        elif self._waiting:
             with self._changed:
                 self._changed.notify()
 
@@ -125,9 +166,9 @@ class InstancePool(Generic[T]):
         with self._changed:
             self._closed = True
             self._changed.notify_all()
+        self._stopping.set()
         self._need.set()
-        while self._idle:
-            self._discard(self._idle.pop())
+        self._close_idle()
 
     def _acquire_slow(self) -> T:
         deadline = time.monotonic() + self._wait_s
@@ -136,7 +177,7 @@ class InstancePool(Generic[T]):
             try:
                 while True:
                     if self._closed:
-                        raise ValueError(f"the pool of {self.name} was closed")
+                        raise ModuleClosed(f"{self.name} was closed", path=self.name)
                     try:
                         return self._idle.pop()
                     except IndexError:
@@ -160,10 +201,44 @@ class InstancePool(Generic[T]):
         )
 
     def _discard(self, instance: T) -> None:
-        instance.close()
         with self._changed:
             self._live -= 1
+        # Closing takes syscalls that give up the GIL, each a wait for it again while
+        # other threads run: the filler does it, not the caller whose call failed.
+        self._discarded.append(instance)
         self._need.set()
+        if self._closed:  # the filler may be gone: nobody else would close it
+            self._close_idle()
+
+    def _close_idle(self) -> None:
+        """After close(): close the idle and discarded instances (each exactly once)."""
+        while True:
+            try:
+                instance = self._idle.pop()
+            except IndexError:
+                break
+            with self._changed:
+                self._live -= 1
+            self._close(instance)
+        self._close_discarded()
+
+    def _close_discarded(self) -> None:
+        while True:
+            try:
+                instance = self._discarded.pop()
+            except IndexError:
+                return
+            self._close(instance)
+
+    def _close(self, instance: T) -> None:
+        try:
+            instance.close()
+        except Exception:  # one instance that fails to close must not stop the others
+            log.exception("%s: cannot close an instance", self.name)
+
+    def _make(self) -> T:
+        with fork_guard():
+            return self._factory()
 
     def _wanted(self) -> bool:
         with self._lock:
@@ -173,29 +248,69 @@ class InstancePool(Generic[T]):
 
     def _fill(self) -> None:
         backoff = _MIN_BACKOFF_S
-        while True:
+        while not self._closed:
             self._need.wait()
             self._need.clear()
+            self._close_discarded()
             while self._wanted():
                 with self._lock:
                     self._live += 1  # the slot is taken while the instance is made
                 try:
-                    instance = self._factory()
-                except BridgeError as exc:
+                    instance = self._make()
+                except Exception as exc:  # anything: a filler that dies wedges the pool
                     with self._lock:
                         self._live -= 1
-                    self._last_error = exc
-                    log.warning("%s: cannot make an instance: %s", self.name, exc)
-                    time.sleep(backoff)  # a guest whose start-up fails must not spin us
+                    self._failed(exc)
+                    self._stopping.wait(backoff)  # a failing start-up must not spin us
                     backoff = min(backoff * 2, _MAX_BACKOFF_S)
                     continue
                 backoff = _MIN_BACKOFF_S
                 with self._changed:
-                    if self._closed:
-                        self._live -= 1
-                        instance.close()
-                        return
-                    self._idle.append(instance)
-                    self._changed.notify()
-            if self._closed:
-                return
+                    if not self._closed:
+                        self._idle.append(instance)
+                        self._changed.notify()
+                        continue
+                    self._live -= 1
+                self._close(instance)
+        self._close_idle()
+
+    def _failed(self, exc: Exception) -> None:
+        self._failures += 1
+        if isinstance(exc, BridgeError):
+            self._last_error = exc
+        else:
+            error = PoolExhausted(f"{self.name}: cannot make an instance: {exc}")
+            error.__cause__ = exc
+            self._last_error = error
+        log.warning(
+            "%s: cannot make an instance (failure %d, retrying): %s",
+            self.name,
+            self._failures,
+            exc,
+        )
+
+    def _after_fork_in_child(self) -> None:
+        # Every other thread is gone, and may have held the lock or waited on it.
+        self._init_threading()
+        self._waiting = 0
+        # The parent's instances are the parent's (see the module's docstring).
+        self._discarded.extend(self._idle)
+        self._idle.clear()
+        self._live = 0
+        if self._closed:
+            self._close_discarded()
+        else:
+            self._start_filler()
+
+
+_pools: weakref.WeakSet[InstancePool[Any]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    output.after_fork_in_child()  # before any filler closes an inherited instance
+    for pool in list(_pools):
+        pool._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

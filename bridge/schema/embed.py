@@ -8,11 +8,13 @@ size, a LEB128-prefixed UTF-8 name, then the payload.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from google.protobuf.message import DecodeError
 
-from ..errors import InvalidModule
+from ..errors import InvalidModule, SchemaError
+from .messages import BROKEN, MessageTypes
 from .model import Schema
 
 __all__ = ["SECTION_NAME", "embed", "embedded_schema", "read_section", "sections"]
@@ -89,12 +91,33 @@ def _read_leb(data: bytes, pos: int) -> tuple[int, int]:
     raise InvalidModule("a section size is not a valid LEB128 u32")
 
 
-def embedded_schema(wasm: bytes) -> Schema | None:
-    """The schema a module carries in its `bridge.schema` section, or None."""
+def embedded_schema(wasm: bytes, source: str | os.PathLike[str] | None = None) -> Schema | None:
+    """The schema a module carries in its `bridge.schema` section, or None.
+
+    The schema is checked whole here, where the module is read: every type and import
+    it names must be in it. InvalidModule (a LoadError) says which module (`source`, its
+    path) is broken, rather than a protobuf TypeError surfacing at the first use.
+    """
     payload = read_section(wasm)
     if payload is None:
         return None
     try:
-        return Schema.from_descriptor_set(payload)
-    except DecodeError as exc:
-        raise InvalidModule(f"the module's {SECTION_NAME} section is not a schema") from exc
+        schema = Schema.from_descriptor_set(payload)
+        MessageTypes(schema)  # builds protobuf's descriptors: every name must resolve
+        return schema
+    except (DecodeError, SchemaError, TypeError, ValueError, KeyError, IndexError) as exc:
+        name = os.fspath(source) if source is not None else "the module"
+        raise InvalidModule(
+            f"the schema embedded in {name} is broken: {_reason(exc)}; rebuild the module",
+            path=None if source is None else name,
+        ) from exc
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, DecodeError):
+        return f"its {SECTION_NAME} section is not a FileDescriptorSet"
+    text = " ".join(str(exc).split())  # one line, whatever protobuf wrapped
+    if isinstance(exc, SchemaError):
+        return text.removeprefix(BROKEN)
+    # The model reads what protoc writes; a damaged set can break it in other ways.
+    return f"{type(exc).__name__}: {text}"

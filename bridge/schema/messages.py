@@ -10,30 +10,55 @@ from __future__ import annotations
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
-from ..errors import CallError, InvalidArguments
+from ..errors import CallError, InvalidArguments, SchemaError
 from .model import Schema
 
-__all__ = ["MessageTypes"]
+__all__ = ["BROKEN", "MessageTypes"]
+
+#: How MessageTypes' SchemaError starts: what follows says what does not resolve.
+BROKEN = "the schema is broken: "
+_POOL_PREFIX = "Couldn't build proto file into descriptor pool: "
 
 
 class MessageTypes:
-    """The message classes of every type in `schema`, by full name."""
+    """The message classes of every type in `schema`, by full name.
+
+    SchemaError when the schema does not hold together: a type or an import it names is
+    not in the set (protoc never writes such a set; a damaged or hand-made one can).
+    """
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self._pool = descriptor_pool.DescriptorPool()
-        # protoc's --include_imports lists dependencies before the files that use them.
-        for file in descriptor_pb2.FileDescriptorSet.FromString(schema.descriptor_set).file:
-            self._pool.Add(file)
+        # Every class handed out, kept alive with this object: protobuf (upb) holds a class
+        # made from a pool only weakly, and one collected between two uses crashed the
+        # process (a segfault in PyUpb_Descriptor_GetDef) under load.
+        self._classes: dict[str, type[Message]] = {}
+        try:
+            # protoc's --include_imports lists dependencies before the files that use them.
+            for file in descriptor_pb2.FileDescriptorSet.FromString(schema.descriptor_set).file:
+                self._pool.Add(file)
+            for service in schema.services.values():
+                for method in service.methods:
+                    self._pool.FindMessageTypeByName(method.input)
+                    self._pool.FindMessageTypeByName(method.output)
+        except (DecodeError, TypeError, ValueError, KeyError) as exc:
+            # protobuf raises TypeError naming the name it could not resolve.
+            reason = " ".join(str(exc).split()).removeprefix(_POOL_PREFIX)
+            raise SchemaError(f"{BROKEN}{reason or type(exc).__name__}") from exc
 
     def message_class(self, full_name: str) -> type[Message]:
         """The user's own generated class when its *_pb2 module is loaded (it registers
         the type in protobuf's default pool), else one made from the schema."""
+        found = self._classes.get(full_name)
+        if found is not None:
+            return found
         try:
             descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
         except KeyError:
             descriptor = self._pool.FindMessageTypeByName(full_name)
-        return message_factory.GetMessageClass(descriptor)
+        made = self._classes[full_name] = message_factory.GetMessageClass(descriptor)
+        return made
 
     def request_from_json(self, method: str, text: str) -> bytes:
         """The encoded request of `method` from its JSON (protobuf's JSON mapping)."""

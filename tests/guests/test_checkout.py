@@ -3,6 +3,7 @@ written by hand, that call back into legacy Python (the host's Inventory service
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -39,12 +40,13 @@ class Inventory:
 @pytest.fixture(scope="module", params=["go", "rust"])
 def checkout(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shop_pb2: ModuleType
-) -> tuple[bridge.GuestModule, Inventory]:
+) -> Iterator[tuple[bridge.GuestModule, Inventory]]:
     name = f"{request.param}-checkout"
     wasm = _build_or_skip(EXAMPLES / name, tmp_path_factory.mktemp(name) / f"{name}.wasm")
     inventory = Inventory(shop_pb2)
     guest = bridge.load(wasm, RuntimeConfig(cache_dir=None), host={"shop.v1.Inventory": inventory})
-    return guest, inventory
+    with guest:
+        yield guest, inventory
 
 
 def _sum(guest: bridge.GuestModule, pb2: ModuleType, **cart: Any) -> Any:

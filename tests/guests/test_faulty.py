@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ import bridge
 
 
 @pytest.fixture
-def faulty(faulty_go_wasm: Path) -> bridge.GuestModule:
-    return bridge.load(faulty_go_wasm)
+def faulty(faulty_go_wasm: Path) -> Iterator[bridge.GuestModule]:
+    with bridge.load(faulty_go_wasm) as module:
+        yield module
 
 
 def test_panic_is_a_trap_with_the_panic_message(faulty: bridge.GuestModule) -> None:

@@ -6,6 +6,7 @@ with what Python's own protobuf produces for the expected message.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -20,8 +21,9 @@ LOOKUP = "pricing.v1.Pricing/Lookup"
 
 
 @pytest.fixture(scope="module")
-def guest(pricing_wasm: Path) -> bridge.GuestModule:
-    return bridge.load(pricing_wasm)
+def guest(pricing_wasm: Path) -> Iterator[bridge.GuestModule]:
+    with bridge.load(pricing_wasm) as module:
+        yield module
 
 
 def test_methods(guest: bridge.GuestModule) -> None:

@@ -102,7 +102,7 @@ def test_search_stops_at_the_project_root(tmp_path: Path) -> None:
         ('[routes."shop.v1.Pricing/Quote"]\nfallback = "yes"\n', "fallback: must be a boolean"),
         ('[routes."shop.v1.Pricing/Quote"]\ntimeout_s = 0\n', "timeout_s: must be positive"),
         ('[routes."shop.v1.Pricing/Quote".shadow]\nsample_percent = 101\n', "between 0 and 100"),
-        ("[runtime]\npool_size = 0\n", "runtime: pool_size must be positive"),
+        ("[runtime]\npool_size = 0\n", "runtime.pool_size: must be positive, not 0"),
         ("[runtime]\npool_sise = 2\n", "runtime.pool_sise: unknown key; did you mean pool_size?"),
         ('[services]\n"Pricing" = "a.wasm"\n', "keys are full service names"),
         ("routes = 3\n", "routes: must be a table"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 import bridge
 from bridge.config import RuntimeConfig
+from bridge.runtime.cache import ModuleCache
 
 ECHO = "faulty.v1.Faulty/Echo"
 
@@ -54,8 +56,10 @@ def test_second_load_comes_from_the_cache(
             id="flipped-byte",
         ),
         pytest.param(lambda p: p.write_bytes(b"\0" * 64), id="zeroed"),
-        pytest.param(lambda p: p.with_suffix(".check").write_text("garbage"), id="bad-check"),
-        pytest.param(lambda p: p.with_suffix(".check").unlink(), id="missing-check"),
+        pytest.param(lambda p: p.write_bytes(_flip(p.read_bytes(), 20)), id="bad-digest"),
+        pytest.param(lambda p: p.write_bytes(_flip(p.read_bytes(), 0)), id="bad-magic"),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:48]), id="header-only"),
+        pytest.param(lambda p: p.write_bytes(b""), id="empty"),
     ],
 )
 def test_damaged_entry_is_detected_and_recompiled(
@@ -74,24 +78,28 @@ def test_damaged_entry_is_detected_and_recompiled(
     assert "loaded faulty-rust.wasm from the compile cache" in _messages(caplog)
 
 
-def test_foreign_entry_with_a_valid_check_is_not_trusted(
-    faulty_rust_wasm: Path, faulty_go_wasm: Path, cache: Path, caplog: pytest.LogCaptureFixture
+def test_an_entry_of_another_engine_is_not_trusted(
+    faulty_rust_wasm: Path, cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An intact artifact of another module under this module's key: wasmtime refuses it
-    or it lacks the exports; either way the loader compiles the right module."""
+    """An intact artifact compiled for a fuel-metering engine, under the no-fuel key: its
+    digest names the other engine; and were it signed for this one, wasmtime refuses it."""
     _load_and_call(faulty_rust_wasm, cache)
-    _load_and_call(faulty_go_wasm, cache)
-    rust_entry, go_entry = sorted(_entries(cache), key=lambda p: p.stat().st_size)
-    # Put an artifact compiled for a fuel-metering engine under the no-fuel key.
+    [entry] = _entries(cache)
     with bridge.load(faulty_rust_wasm, RuntimeConfig(cache_dir=cache, fuel=10**9)) as guest:
         guest.call(ECHO, b"x")
     fuel_entry = next(p for p in _entries(cache) if "-fuel" in p.parent.name)
-    rust_entry.write_bytes(fuel_entry.read_bytes())
-    rust_entry.with_suffix(".check").write_text(fuel_entry.with_suffix(".check").read_text())
+    entry.write_bytes(fuel_entry.read_bytes())
+    caplog.clear()
+    _load_and_call(faulty_rust_wasm, cache)
+    assert "is damaged or belongs to another module" in _messages(caplog)
+    # the same artifact with a digest made for this engine: wasmtime's own check refuses it
+    artifact = fuel_entry.read_bytes()[48:]
+    wasm_digest = hashlib.sha256(faulty_rust_wasm.read_bytes()).digest()
+    signed = ModuleCache(cache, entry.parent.name)._digest(wasm_digest, artifact)
+    entry.write_bytes(b"bridge-cwasm-v2\n" + signed + artifact)
     caplog.clear()
     _load_and_call(faulty_rust_wasm, cache)
     assert "does not fit this engine" in _messages(caplog)
-    assert go_entry.exists()
 
 
 def test_cache_can_be_turned_off(

@@ -6,6 +6,7 @@ typed error, never read outside the guest's memory, and keep serving later calls
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,9 @@ def _config(**changes: object) -> RuntimeConfig:
 
 
 @pytest.fixture
-def guest(tmp_path: Path) -> bridge.GuestModule:
-    return bridge.load(wat_module(tmp_path, METHODS), _config())
+def guest(tmp_path: Path) -> Iterator[bridge.GuestModule]:
+    with bridge.load(wat_module(tmp_path, METHODS), _config()) as module:
+        yield module
 
 
 def _frees(module: bridge.GuestModule) -> int:
@@ -192,21 +194,27 @@ def test_unknown_method_suggests_the_closest(guest: bridge.GuestModule) -> None:
 
 
 def test_request_over_the_limit_is_refused_before_the_call(tmp_path: Path) -> None:
-    small = bridge.load(wat_module(tmp_path, METHODS), _config(max_message_bytes=8))
-    with pytest.raises(bridge.ResourceExhausted, match="over the limit of 8 bytes"):
-        small.call("t.v1.T/Echo", b"123456789")
-    assert small.call("t.v1.T/Echo", b"12345678") == b"12345678"
+    with bridge.load(wat_module(tmp_path, METHODS), _config(max_message_bytes=8)) as small:
+        with pytest.raises(bridge.ResourceExhausted, match="over the limit of 8 bytes"):
+            small.call("t.v1.T/Echo", b"123456789")
+        assert small.call("t.v1.T/Echo", b"12345678") == b"12345678"
 
 
 def test_malloc_returning_zero_is_resource_exhausted(tmp_path: Path) -> None:
-    module = bridge.load(wat_module(tmp_path, METHODS, malloc_body="(i32.const 0)"), _config())
-    with pytest.raises(bridge.ResourceExhausted, match="malloc returned 0"):
+    path = wat_module(tmp_path, METHODS, malloc_body="(i32.const 0)")
+    with (
+        bridge.load(path, _config()) as module,
+        pytest.raises(bridge.ResourceExhausted, match="malloc returned 0"),
+    ):
         module.call("t.v1.T/Echo", b"abc")
 
 
 def test_malloc_returning_a_range_outside_memory_is_a_violation(tmp_path: Path) -> None:
-    module = bridge.load(wat_module(tmp_path, METHODS, malloc_body="(i32.const 65530)"), _config())
-    with pytest.raises(bridge.AbiViolation, match=r"malloc \[0xfffa, 0x103fa\) lies outside"):
+    path = wat_module(tmp_path, METHODS, malloc_body="(i32.const 65530)")
+    with (
+        bridge.load(path, _config()) as module,
+        pytest.raises(bridge.AbiViolation, match=r"malloc \[0xfffa, 0x103fa\) lies outside"),
+    ):
         module.call("t.v1.T/Echo", b"0123456789")
 
 
