@@ -38,6 +38,8 @@ class GuestServicer(grpc.GenericRpcHandler):
                 return module.call(method, request)
             except GuestError as exc:
                 status = next(c for c in grpc.StatusCode if c.value[0] == exc.code)
+                # as bridge serve marks it: the guest's own answer, not a bridge failure
+                context.set_trailing_metadata((("bridge-error", "GuestError"),))
                 context.abort(status, exc.status_message)
 
         return grpc.unary_unary_rpc_method_handler(handle)

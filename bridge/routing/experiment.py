@@ -199,24 +199,36 @@ def control_outcome(value: Any, to_message: Callable[[Any], Message]) -> Outcome
 
 
 class Workers:
-    """A few daemon threads that run off-thread candidates; bounded per route."""
+    """A few daemon threads that run off-thread candidates; bounded per route.
+
+    `pending` counts a job from submit() until it has run or was dropped (by close()),
+    so drain() waits for exactly the jobs that will still run.
+    """
 
     THREADS = 2
 
     def __init__(self) -> None:
-        self._jobs: deque[Callable[[], None]] = deque()
+        self._jobs: deque[tuple[str, Callable[[], None], Callable[[], None] | None]] = deque()
         self._pending: dict[str, int] = {}
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._closed = False
 
-    def submit(self, key: str, limit: int, job: Callable[[], None]) -> bool:
-        """Queue `job` unless `key` already has `limit` jobs waiting; False if dropped."""
+    def submit(
+        self,
+        key: str,
+        limit: int,
+        job: Callable[[], None],
+        *,
+        dropped: Callable[[], None] | None = None,
+    ) -> bool:
+        """Queue `job` unless `key` already has `limit` jobs waiting; False if dropped.
+        `dropped` is called if close() discards the job before it runs."""
         with self._cond:
             if self._closed or self._pending.get(key, 0) >= limit:
                 return False
             self._pending[key] = self._pending.get(key, 0) + 1
-            self._jobs.append(lambda: self._run(key, job))
+            self._jobs.append((key, job, dropped))
             if len(self._threads) < self.THREADS:
                 thread = threading.Thread(
                     target=self._work, name=f"bridge-shadow-{len(self._threads)}", daemon=True
@@ -238,10 +250,29 @@ class Workers:
         return True
 
     def close(self) -> None:
+        """Discard the jobs not started (their `dropped` callbacks are called); the
+        running ones finish. Safe twice."""
         with self._cond:
             self._closed = True
+            discarded = list(self._jobs)
             self._jobs.clear()
+            for key, _, _ in discarded:
+                self._pending[key] -= 1
             self._cond.notify_all()
+        for _, _, dropped in discarded:
+            if dropped is not None:
+                try:
+                    dropped()
+                except Exception:  # noqa: BLE001 - counting must not stop the close
+                    logger.exception("counting a dropped shadow candidate failed")
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's threads do not exist here, and its queued jobs
+        are the parent's to run; start afresh (threads start again on demand)."""
+        self._cond = threading.Condition()
+        self._jobs.clear()
+        self._pending.clear()
+        self._threads = []
 
     def _run(self, key: str, job: Callable[[], None]) -> None:
         try:
@@ -260,5 +291,5 @@ class Workers:
                     self._cond.wait()
                 if self._closed:
                     return
-                job = self._jobs.popleft()
-            job()
+                key, job, _ = self._jobs.popleft()
+            self._run(key, job)

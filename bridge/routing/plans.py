@@ -4,11 +4,17 @@
 BridgePlan (`wasm` and `sidecar`), CanaryPlan and ShadowPlan. Each has a sync and an
 async entry point; only the way the legacy function is called differs between them.
 A plan never changes: a flag flip builds a new one and swaps it in.
+
+A failure of the bridge side is anything the encode-call-decode path raises except the
+guest's own answer (GuestError) and a bad call (the TypeError the original would raise):
+a BridgeError, or any other exception (a closed module, a bug), since with `fallback`
+Python is to answer whenever the bridge could not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import threading
@@ -20,12 +26,12 @@ from typing import Any
 from google.protobuf.message import DecodeError, Message
 
 from ..backend import Backend
-from ..errors import BridgeError, GuestError
+from ..errors import BridgeError, GuestError, LoadError
 from .binding import Binding, identity
 from .experiment import Experiment, Outcome, Workers, control_outcome
 from .stats import Recorder
 
-__all__ = ["BackendSlot", "BridgePlan", "CanaryPlan", "Plan", "ShadowPlan"]
+__all__ = ["FALL_BACK", "BackendSlot", "BridgePlan", "CanaryPlan", "Plan", "ShadowPlan"]
 
 logger = logging.getLogger("bridge.route")
 _now = time.perf_counter_ns
@@ -33,6 +39,8 @@ _RETRY_LOAD_S = 5.0
 
 Args = tuple[Any, ...]
 Kwargs = Mapping[str, Any]
+#: What Plan.answer returns when the bridge failed and Python is to answer instead.
+FALL_BACK: Any = object()
 
 
 class BackendSlot:
@@ -44,7 +52,8 @@ class BackendSlot:
         self.name = name
         self._make = make
         self._backend: Backend | None = None
-        self._failure: tuple[float, BridgeError] | None = None
+        self._failure: tuple[float, Exception] | None = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def get(self) -> Backend:
@@ -53,20 +62,29 @@ class BackendSlot:
             return backend
         with self._lock:
             if self._backend is None:
+                if self._closed:
+                    raise LoadError(f"{self.name} was closed with its router")
                 if self._failure and time.monotonic() - self._failure[0] < _RETRY_LOAD_S:
                     raise self._failure[1]
                 try:
                     self._backend = self._make()
-                except BridgeError as exc:
+                except Exception as exc:
                     self._failure = (time.monotonic(), exc)
                     raise
             return self._backend
 
     def close(self) -> None:
+        """Close the backend for good: it is kept, so a call after this fails as a call
+        on a closed backend does (and falls back, with fallback on) instead of quietly
+        making a new one that nobody would close."""
         with self._lock:
+            self._closed = True
             if self._backend is not None:
                 self._backend.close()
-                self._backend = None
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (a parent thread may have held the old one)."""
+        self._lock = threading.Lock()
 
 
 class Plan:
@@ -98,14 +116,20 @@ class Plan:
         return self.binding.decode(data)
 
     def answer(self, args: Args, kwargs: Kwargs, recorder: Recorder) -> Any:
-        """The bridge's answer as the legacy function's value; raises BridgeError."""
+        """The bridge's answer as the legacy function's value, or FALL_BACK when it
+        failed and Python is to answer; raises what failed() raises."""
         started = _now()
+        request = None
         try:
-            response = self.bridge(self.binding.encode(*args, **kwargs), self.timeout_s)
+            request = self.binding.encode(*args, **kwargs)
+            response = self.bridge(request, self.timeout_s)
             value = self.binding.to_python(response)
-        except BridgeError:
+        except Exception as exc:
+            if request is None and not isinstance(exc, BridgeError):
+                raise  # a bad call: what the original raises too, not a bridge failure
             recorder.call(_now() - started, error=True)
-            raise
+            self.failed(recorder, exc)
+            return FALL_BACK
         recorder.call(_now() - started)
         return value
 
@@ -114,7 +138,7 @@ class Plan:
             return await asyncio.to_thread(self.answer, args, kwargs, recorder)
         return self.answer(args, kwargs, recorder)
 
-    def failed(self, recorder: Recorder, exc: BridgeError) -> None:
+    def failed(self, recorder: Recorder, exc: Exception) -> None:
         """After a bridge failure: raise, unless Python is to answer instead.
 
         A guest's application error is an answer, not a failure: it is raised (as the
@@ -150,20 +174,20 @@ class BridgePlan(Plan):
         # the steps of answer() are inlined, and the duration goes straight to the
         # recorder's deque.
         started = _now()
+        request = None
         try:
+            request = self._encode(*args, **kwargs)
             backend = self._backend or self._load()
-            data = backend.call(
-                self.method,
-                self._encode(*args, **kwargs).SerializeToString(),
-                timeout_s=self.timeout_s,
-            )
+            data = backend.call(self.method, request.SerializeToString(), timeout_s=self.timeout_s)
             try:
                 value = self._parse(data)
             except DecodeError:
                 value = self.binding.decode(data)  # raises the AbiViolation
             if self._to_python is not None:
                 value = self._to_python(value)
-        except BridgeError as exc:
+        except Exception as exc:
+            if request is None and not isinstance(exc, BridgeError):
+                raise  # a bad call: what the original raises too, not a bridge failure
             self.recorder.call(_now() - started, error=True)
             self.failed(self.recorder, exc)
             return self.fn(*args, **kwargs)
@@ -174,10 +198,9 @@ class BridgePlan(Plan):
         return value
 
     async def call_async(self, args: Args, kwargs: Kwargs) -> Any:
-        try:
-            return await self.answer_async(args, kwargs, self.recorder)
-        except BridgeError as exc:
-            self.failed(self.recorder, exc)
+        value = await self.answer_async(args, kwargs, self.recorder)
+        if value is not FALL_BACK:
+            return value
         return await self.fn(*args, **kwargs)
 
     def _load(self) -> Backend:
@@ -212,10 +235,9 @@ class CanaryPlan(Plan):
 
     def __call__(self, args: Args, kwargs: Kwargs) -> Any:
         if self.to_bridge(args, kwargs):
-            try:
-                return self.answer(args, kwargs, self.bridge_recorder)
-            except BridgeError as exc:
-                self.failed(self.bridge_recorder, exc)
+            value = self.answer(args, kwargs, self.bridge_recorder)
+            if value is not FALL_BACK:
+                return value
         started = _now()
         try:
             value = self.fn(*args, **kwargs)
@@ -227,10 +249,9 @@ class CanaryPlan(Plan):
 
     async def call_async(self, args: Args, kwargs: Kwargs) -> Any:
         if self.to_bridge(args, kwargs):
-            try:
-                return await self.answer_async(args, kwargs, self.bridge_recorder)
-            except BridgeError as exc:
-                self.failed(self.bridge_recorder, exc)
+            value = await self.answer_async(args, kwargs, self.bridge_recorder)
+            if value is not FALL_BACK:
+                return value
         started = _now()
         try:
             value = await self.fn(*args, **kwargs)
@@ -266,6 +287,7 @@ class ShadowPlan(Plan):
         self.queue_size = queue_size
         self.bridge_recorder = bridge_recorder
         self.python_recorder = python_recorder
+        self._dropped = functools.partial(bridge_recorder.count, "dropped")
 
     def __call__(self, args: Args, kwargs: Kwargs) -> Any:
         if self.sample_percent < 100 and random.random() * 100 >= self.sample_percent:
@@ -354,5 +376,6 @@ class ShadowPlan(Plan):
             def job() -> None:
                 self.experiment.judge(request, control, self.candidate(request, encode_error))
 
-            if not self.workers.submit(self.method, self.queue_size, job):
+            # A job close() discards is counted as dropped too: it was never compared.
+            if not self.workers.submit(self.method, self.queue_size, job, dropped=self._dropped):
                 self.bridge_recorder.count("dropped")

@@ -4,6 +4,12 @@
 are read once (config.py) and never changed in place: a flag flip (`set_mode`) or a new
 configuration (`configure`) builds new plans and swaps them in, so a call in flight
 finishes with the plan it started with.
+
+Forking (gunicorn --preload): threads do not survive fork(), so a router starts again
+in the child (os.register_at_fork): its shadow workers and report writer run anew, its
+locks are new, and its statistics start from zero, so the child's report file (named
+by its PID) counts its own calls only. Modules are made on first use; a sidecar channel
+opened before the fork is gRPC's to support (GRPC_ENABLE_FORK_SUPPORT), not ours.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import inspect
 import logging
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -42,6 +49,8 @@ R = TypeVar("R")
 logger = logging.getLogger("bridge.route")
 #: How long the exit-time report waits for queued shadow candidates.
 EXIT_DRAIN_S = 10.0
+#: Every router of the process, for the fork hook.
+_routers: weakref.WeakSet[Router] = weakref.WeakSet()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,6 +158,7 @@ class Router:
         self._stop = threading.Event()
         self._prometheus_registered = False
         self._closers: list[ManagedSidecar] = []
+        _routers.add(self)
 
     # --- decorating ---------------------------------------------------------------
 
@@ -316,7 +326,8 @@ class Router:
         return self._workers.drain(timeout_s)
 
     def close(self) -> None:
-        """Stop the shadow workers and the report writer, close the modules; safe twice."""
+        """Stop the shadow workers and the report writer, close the modules; safe twice.
+        A routed call after this is a bridge failure: Python answers if it falls back."""
         self._stop.set()
         self._workers.close()
         with self._lock:
@@ -466,11 +477,34 @@ class Router:
                 self.register_prometheus()
             if self._flusher is not None or self.config.report_dir is None:
                 return
-            self._flusher = threading.Thread(
-                target=self._flush_every, name=f"bridge-report-{self.name}", daemon=True
-            )
-            self._flusher.start()
+            self._start_flusher()
         atexit.register(self._flush_at_exit)
+
+    def _start_flusher(self) -> None:
+        self._flusher = threading.Thread(
+            target=self._flush_every, name=f"bridge-report-{self.name}", daemon=True
+        )
+        self._flusher.start()
+
+    def _after_fork(self) -> None:
+        """In a forked child: new locks (a parent thread may have held one at the fork),
+        new threads, statistics from zero; the parent's managed sidecar stays the
+        parent's to stop. The exit-time report (atexit) carries over."""
+        self._lock = threading.RLock()
+        self._workers.after_fork()
+        for recorder in self._recorders.values():
+            recorder.after_fork()
+        for records in self._records.values():
+            records.clear()
+        for slot in self._slots.values():
+            slot.after_fork()
+        self._closers = []
+        stopped = self._stop.is_set()
+        self._stop = threading.Event()
+        if stopped:
+            self._stop.set()
+        elif self._flusher is not None:
+            self._start_flusher()
 
     def _flush_every(self) -> None:
         interval = self.config.report_interval_s
@@ -510,6 +544,15 @@ class _Traced:
 
     def candidate(self, request: Any, error: Any) -> Any:
         return self.plan.candidate(request, error)
+
+
+def _after_fork_in_child() -> None:
+    for router in list(_routers):
+        router._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _wrapper(fn: Callable[P, R], routed: Route) -> Callable[P, R]:

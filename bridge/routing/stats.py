@@ -185,6 +185,14 @@ class Recorder:
             copy.merge(row)
             return copy
 
+    def after_fork(self) -> None:
+        """In a forked child: from zero (the parent reports its own calls), with a new
+        lock (a parent thread may have held the old one at the fork). The deque is
+        kept: plans hold it."""
+        self._lock = threading.Lock()
+        self._row = Row(self._row.method, self._row.mode, self._row.side)
+        self.samples.clear()
+
     def fold(self) -> None:
         """Move the pending durations into the row."""
         samples = self.samples

@@ -1,12 +1,23 @@
 """The client side of a sidecar: `connect(target)` and the Backend that sidecar mode uses.
 
-One channel per target, shared; gRPC's own machinery does the rest: the `round_robin`
-policy spreads calls over every address behind a target (`ipv4:a:1,b:2`, a `dns:` name
-with several records), the retry policy in the channel's service config retries
-UNAVAILABLE for idempotent calls, and its `timeout` gives every call a deadline.
-Requests and responses stay bytes in `call` (the caller already encoded them; the
-sidecar hands the bytes to the guest), and gRPC statuses come back as the same errors
-an in-process call raises.
+gRPC's own machinery does the work: the `round_robin` policy spreads calls over every
+address behind a target (`ipv4:a:1,b:2`, a `dns:` name with several records), and the
+channel's service config gives every call a deadline. Requests and responses stay bytes
+in `call` (the caller already encoded them; the sidecar hands the bytes to the guest),
+and gRPC statuses come back as the same errors an in-process call raises.
+
+Sharing: `connect()` gives every caller its own Connection, a handle over one channel
+per target and settings; closing a handle (or leaving its `with`) never closes the
+channel under another caller: the channel closes with its last handle.
+
+Retries are opt-in, per method: only the methods named in `retry` (safe to run twice)
+are retried when the sidecar is UNAVAILABLE, since a call that failed that way may
+still have run. gRPC's transparent retries (of calls that never reached a server) stay.
+
+Errors: a status is the guest's own answer (GuestError) only when the sidecar marked it
+so in its trailing metadata (`bridge-error: GuestError`, server.ERROR_KIND_KEY); any
+other status is a failure of the bridge (SidecarUnavailable, SidecarCallFailed, ...),
+which a routed function with fallback answers from Python.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
 import grpc
@@ -22,12 +33,19 @@ import grpc
 from ..errors import (
     AbiViolation,
     CallError,
+    ConfigError,
     DeadlineExceeded,
+    FuelExhausted,
     GuestError,
     GuestTrap,
+    InvalidArguments,
+    MemoryLimitExceeded,
+    PoolExhausted,
     ResourceExhausted,
+    SidecarCallFailed,
     SidecarUnavailable,
     StatusCode,
+    UnknownMethod,
 )
 from ..runtime.closing import Closing
 
@@ -35,6 +53,9 @@ __all__ = ["Connection", "SidecarBackend", "connect", "normalize_target"]
 
 S = TypeVar("S")
 _SCHEMES = ("unix:", "unix-abstract:", "ipv4:", "ipv6:", "dns:", "vsock:")
+#: What `retry` takes: True (every method), or method names (`pkg.Service/Method`) and
+#: service names (`pkg.Service`: all its methods).
+Retry = bool | Iterable[str]
 
 
 def normalize_target(target: str) -> str:
@@ -53,30 +74,85 @@ def normalize_target(target: str) -> str:
     return target
 
 
-def service_config(*, timeout_s: float, retry: bool, wait_for_ready: bool = False) -> str:
-    """The channel's service config: round_robin, a default deadline, (for idempotent
-    calls) retries of UNAVAILABLE with backoff, and whether a call waits, up to its
-    deadline, for a sidecar that is (re)starting instead of failing at once."""
-    method: dict[str, Any] = {"name": [{}], "timeout": f"{timeout_s:.3f}s"}
+def service_config(*, timeout_s: float, retry: Retry = (), wait_for_ready: bool = False) -> str:
+    """The channel's service config: round_robin, a default deadline, retries of
+    UNAVAILABLE with backoff for the methods `retry` names (every method if True), and
+    whether a call waits, up to its deadline, for a sidecar that is (re)starting instead
+    of failing at once.
+
+    >>> config = json.loads(service_config(timeout_s=2, retry=["pkg.S/Get", "pkg.T"]))
+    >>> [m["name"] for m in config["methodConfig"]]
+    [[{}], [{'service': 'pkg.S', 'method': 'Get'}, {'service': 'pkg.T'}]]
+    """
+    base: dict[str, Any] = {"timeout": f"{timeout_s:.3f}s"}
     if wait_for_ready:
-        method["waitForReady"] = True
-    if retry:
-        method["retryPolicy"] = {
-            "maxAttempts": 5,
-            "initialBackoff": "0.1s",
-            "maxBackoff": "1s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        }
-    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [method]})
+        base["waitForReady"] = True
+    names = _retried(retry)
+    methods: list[dict[str, Any]] = [{"name": [{}], **base}]
+    if names:
+        # gRPC applies the most specific entry: these methods' over the default above.
+        methods.append(
+            {
+                "name": names,
+                **base,
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        )
+    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": methods})
+
+
+def _retried(retry: Retry) -> list[dict[str, str]]:
+    """`retry` as service-config names; ConfigError for a name that is not one."""
+    if isinstance(retry, bool):
+        return [{}] if retry else []
+    names = []
+    for name in sorted({retry} if isinstance(retry, str) else set(retry)):
+        service, _, method = name.lstrip("/").partition("/")
+        if not service or "/" in method:
+            raise ConfigError(f"retry: {name!r} is not pkg.Service/Method or pkg.Service")
+        names.append({"service": service, "method": method} if method else {"service": service})
+    return names
+
+
+class _Channel:
+    """One gRPC channel and the Connections over it: closed when the last one closes."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.channel = channel
+        self.calls: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
+        self.handles = 0
+
+    def stub(self, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
+        stub = self.calls.get(method)
+        if stub is None:
+            # Racing threads may both make one: equivalent, and the last one is kept.
+            stub = self.calls[method] = self.channel.unary_unary(f"/{method}")
+        return stub
+
+
+#: Guards every handle count (connect, close); never taken on the call path.
+_handles_lock = threading.Lock()
 
 
 class Connection(Closing):
-    """A channel to a sidecar (or any gRPC server), and bytes-level calls over it.
+    """A handle on a channel to a sidecar (or any gRPC server), with bytes-level calls.
+
+    `Connection(target)` opens a channel of its own, closed with it; `connect(target)`
+    gives a handle on a shared one.
 
     >>> with Connection("unix:/run/bridge/pricing.sock") as sidecar:  # doctest: +SKIP
     ...     pricing = sidecar.stub(pricing_pb2_grpc.PricingStub)
     ...     reply = pricing.Quote(pricing_pb2.QuoteRequest(sku="pear", quantity=2))
+
+    `retry` names the methods (`pkg.Service/Method`, or `pkg.Service` for all of its
+    methods; True for every method) that are safe to run twice: only they are retried
+    when the sidecar is UNAVAILABLE.
     """
 
     def __init__(
@@ -84,19 +160,17 @@ class Connection(Closing):
         target: str,
         *,
         timeout_s: float = 10.0,
-        retry: bool = True,
+        retry: Retry = (),
         wait_for_ready: bool = False,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        self.target = normalize_target(target)
-        self.timeout_s = timeout_s
+        target = normalize_target(target)
         channel_options = [
             (
                 "grpc.service_config",
                 service_config(timeout_s=timeout_s, retry=retry, wait_for_ready=wait_for_ready),
             ),
-            ("grpc.enable_retries", 1 if retry else 0),
             # A local sidecar that restarts is back within a second: look again soon
             # (gRPC's defaults wait 1 s, then up to 120 s, before reconnecting).
             ("grpc.initial_reconnect_backoff_ms", 100),
@@ -105,15 +179,33 @@ class Connection(Closing):
             *options,
         ]
         if credentials is None:
-            self.channel = grpc.insecure_channel(self.target, options=channel_options)
+            channel = grpc.insecure_channel(target, options=channel_options)
         else:
-            self.channel = grpc.secure_channel(self.target, credentials, options=channel_options)
-        self._calls: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
-        self._lock = threading.Lock()
+            channel = grpc.secure_channel(target, credentials, options=channel_options)
+        self._attach(_Channel(channel), target, timeout_s)
+
+    @classmethod
+    def _over(cls, shared: _Channel, target: str, timeout_s: float) -> Connection:
+        """Another handle on `shared` (the caller holds _handles_lock)."""
+        handle = cls.__new__(cls)
+        handle._attach(shared, target, timeout_s)
+        return handle
+
+    def _attach(self, shared: _Channel, target: str, timeout_s: float) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self.channel = shared.channel
         self.closed = False
+        self._shared = shared
+        # The call path reads this dict; close() swaps in an empty one, so a closed
+        # handle is noticed without a check on every call.
+        self._calls = shared.calls
+        shared.handles += 1
 
     def stub(self, stub_class: Callable[[grpc.Channel], S]) -> S:
-        """A generated stub (`*_pb2_grpc.<Service>Stub`) on this connection's channel."""
+        """A generated stub (`*_pb2_grpc.<Service>Stub`) on this connection's channel.
+        It uses the channel, not this handle: it works until the channel's last handle
+        is closed."""
         return stub_class(self.channel)
 
     def call(self, method: str, request: bytes, *, timeout_s: float | None = None) -> bytes:
@@ -124,27 +216,43 @@ class Connection(Closing):
             response: bytes = stub(request, timeout=timeout)
         except grpc.RpcError as exc:
             raise status_error(exc, method, self.target, timeout) from None
+        except ValueError:
+            # grpc's "closed channel": this handle was closed while the call started
+            if self.closed:
+                raise self._closed_error(method) from None
+            raise
         return response
 
     def close(self) -> None:
-        """Close the channel; safe to call twice."""
-        self.closed = True
-        self.channel.close()
+        """Close this handle, and the channel if no other handle is open; safe twice."""
+        with _handles_lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._calls = {}
+            self._shared.handles -= 1
+            last = self._shared.handles == 0
+            if last:
+                for key in [k for k, v in _shared.items() if v is self._shared]:
+                    del _shared[key]
+        if last:
+            self.channel.close()
 
     def _stub(self, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
-        with self._lock:
-            stub = self._calls.get(method)
-            if stub is None:
-                stub = self.channel.unary_unary(f"/{method}")
-                self._calls[method] = stub
-            return stub
+        if self.closed:
+            raise self._closed_error(method)
+        return self._shared.stub(method)
+
+    def _closed_error(self, method: str) -> SidecarUnavailable:
+        return SidecarUnavailable(
+            f"{method}: this connection to {self.target} was closed", method=method
+        )
 
 
 #: What sidecar mode calls through: a Connection is a bridge Backend.
 SidecarBackend = Connection
 
-_shared: dict[tuple[str, float, bool, bool], Connection] = {}
-_shared_lock = threading.Lock()
+_shared: dict[tuple[str, float, tuple[str, ...] | bool, bool], _Channel] = {}
 
 
 @overload
@@ -153,7 +261,7 @@ def connect(
     stub_class: None = None,
     *,
     timeout_s: float = ...,
-    idempotent: bool = ...,
+    retry: Retry = ...,
     wait_for_ready: bool = ...,
 ) -> Connection: ...
 
@@ -164,7 +272,7 @@ def connect(
     stub_class: Callable[[grpc.Channel], S],
     *,
     timeout_s: float = ...,
-    idempotent: bool = ...,
+    retry: Retry = ...,
     wait_for_ready: bool = ...,
 ) -> S: ...
 
@@ -174,52 +282,101 @@ def connect(
     stub_class: Callable[[grpc.Channel], S] | None = None,
     *,
     timeout_s: float = 10.0,
-    idempotent: bool = True,
+    retry: Retry = (),
     wait_for_ready: bool = False,
 ) -> Connection | S:
     """A connection to the sidecar at `target` (a socket path, `host:port`, or any gRPC
-    target), shared by every caller that asks for the same one; with `stub_class` (a
-    generated `*Stub`), that stub on it.
+    target): each call returns a handle of its own on one channel shared by every caller
+    that asks for the same target and settings; with `stub_class` (a generated `*Stub`),
+    that stub on it.
 
     >>> import bridge
     >>> pricing = bridge.connect("/run/bridge/pricing.sock", PricingStub)  # doctest: +SKIP
     >>> pricing.Quote(QuoteRequest(sku="pear", quantity=2))  # doctest: +SKIP
 
-    Every call gets a `timeout_s` deadline unless it passes its own; `idempotent` calls
-    are retried (gRPC's retry policy, with backoff) when the sidecar is UNAVAILABLE;
-    with `wait_for_ready`, a call waits (up to its deadline) for a sidecar that is
-    starting or restarting, as a managed one does, instead of failing at once.
+    Closing a handle closes the channel only when no other handle is open (a stub holds
+    an unclosed handle: its channel lives as long as the process). Every call gets a
+    `timeout_s` deadline unless it passes its own. Only the methods `retry` names
+    (`["pkg.Service/Method", "pkg.Other"]`, or True for all) are retried, with backoff,
+    when the sidecar is UNAVAILABLE: name those safe to run twice. With
+    `wait_for_ready`, a call waits (up to its deadline) for a sidecar that is starting
+    or restarting, as a managed one does, instead of failing at once.
     """
-    key = (normalize_target(target), timeout_s, idempotent, wait_for_ready)
-    with _shared_lock:
-        connection = _shared.get(key)
-        if connection is None or connection.closed:
-            connection = Connection(
-                key[0], timeout_s=timeout_s, retry=idempotent, wait_for_ready=wait_for_ready
+    names: tuple[str, ...] | bool = (
+        retry
+        if isinstance(retry, bool)
+        else tuple(sorted({retry} if isinstance(retry, str) else set(retry)))
+    )
+    key = (normalize_target(target), timeout_s, names, wait_for_ready)
+    with _handles_lock:
+        shared = _shared.get(key)
+        if shared is None or shared.handles == 0:
+            # the first handle, or the previous channel's last one was closed
+            first = Connection(
+                key[0], timeout_s=timeout_s, retry=names, wait_for_ready=wait_for_ready
             )
-            _shared[key] = connection
+            _shared[key] = first._shared
+            connection = first
+        else:
+            connection = Connection._over(shared, key[0], timeout_s)
     return connection if stub_class is None else connection.stub(stub_class)
 
 
+def _after_fork_in_child() -> None:
+    # The parent's channels are gRPC's to carry over (GRPC_ENABLE_FORK_SUPPORT): a
+    # child's connect() opens its own, and a lock held at the fork is not inherited.
+    global _handles_lock
+    _handles_lock = threading.Lock()
+    _shared.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+#: The errors a sidecar names in its trailing metadata (server.ERROR_KIND_KEY) that are
+#: raised as such; GuestError and DeadlineExceeded, which carry more, are made apart.
+_KINDS: dict[str, type[CallError]] = {
+    kind.__name__: kind
+    for kind in (
+        GuestTrap,
+        AbiViolation,
+        UnknownMethod,
+        InvalidArguments,
+        ResourceExhausted,
+        MemoryLimitExceeded,
+        FuelExhausted,
+        PoolExhausted,
+        SidecarUnavailable,
+    )
+}
+
+
 def status_error(exc: grpc.RpcError, method: str, target: str, timeout_s: float) -> CallError:
-    """The bridge error for a failed gRPC call."""
+    """The bridge error for a failed gRPC call: GuestError only for a status the sidecar
+    marked as the guest's own; otherwise the bridge failure it names, or one by code."""
     code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
     details = (exc.details() if isinstance(exc, grpc.Call) else None) or str(exc)
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return SidecarUnavailable(f"sidecar {target} is unavailable: {details}", method=method)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+    status = StatusCode(code.value[0])
+    kind = _error_kind(exc)
+    if kind == "GuestError":
+        return GuestError(status, details, method=method)
+    if kind == "DeadlineExceeded" or code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(
             f"{method} ran past its {timeout_s:g} s deadline at {target}",
             method=method,
             timeout_s=timeout_s,
         )
-    kind = _error_kind(exc)
-    if kind in ("GuestTrap", "AbiViolation"):
-        error = GuestTrap if kind == "GuestTrap" else AbiViolation
-        return error(f"{method} at {target}: {details}", method=method)
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and kind != "GuestError":
+    named = _KINDS.get(kind or "")
+    if named is not None:
+        return named(f"{method} at {target}: {details}", method=method)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return SidecarUnavailable(f"sidecar {target} is unavailable: {details}", method=method)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return ResourceExhausted(f"{method} at {target}: {details}", method=method)
-    return GuestError(StatusCode(code.value[0]), details, method=method)
+    # Unmarked: gRPC's own status (a method the sidecar lacks) or a server that is not a
+    # bridge sidecar. Not the guest's answer, so not a GuestError.
+    return SidecarCallFailed(status, f"{method} at {target}: {details}", method=method)
 
 
 def _error_kind(exc: grpc.RpcError) -> str | None:

@@ -19,16 +19,19 @@ from typing import Any
 
 import pytest
 
-from bridge import load
 from bridge.codegen import go, rust
 from bridge.guest.build import SCHEMA_FILE
+from bridge.routing.stats import merge_reports, read_reports
 from bridge.schema import Schema
 from tests.conftest import EXAMPLES, _build_or_skip
-from tests.grpc_server import serve_modules
+from tests.sidecar.conftest import serving
 
 EXAMPLE = EXAMPLES / "legacy-shop"
 PROTO = "proto/shop/v1/legacy_shop.proto"
 VAT = "shop.v1.Pricing/Vat"
+LINE_TOTAL = "shop.v1.Pricing/LineTotal"
+REORDER = "shop.v1.Stock/ReorderQuantity"
+ROUTED = (LINE_TOTAL, VAT, REORDER)
 #: As walkthrough.py's ROLLOUT (asserted below): what a deployment sets.
 ROLLOUT = {
     "BRIDGE_MODE_SHOP_V1_PRICING_LINETOTAL": "wasm",
@@ -49,9 +52,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_in_example(argv: list[str], config: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_MODE")}
-    clean.update(
-        BRIDGE_CONFIG=str(config), BRIDGE_REPORT_DIR="off", PYTHONDONTWRITEBYTECODE="1", **env
-    )
+    clean.update(BRIDGE_CONFIG=str(config), BRIDGE_REPORT_DIR="off", PYTHONDONTWRITEBYTECODE="1")
+    clean.update(env)
     return subprocess.run(
         [sys.executable, *argv],
         cwd=EXAMPLE,
@@ -64,37 +66,64 @@ def run_in_example(argv: list[str], config: Path, **env: str) -> subprocess.Comp
 
 
 @pytest.mark.parametrize("mode", ["python", "wasm", "shadow", "canary:50"])
-def test_the_shops_own_tests_pass_in_every_mode(shop: Path, mode: str) -> None:
+def test_the_shops_own_tests_pass_in_every_mode(shop: Path, mode: str, tmp_path: Path) -> None:
     ran = run_in_example(
         ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         shop / "pyproject.toml",
         BRIDGE_MODE=mode,
         BRIDGE_SHADOW_STRICT="1",  # for test suites: a mismatch fails the test that made it
+        BRIDGE_REPORT_DIR=str(tmp_path / "report"),
     )
     assert_passed(ran)
+    # Passing proves little if Python answered: LineTotal falls back. The report says
+    # who answered each call.
+    rows = report_rows(tmp_path / "report")
+    if mode == "python":
+        assert rows == {}  # python mode does no bridge work at all
+        return
+    sides = ("python", "wasm") if mode.startswith(("shadow", "canary")) else ("wasm",)
+    assert set(rows) <= {(method, mode, side) for method in ROUTED for side in sides}
+    assert all(not row["fallbacks"] for row in rows.values()), rows
+    for method in ROUTED:
+        if mode == "canary:50":  # each call picks a side at random: count them all
+            continue
+        assert rows[method, mode, "wasm"]["calls"] > 0, (method, rows)
+        if mode == "shadow":
+            python, wasm = rows[method, mode, "python"], rows[method, mode, "wasm"]
+            assert wasm["calls"] == python["calls"] and not wasm["dropped"], (method, rows)
+    if mode == "canary:50":
+        for side in sides:
+            assert sum(r["calls"] for k, r in rows.items() if k[2] == side) > 0, (side, rows)
 
 
 def test_the_shops_own_tests_pass_against_a_sidecar(shop: Path, tmp_path: Path) -> None:
     build = shop / "build"
-    with (
-        load(build / "go-pricing.wasm") as pricing,
-        load(build / "rust-stock.wasm") as stock,
-        serve_modules([pricing, stock], tmp_path) as (target, servicer),
-    ):
+    modules = (str(build / "go-pricing.wasm"), str(build / "rust-stock.wasm"))
+    with serving(*modules, "--no-watch", folder=tmp_path) as served:
         ran = run_in_example(
             ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
             shop / "pyproject.toml",
             BRIDGE_MODE="sidecar",
-            BRIDGE_SIDECAR=target,
+            BRIDGE_SIDECAR=served.target,
+            BRIDGE_REPORT_DIR=str(tmp_path / "report"),
         )
         assert_passed(ran)
-        assert servicer.calls > 0
+    rows = report_rows(tmp_path / "report")
+    assert set(rows) == {(method, "sidecar", "sidecar") for method in ROUTED}, rows
+    assert all(row["calls"] and not row["fallbacks"] for row in rows.values()), rows
 
 
 def assert_passed(ran: subprocess.CompletedProcess[str]) -> None:
     assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-2000:]
     summary = ran.stdout.strip().splitlines()[-1]
     assert re.match(r"\d+ passed in ", summary), summary
+
+
+def report_rows(folder: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """What `bridge report` reads: every process's statistics in `folder`, added up, by
+    (method, mode, side)."""
+    rows, _ = merge_reports(read_reports(folder)) if folder.is_dir() else ([], [])
+    return {row.key: row.to_json() for row in rows}
 
 
 DAY = """

@@ -1,14 +1,20 @@
-"""Fixtures of the routing tests: routers over real guests, and a real gRPC sidecar."""
+"""Fixtures of the routing tests: routers over real guests, and real gRPC servers: a
+sidecar of the pricing guest, and scripted ones that fail or wait on cue."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import grpc
 import pytest
 from grpc_tools import protoc
 
@@ -22,6 +28,8 @@ PRICING = "pricing.v1.Pricing"
 FAULTY = "faulty.v1.Faulty"
 
 MakeRouter = Callable[..., Router]
+#: How long a Gate holds a call at most (a test releases it long before).
+GATE_WAIT_S = 30.0
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +78,63 @@ def sidecar(go_pricing_wasm: Path, tmp_path: Path) -> Iterator[tuple[str, GuestS
     """A real grpcio server of the Go pricing guest on a unix socket; its target."""
     with load(go_pricing_wasm) as module, serve_modules([module], tmp_path) as served:
         yield served
+
+
+#: Answers a call: (method, request, context, how many calls the method has had).
+Handler = Callable[[str, bytes, grpc.ServicerContext, int], bytes]
+
+
+class Scripted(grpc.GenericRpcHandler):
+    """Any method, answered by `handler`; counts the calls each method received."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def service(
+        self, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+        method = details.method.lstrip("/")
+
+        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            with self._lock:
+                self.calls[method] += 1
+                nth = self.calls[method]
+            return self.handler(method, request, context, nth)
+
+        return grpc.unary_unary_rpc_method_handler(handle)
+
+
+@contextlib.contextmanager
+def scripted_server(handler: Handler, folder: Path) -> Iterator[tuple[str, Scripted]]:
+    """A real grpcio server on a unix socket whose every method runs `handler`."""
+    scripted = Scripted(handler)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((scripted,))
+    path = folder / "scripted.sock"
+    server.add_insecure_port(f"unix:{path}")
+    server.start()
+    try:
+        yield f"unix:{path}", scripted
+    finally:
+        server.stop(grace=None).wait(5)
+
+
+class Gate:
+    """A handler (of scripted_server) whose calls wait for `release`, then answer
+    NormalizeSku; `entered` and `finished` say how far a call got."""
+
+    def __init__(self, pricing_pb2: ModuleType) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.finished = threading.Event()
+        self.answer: bytes = pricing_pb2.NormalizeSkuResponse(sku="PEAR").SerializeToString()
+
+    def __call__(
+        self, method: str, request: bytes, context: grpc.ServicerContext, nth: int
+    ) -> bytes:
+        self.entered.set()
+        self.release.wait(GATE_WAIT_S)
+        self.finished.set()
+        return self.answer
