@@ -319,7 +319,7 @@ def inspect(module: Path, as_json: bool) -> None:
     from .schema.embed import embedded_schema
 
     interface = describe(compile_file(module, RuntimeConfig.from_env()))
-    schema = embedded_schema(read_wasm(module))
+    schema = embedded_schema(read_wasm(module), module)
     methods = {
         m.full_name: m for s in (schema.services.values() if schema else ()) for m in s.methods
     }
@@ -435,7 +435,7 @@ def call(module: Path, method: str | None, args: tuple[str, ...], raw: bool, as_
             with load(module, config) as guest:
                 _write_stdout(guest.call(method, sys.stdin.buffer.read()))
             return
-        schema = embedded_schema(read_wasm(module))
+        schema = embedded_schema(read_wasm(module), module)
         if schema is None:
             raise click.UsageError(
                 f"{module} carries no schema (build it with `bridge build` after `bridge gen`), "

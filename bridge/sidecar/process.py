@@ -7,7 +7,8 @@ In the spirit of hashicorp/go-plugin, without its known holes:
   the read end of a "lifeline" pipe whose only write end is ours, and stops at EOF;
 - it runs in its own process group, and stopping it signals the whole group;
 - it is restarted when it dies, on the same socket, so clients reconnect by themselves;
-- start-up failures say what happened, with the end of what the sidecar printed.
+- start-up failures say what happened, with the end of what the sidecar printed, and
+  leave nothing running: the child's whole process group is killed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import collections
 import contextlib
 import logging
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -128,6 +129,10 @@ class ManagedSidecar(Closing):
                 pass_fds=(handshake_write, lifeline_read),
                 start_new_session=True,  # its own process group, which stop() signals
             )
+        except BaseException:
+            os.close(handshake_read)
+            os.close(lifeline_write)
+            raise
         finally:
             os.close(handshake_write)
             os.close(lifeline_read)
@@ -138,22 +143,29 @@ class ManagedSidecar(Closing):
         assert process.stderr is not None
         threading.Thread(target=self._forward_stderr, args=(process.stderr,), daemon=True).start()
         try:
-            line = self._read_handshake(handshake_read, process)
-        finally:
-            os.close(handshake_read)
-        self.handshake = Handshake.parse(line)
-        self._wait_serving()
+            try:
+                line = self._read_handshake(handshake_read, process)
+            finally:
+                os.close(handshake_read)
+            handshake = Handshake.parse(line)
+            self._wait_serving()
+        except BaseException:
+            # A start that failed leaves nothing running: not the child, not what it
+            # started (the whole group), whatever the failure.
+            _kill(process)
+            raise
+        self.handshake = handshake
 
     def _read_handshake(self, fd: int, process: subprocess.Popen[bytes]) -> str:
         try:
             line = first_line(fd, self.start_timeout_s)
         except TimeoutError:
-            _signal_group(process, signal.SIGKILL)
             raise SidecarError(
                 f"timeout while waiting for the sidecar to start ({self.start_timeout_s:g} s)"
                 f"{self._said()}"
             ) from None
         if line is None:
+            _signal_group(process, signal.SIGKILL)  # what it started, while its pgid holds
             status = process.wait()
             raise SidecarError(
                 f"the sidecar exited (status {status}) before it was ready{self._said()}"
@@ -195,10 +207,9 @@ class ManagedSidecar(Closing):
                     return
                 try:
                     self._spawn()
-                    self.restarts += 1
-                except SidecarError as exc:
+                except Exception as exc:  # noqa: BLE001 - the next death is retried too
                     logger.error("the sidecar did not restart: %s", exc)
-                    self.restarts += 1
+                self.restarts += 1
 
     def _forward_stderr(self, stream: IO[bytes]) -> None:
         with stream:
@@ -217,15 +228,18 @@ def first_line(fd: int, timeout_s: float) -> str | None:
     it first (the process exited); TimeoutError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     data = b""
-    while b"\n" not in data:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"no line in {timeout_s:g} s")
-        if select.select([fd], [], [], min(left, 0.5))[0]:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                return None
-            data += chunk
+    # A selector (epoll), not select(): select() fails for a descriptor >= 1024.
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no line in {timeout_s:g} s")
+            if selector.select(min(left, 0.5)):
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    return None
+                data += chunk
     return data.split(b"\n", 1)[0].decode(errors="replace")
 
 
@@ -240,3 +254,11 @@ def wait_closed(fd: int) -> None:
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the process's group and reap it; nothing once it was reaped (its pid,
+    and so the group's id, may belong to another process by then)."""
+    if process.returncode is None:
+        _signal_group(process, signal.SIGKILL)
+        process.wait()

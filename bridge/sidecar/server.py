@@ -1,9 +1,12 @@
 """The sidecar: guest modules served as real gRPC services, with health and reflection.
 
 Each method's request bytes go straight to the guest and its answer straight back
-(grpcio generic handlers, no decode or re-encode). A module is held in a Generation that
-counts the calls inside it, so a reload swaps in the new module for new calls while the
-calls in flight finish on the old one, which is closed when the last of them leaves.
+(grpcio generic handlers, no decode or re-encode). Guest calls run on a pool of their
+own, so gRPC's threads stay free to answer health and reflection while every worker is
+inside a guest. A module is held in a Generation that counts the calls inside it, so a
+reload swaps in the new module for new calls while the calls in flight finish on the old
+one, which is closed when the last of them leaves. A reload is all or nothing: the new
+method table and schemas are built first and committed only when they are whole.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import signal
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +26,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from ..config import RuntimeConfig
 from ..errors import (
@@ -33,6 +36,7 @@ from ..errors import (
     DeadlineExceeded,
     GuestError,
     GuestTrap,
+    LoadError,
     ResourceExhausted,
     SidecarError,
     StatusCode,
@@ -53,6 +57,15 @@ logger = logging.getLogger("bridge.sidecar")
 ERROR_KIND_KEY = "bridge-error"
 # Longer than this, a remaining time means "no deadline" (gRPC says ~292 years).
 _NO_DEADLINE_S = 365 * 24 * 3600.0
+# gRPC's own threads, for health and reflection (a reflection stream holds one while it
+# is open); guest calls never take them.
+_CONTROL_THREADS = 4
+# How often health looks at the modules' instance pools.
+HEALTH_INTERVAL_S = 1.0
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+_SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +77,7 @@ class ServeOptions:
     socket: Path | None = None
     #: HOST:PORT for TCP (port 0 picks a free one).
     listen: str | None = None
-    #: Calls served at once (gRPC threads, and each module's instance pool).
+    #: Calls served at once (threads for guest calls, and each module's instance pool).
     workers: int = 8
     #: How long in-flight calls may take to finish at shutdown.
     grace_s: float = 10.0
@@ -80,14 +93,22 @@ class ServeOptions:
 
 
 class Generation:
-    """One loaded module and the calls inside it."""
+    """One loaded module, the calls inside it, and whether it can make instances."""
 
-    def __init__(self, module: GuestModule, stamp: tuple[int, int]) -> None:
+    def __init__(self, module: GuestModule, stamp: tuple[int, int] | None) -> None:
         self.module = module
-        self.stamp = stamp  # (mtime_ns, size) of the file it was loaded from
+        self.stamp = stamp  # (mtime_ns, size) of the file, taken before it was read
+        #: What health last concluded; written by the health thread only.
+        self.healthy = True
+        self._failures = module.stats().get("failures")
         self._active = 0
         self._retired = False
         self._lock = threading.Lock()
+
+    @property
+    def active(self) -> int:
+        """Calls inside the module now."""
+        return self._active
 
     def enter(self) -> bool:
         """Count a call in; False once the generation is retired (look again)."""
@@ -112,6 +133,21 @@ class Generation:
         if idle:
             self.module.close()
 
+    def check_health(self) -> bool:
+        """Whether the module can take calls, from its instance pool's state: an idle
+        instance says yes; no instance at all (while the pool keeps some ready), or a
+        failure to make one since the last look, says no; all instances busy keeps the
+        last answer. So it turns true again as soon as the pool makes instances again."""
+        stats = self.module.stats()
+        failures = stats.get("failures")  # counted by pools that count them
+        failed = failures is not None and failures != self._failures and failures > 0
+        self._failures = failures
+        if stats.get("idle", 0) > 0:
+            self.healthy = True
+        elif failed or (stats.get("instances", 0) == 0 and self.module.config.pool_min_idle > 0):
+            self.healthy = False
+        return self.healthy
+
 
 class Sidecar:
     """A gRPC server of guest modules. `start()` loads them and listens; `stop()` drains."""
@@ -126,14 +162,24 @@ class Sidecar:
             pool_min_idle=min(options.runtime.pool_min_idle, options.workers),
         )
         self.health = health.HealthServicer()
-        self._generations: dict[Path, Generation] = {}
-        self._table: Mapping[str, Generation] = {}  # method -> generation, swapped whole
+        self._reflection = _Reflection()
+        # Both swapped whole, each in one assignment, by a reload that succeeded.
+        self._generations: Mapping[Path, Generation] = {}
+        self._table: Mapping[str, Generation] = {}  # method -> generation
         self._handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
+        # Guest calls run here, not on gRPC's threads (see _handler).
+        self._calls = futures.ThreadPoolExecutor(
+            max_workers=max(options.workers, 1), thread_name_prefix="bridge-call"
+        )
         self._server: grpc.Server | None = None
         self._socket: Path | None = None
         self._reload_lock = threading.Lock()
+        self._health_lock = threading.Lock()
+        self._published: dict[str, int] = {}  # service -> the health status set for it
+        # path -> the stamp of a file version that was refused: not retried until it changes
+        self._refused: dict[Path, tuple[int, int] | None] = {}
+        self._started = False
         self._stopped = threading.Event()
-        self._watcher: threading.Thread | None = None
         self.handshake: Handshake | None = None
 
     # --- lifecycle ----------------------------------------------------------------
@@ -143,33 +189,39 @@ class Sidecar:
         # Not resolved: a ConfigMap swaps a `..data` symlink under the path, and the
         # watcher must see the path's new target.
         paths = [Path(p).absolute() for p in self.options.modules]
-        for path in paths:
-            self._generations[path] = self._load(path)
-        self._table = self._method_table()
+        generations: dict[Path, Generation] = {}
+        try:
+            for path in paths:
+                generations[path] = self._load(path, _stamp(path))
+            table = self._method_table(generations)
+            schemas = self._descriptors(generations)
+        except BaseException:
+            for generation in generations.values():
+                generation.retire()
+            raise
         server = grpc.server(
+            # Health and reflection only, while guest calls have their own pool; sized
+            # for the calls too, so that a grpcio without per-handler pools still serves.
             futures.ThreadPoolExecutor(
-                max_workers=self.options.workers, thread_name_prefix="bridge-serve"
+                max_workers=_CONTROL_THREADS + self.options.workers,
+                thread_name_prefix="bridge-serve",
             ),
             handlers=[_Generic(self._handlers)],
             options=[("grpc.so_reuseport", 0)],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        services = sorted({m.partition("/")[0] for m in self._table})
-        reflection.enable_server_reflection(
-            [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server, self._pool()
-        )
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(self._reflection, server)  # type: ignore[no-untyped-call]
+        self._commit(generations, table, schemas)
         self.handshake = self._bind(server)
         server.start()
         self._server = server
+        self._started = True
         if self._socket is not None:
             os.chmod(self._socket, 0o600)
-        self._set_health(services, health_pb2.HealthCheckResponse.SERVING)
+        _daemon(self._check_health, "bridge-serve-health")
         if self.options.watch_s:
-            self._watcher = threading.Thread(
-                target=self._watch, name="bridge-serve-watch", daemon=True
-            )
-            self._watcher.start()
-        logger.info("serving %s at %s", ", ".join(services), self.handshake.target)
+            _daemon(self._watch, "bridge-serve-watch")
+        logger.info("serving %s at %s", ", ".join(_services(table)), self.handshake.target)
         return self.handshake
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -181,9 +233,13 @@ class Sidecar:
         self.health.enter_graceful_shutdown()
         if self._server is not None:
             grace = self.options.grace_s if grace_s is None else grace_s
+            in_flight = sum(g.active for g in self._generations.values())
+            logger.info("stopping: %d calls in flight get up to %g s to finish", in_flight, grace)
             self._server.stop(grace).wait(grace + 5)
-        for generation in self._generations.values():
-            generation.retire()
+        self._calls.shutdown(wait=False)
+        with self._reload_lock:  # a reload under way commits first, or not at all
+            for generation in self._generations.values():
+                generation.retire()
         if self._socket is not None:
             self._socket.unlink(missing_ok=True)
 
@@ -193,21 +249,40 @@ class Sidecar:
 
     def reload(self, paths: Iterable[Path] | None = None) -> dict[Path, str | None]:
         """Load the modules at `paths` (default: all) again and swap them in; the old
-        ones finish their calls. A module that fails to load keeps the old one serving.
-        Returns each path's error, or None."""
+        ones finish their calls. All or nothing: a module that fails to load, or new
+        modules that do not fit together with the others (two serve one method, a
+        schema that does not build), leave the old ones serving. Returns each path's
+        error, or None."""
         results: dict[Path, str | None] = {}
         with self._reload_lock:
-            for path in list(paths or self._generations):
-                old = self._generations[path]
-                try:
-                    new = self._load(path)
-                except BridgeError as exc:
-                    logger.error("%s did not reload, the old module still serves: %s", path, exc)
-                    results[path] = str(exc)
+            if not self._started or self._stopped.is_set():
+                return results
+            current = self._generations
+            fresh: dict[Path, Generation] = {}
+            for path in current if paths is None else paths:
+                if path not in current:
+                    results[path] = f"{path} is not served"
                     continue
-                self._generations[path] = new
-                self._table = self._method_table()
-                old.retire()
+                stamp = _stamp(path)
+                try:
+                    fresh[path] = self._load(path, stamp)
+                except Exception as exc:  # noqa: BLE001 - any failure keeps the old module
+                    results[path] = self._refuse(path, stamp, exc)
+            if not fresh:
+                return results
+            candidate = {**current, **fresh}
+            try:
+                table = self._method_table(candidate)
+                schemas = self._descriptors(candidate)
+            except Exception as exc:  # noqa: BLE001 - nothing was committed
+                for path, generation in fresh.items():
+                    generation.retire()
+                    results[path] = self._refuse(path, generation.stamp, exc)
+                return results
+            self._commit(candidate, table, schemas)
+            for path in fresh:
+                current[path].retire()
+                self._refused.pop(path, None)
                 logger.info("reloaded %s", path)
                 results[path] = None
         return results
@@ -222,6 +297,8 @@ class Sidecar:
                     context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not served")
                 if generation.enter():
                     break
+                if self._stopped.is_set():  # retired for good: looking again would spin
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is stopping")
             try:
                 return generation.module.call(
                     method, request, timeout_s=self._timeout(method, context)
@@ -234,6 +311,9 @@ class Sidecar:
             finally:
                 generation.exit()
 
+        # grpcio runs a handler on the pool its behavior names (as grpc_health's Watch
+        # does): guest calls go to their own, and gRPC's threads stay free for health.
+        handle.experimental_thread_pool = self._calls  # type: ignore[attr-defined]
         return grpc.unary_unary_rpc_method_handler(handle)
 
     # --- internals ----------------------------------------------------------------
@@ -249,13 +329,42 @@ class Sidecar:
             raise DeadlineExceeded(f"{method}: the deadline passed before the call", timeout_s=0)
         return remaining if remaining < _NO_DEADLINE_S else None
 
-    def _load(self, path: Path) -> Generation:
+    def _load(self, path: Path, stamp: tuple[int, int] | None) -> Generation:
         module = GuestModule(path, self.runtime)  # ModuleNotFound names a missing file
-        return Generation(module, _stamp(path))
+        try:
+            return Generation(module, stamp)
+        except BaseException:
+            module.close()
+            raise
 
-    def _method_table(self) -> dict[str, Generation]:
+    def _refuse(self, path: Path, stamp: tuple[int, int] | None, exc: Exception) -> str:
+        """Log why `path` did not reload, and remember its version so that the watcher
+        does not try it again until the file changes."""
+        self._refused[path] = stamp
+        message = _one_line(exc)
+        logger.error("%s did not reload, the old module still serves: %s", path, message)
+        return message
+
+    def _commit(
+        self,
+        generations: Mapping[Path, Generation],
+        table: Mapping[str, Generation],
+        schemas: descriptor_pool.DescriptorPool,
+    ) -> None:
+        """Serve `table`: new methods get handlers, reflection and health describe it."""
+        for method in table:
+            if f"/{method}" not in self._handlers:
+                self._handlers[f"/{method}"] = self._handler(method)
+        self._generations = generations
+        self._table = table
+        services = [*_services(table), health.SERVICE_NAME, reflection.SERVICE_NAME]
+        self._reflection.serve(services, schemas)
+        self._publish_health()
+
+    def _method_table(self, generations: Mapping[Path, Generation]) -> dict[str, Generation]:
+        """Each method's generation; SidecarError when two modules implement one."""
         exporters: dict[str, list[tuple[Path, Generation]]] = {}
-        for path, generation in self._generations.items():
+        for path, generation in generations.items():
             for method in generation.module.methods:
                 exporters.setdefault(method, []).append((path, generation))
         table: dict[str, Generation] = {}
@@ -266,13 +375,13 @@ class Sidecar:
                 names = " and ".join(str(path) for path, _ in candidates) or "none of them"
                 raise SidecarError(f"{method} is implemented by {names}: serve one of them")
             table[method] = candidates[0][1]
-            if f"/{method}" not in self._handlers:
-                self._handlers[f"/{method}"] = self._handler(method)
         return table
 
-    def _pool(self) -> descriptor_pool.DescriptorPool:
+    def _descriptors(
+        self, generations: Mapping[Path, Generation]
+    ) -> descriptor_pool.DescriptorPool:
         """The descriptors reflection serves: health's, reflection's own, and every
-        module's embedded schema."""
+        module's embedded schema; LoadError names a module whose schema does not build."""
         pool = descriptor_pool.DescriptorPool()
         added: set[str] = set()
         for own in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
@@ -280,21 +389,61 @@ class Sidecar:
             own.CopyToProto(proto)
             pool.Add(proto)
             added.add(proto.name)
-        for path in self._generations:
-            schema = embedded_schema(read_wasm(path))
+        for path in generations:
+            schema = embedded_schema(read_wasm(path), path)
             if schema is None:
                 logger.warning("%s carries no schema: reflection cannot describe it", path.name)
                 continue
             files = descriptor_pb2.FileDescriptorSet.FromString(schema.descriptor_set).file
             for file in files:
-                if file.name not in added:
+                if file.name in added:
+                    continue
+                try:
                     pool.Add(file)
-                    added.add(file.name)
+                except (TypeError, ValueError) as exc:  # it clashes with another module's
+                    raise LoadError(
+                        f"the schema embedded in {path} does not fit with the other "
+                        f"modules' ({file.name}): {_one_line(exc)}",
+                        path=str(path),
+                    ) from None
+                added.add(file.name)
         return pool
 
-    def _set_health(self, services: Sequence[str], status: int) -> None:
-        for service in ["", *services]:
-            self.health.set(service, status)
+    # --- health ---------------------------------------------------------------------
+
+    def _check_health(self) -> None:
+        """Every HEALTH_INTERVAL_S: ask each module's pool whether it can make instances,
+        and say so per service and for the whole server ("")."""
+        while not self._stopped.wait(HEALTH_INTERVAL_S):
+            try:
+                for path, generation in list(self._generations.items()):
+                    was = generation.healthy
+                    if generation.check_health() != was:
+                        if was:
+                            logger.warning("%s cannot make instances: NOT_SERVING", path.name)
+                        else:
+                            logger.info("%s makes instances again: SERVING", path.name)
+                self._publish_health()
+            except Exception as exc:  # noqa: BLE001 - health must go on answering
+                logger.error("the health check failed, it goes on: %s", _one_line(exc))
+
+    def _publish_health(self) -> None:
+        """Set each served service's status from its modules, "" from all of them, and
+        SERVICE_UNKNOWN for a service a reload took away; only what changed is set."""
+        with self._health_lock:
+            statuses: dict[str, int] = {}
+            for method, generation in self._table.items():
+                service = method.partition("/")[0]
+                ok = generation.healthy and statuses.get(service, _SERVING) == _SERVING
+                statuses[service] = _SERVING if ok else _NOT_SERVING
+            statuses[""] = (
+                _SERVING if all(s == _SERVING for s in statuses.values()) else _NOT_SERVING
+            )
+            gone = {s: _SERVICE_UNKNOWN for s in self._published if s not in statuses}
+            for service, status in {**statuses, **gone}.items():
+                if self._published.get(service) != status:
+                    self.health.set(service, status)
+            self._published = statuses
 
     def _bind(self, server: grpc.Server) -> Handshake:
         options = self.options
@@ -356,17 +505,23 @@ class Sidecar:
         return Handshake("tcp", f"{host}:{port}")
 
     def _watch(self) -> None:
+        """Reload the modules whose files changed: all that differ from what is served,
+        once one of them also differs from the version last refused."""
         interval = self.options.watch_s or 1.0
         while not self._stopped.wait(interval):
-            changed = []
-            for path, generation in list(self._generations.items()):
-                try:
-                    if _stamp(path) != generation.stamp:
-                        changed.append(path)
-                except OSError:
-                    continue  # being replaced; look again next time
-            if changed:
-                self.reload(changed)
+            try:
+                pending: list[Path] = []
+                new = False
+                for path, generation in list(self._generations.items()):
+                    stamp = _stamp(path)
+                    if stamp is None or stamp == generation.stamp:
+                        continue  # unchanged, or being replaced: look again next time
+                    pending.append(path)
+                    new = new or stamp != self._refused.get(path)
+                if new:
+                    self.reload(pending)
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any failure
+                logger.error("the module watcher failed, it goes on: %s", _one_line(exc))
 
 
 class _Generic(grpc.GenericRpcHandler):
@@ -379,6 +534,26 @@ class _Generic(grpc.GenericRpcHandler):
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
         return self._handlers.get(handler_call_details.method)
+
+
+class _Reflection(reflection_pb2_grpc.ServerReflectionServicer):
+    """Server reflection over what is served now: a reload swaps in a new description."""
+
+    def __init__(self) -> None:
+        self._current = reflection.ReflectionServicer([])
+
+    def serve(self, services: Sequence[str], pool: descriptor_pool.DescriptorPool) -> None:
+        self._current = reflection.ReflectionServicer(services, pool=pool)
+
+    def ServerReflectionInfo(
+        self,
+        request_iterator: Iterable[reflection_pb2.ServerReflectionRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[reflection_pb2.ServerReflectionResponse]:
+        for request in request_iterator:
+            # Answered from what is served when the request comes, even on a stream
+            # opened before a reload.
+            yield from self._current.ServerReflectionInfo(iter((request,)), context)
 
 
 def _status(exc: BridgeError) -> tuple[grpc.StatusCode, str]:
@@ -415,9 +590,29 @@ def _implements(module: GuestModule, method: str) -> bool:
     return True
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    info = path.stat()
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of the file; None when it cannot be read now (being replaced)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
     return info.st_mtime_ns, info.st_size
+
+
+def _services(table: Mapping[str, Generation]) -> list[str]:
+    return sorted({method.partition("/")[0] for method in table})
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one log line: a bridge error's own words, anything else's type too."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, BridgeError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _daemon(target: Callable[[], None], name: str) -> None:
+    threading.Thread(target=target, name=name, daemon=True).start()
 
 
 def _is_loopback(host: str) -> bool:
@@ -471,13 +666,20 @@ def run(
     holds, the sidecar stops when the parent dies, however it dies (even SIGKILL)."""
     sidecar = Sidecar(options)
 
-    def in_background(work: Callable[[], object]) -> Callable[[int, object], None]:
-        # Signal handlers run on the main thread: a drain must not block it there.
-        return lambda signum, frame: threading.Thread(target=work, daemon=True).start()
+    def in_background(work: Callable[[], object], what: str) -> Callable[[int, object], None]:
+        # Signal handlers run on the main thread: a drain must not block it there. A
+        # failure is logged, and the next signal is handled the same way.
+        def guarded() -> None:
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 - logged; the sidecar goes on
+                logger.error("%s failed: %s", what, _one_line(exc))
 
-    signal.signal(signal.SIGTERM, in_background(sidecar.stop))
-    signal.signal(signal.SIGINT, in_background(sidecar.stop))
-    signal.signal(signal.SIGHUP, in_background(sidecar.reload))
+        return lambda signum, frame: _daemon(guarded, f"bridge-serve-{what}")
+
+    signal.signal(signal.SIGTERM, in_background(sidecar.stop, "stop"))
+    signal.signal(signal.SIGINT, in_background(sidecar.stop, "stop"))
+    signal.signal(signal.SIGHUP, in_background(sidecar.reload, "reload"))
     try:
         handshake = sidecar.start()
     except BaseException:

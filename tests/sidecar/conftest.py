@@ -6,22 +6,31 @@ import contextlib
 import importlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import grpc
 import pytest
+from google.protobuf import descriptor_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_tools import protoc
 
+from bridge.schema.embed import embed
 from bridge.sidecar.handshake import Handshake
 from tests.conftest import EXAMPLES, ROOT, _build_or_skip
 
 READY_TIMEOUT_S = 60.0
+# A health or reflection request: answered at once, or the sidecar is not doing its job.
+HEALTH_TIMEOUT_S = 5.0
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +45,29 @@ def shop_stock_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/legacy-shop's Rust guest (shop.v1.Stock), with its schema embedded."""
     out = tmp_path_factory.mktemp("shop") / "rust-stock.wasm"
     return _build_or_skip(EXAMPLES / "legacy-shop" / "guests" / "rust-stock", out)
+
+
+SIDECAR_GO = ROOT / "tests" / "guests" / "sidecar-go"
+
+
+@pytest.fixture(scope="session")
+def probe_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/guests/sidecar-go (sidecar.v1.Probe): Hold and Answer reply "one"."""
+    return _build_or_skip(SIDECAR_GO, tmp_path_factory.mktemp("probe") / "probe-one.wasm")
+
+
+@pytest.fixture(scope="session")
+def probe_two_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second build of tests/guests/sidecar-go, from a copy whose answer is "two"."""
+    project = tmp_path_factory.mktemp("probe-two") / "sidecar-go"
+    shutil.copytree(SIDECAR_GO, project)
+    go_mod = project / "go.mod"
+    go_mod.write_text(go_mod.read_text().replace("../../../guest-go", str(ROOT / "guest-go")))
+    answer = project / "answer.go"
+    source = answer.read_text()
+    assert 'answer = "one"' in source
+    answer.write_text(source.replace('answer = "one"', 'answer = "two"'))
+    return _build_or_skip(project, project.parent / "probe-two.wasm")
 
 
 @dataclass
@@ -85,10 +117,68 @@ def start_serve(*args: str, folder: Path, env: dict[str, str] | None = None) -> 
     return Served(process, Handshake.parse(line), stderr_path)
 
 
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Poll `condition` until it holds; AssertionError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} after {timeout_s:g} s")
+        time.sleep(0.05)
+
+
+def health_status(channel: grpc.Channel, service: str = "") -> int:
+    """The sidecar's health status for `service` ("" for the whole server)."""
+    stub: Any = health_pb2_grpc.HealthStub(channel)
+    request = health_pb2.HealthCheckRequest(service=service)
+    return int(stub.Check(request, timeout=HEALTH_TIMEOUT_S).status)
+
+
+def reflected_services(channel: grpc.Channel) -> set[str]:
+    """The services the sidecar lists by server reflection."""
+    stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    [answer] = stub.ServerReflectionInfo(iter([request]), timeout=HEALTH_TIMEOUT_S)
+    return {service.name for service in answer.list_services_response.service}
+
+
+def reloads(served: Served) -> int:
+    """How many module reloads the sidecar has logged."""
+    return served.stderr().count("reloaded ")
+
+
+def wait_reloaded(served: Served, past: int) -> None:
+    """Wait until the sidecar has logged more than `past` reloads."""
+    wait_until(lambda: reloads(served) > past, f"reload number {past + 1}")
+
+
+def deploy(build: Path, module: Path) -> None:
+    """Put `build` at `module` as a deploy does: write it aside, then rename it over."""
+    aside = module.with_name(module.name + ".new")
+    shutil.copy(build, aside)
+    os.replace(aside, module)
+
+
+def with_dangling_schema(module: Path, out: Path) -> Path:
+    """`module` with an embedded schema whose message names a type it does not define."""
+    files = descriptor_pb2.FileDescriptorSet()
+    file = files.file.add(name="dangling/v1/dangling.proto", package="dangling.v1")
+    file.syntax = "proto3"
+    message = file.message_type.add(name="Request")
+    message.field.add(
+        name="missing",
+        number=1,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        type_name=".dangling.v1.Missing",
+    )
+    out.write_bytes(embed(module.read_bytes(), files.SerializeToString()))
+    return out
+
+
 @contextlib.contextmanager
-def serving(*args: str, folder: Path) -> Iterator[Served]:
+def serving(*args: str, folder: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
     """`bridge serve ARGS` for the duration; stopped with SIGTERM, which must exit 0."""
-    served = start_serve(*args, folder=folder)
+    served = start_serve(*args, folder=folder, env=env)
     try:
         yield served
     finally:

@@ -3,17 +3,19 @@
 A Node.js client on @grpc/grpc-js and @grpc/proto-loader (tests/sidecar/node, installed
 from the npm registry by scripts/install_test_clients.py), and grpcurl, which knows the
 services only through server reflection. Each runs against a real `bridge serve` process,
-on a unix socket and on loopback TCP. What cannot be installed here skips with the reason.
+on a unix socket and on loopback TCP. What cannot be installed here skips with the reason,
+except under CI (CI=true), where the test command installs the clients: there it fails.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -68,15 +70,28 @@ def run(argv: list[str]) -> Done:
 # --- Node.js: @grpc/grpc-js with @grpc/proto-loader -------------------------------------
 
 
+def missing(reason: str) -> NoReturn:
+    """Skip for want of a client, except under CI (CI=true), where the test command
+    installs the clients: there a missing one fails, rather than pass unseen."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{reason} (CI is set: the clients must be there)", pytrace=False)
+    pytest.skip(reason)
+
+
+def find_node(client: Path = NODE_CLIENT) -> str:
+    """The node executable, once `client`'s packages are installed."""
+    found = shutil.which("node")
+    if found is None:
+        missing("node is not installed: apt-get install -y nodejs npm, then run " + INSTALL)
+    if not (client / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        missing(f"@grpc/grpc-js is not installed in {client}: run {INSTALL}")
+    return found
+
+
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node executable, once tests/sidecar/node's packages are installed."""
-    found = shutil.which("node")
-    if found is None:
-        pytest.skip("node is not installed: apt-get install -y nodejs npm, then run " + INSTALL)
-    if not (NODE_CLIENT / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        pytest.skip(f"@grpc/grpc-js is not installed in tests/sidecar/node: run {INSTALL}")
-    return found
+    return find_node()
 
 
 def node_call(node: str, target: str, *args: str) -> tuple[int, dict[str, Any]]:
@@ -126,18 +141,42 @@ def test_node_client_checks_health(node: str, sidecar: Served) -> None:
 # --- grpcurl: reflection only, no .proto ------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def grpcurl() -> str:
-    """grpcurl from build/tools/bin (scripts/install_test_clients.py), else from PATH."""
-    if GRPCURL.is_file():
-        return str(GRPCURL)
+def find_grpcurl(bundled: Path = GRPCURL, failed: Path = GRPCURL_FAILED) -> str:
+    """grpcurl at `bundled` (where scripts/install_test_clients.py puts it), else from
+    PATH; `failed` says why the install could not get it."""
+    if bundled.is_file():
+        return str(bundled)
     found = shutil.which("grpcurl")
     if found is not None:
         return found
-    if GRPCURL_FAILED.is_file():
-        why = GRPCURL_FAILED.read_text().strip()
-        pytest.skip(f"grpcurl could not be installed: {why} (delete {GRPCURL_FAILED} to retry)")
-    pytest.skip(f"grpcurl is not installed: run {INSTALL}")
+    if failed.is_file():
+        why = failed.read_text().strip()
+        missing(f"grpcurl could not be installed: {why} (delete {failed} to retry)")
+    missing(f"grpcurl is not installed: run {INSTALL}")
+
+
+@pytest.fixture(scope="session")
+def grpcurl() -> str:
+    """grpcurl from build/tools/bin (scripts/install_test_clients.py), else from PATH."""
+    return find_grpcurl()
+
+
+def test_a_missing_client_skips_but_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    nowhere = tmp_path / "absent"
+    node_path = str(Path(shutil.which("node") or "/nonexistent/node").parent)
+    for ci, outcome in (("true", pytest.fail.Exception), ("", pytest.skip.Exception)):
+        monkeypatch.setenv("CI", ci)
+        monkeypatch.setenv("PATH", str(tmp_path))  # neither node nor grpcurl on it
+        with pytest.raises(outcome, match="node is not installed"):
+            find_node()
+        with pytest.raises(outcome, match="grpcurl is not installed"):
+            find_grpcurl(nowhere, nowhere)
+        monkeypatch.setenv("PATH", node_path)  # node, but not the client's packages
+        if shutil.which("node") is not None:
+            with pytest.raises(outcome, match="@grpc/grpc-js is not installed"):
+                find_node(nowhere)
 
 
 def grpcurl_run(

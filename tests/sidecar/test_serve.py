@@ -22,10 +22,20 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from bridge.errors import GuestError, GuestTrap, StatusCode
 from bridge.sidecar.client import SidecarBackend
-from tests.sidecar.conftest import serving, start_serve
+from tests.sidecar.conftest import (
+    deploy,
+    reloads,
+    serving,
+    start_serve,
+    wait_reloaded,
+    wait_until,
+)
 
 ECHO, PANIC, LOOP = "/faulty.v1.Faulty/Echo", "/faulty.v1.Faulty/Panic", "/faulty.v1.Faulty/Loop"
 LINE_TOTAL = "/shop.v1.Pricing/LineTotal"
+ANSWER, HOLD = "/sidecar.v1.Probe/Answer", "/sidecar.v1.Probe/Hold"
+# How long the drain test's calls hold: ample for 8 to get inside the guest.
+HOLD_S = 8
 
 
 def call(channel: grpc.Channel, method: str, request: bytes, timeout: float = 10.0) -> bytes:
@@ -125,80 +135,84 @@ def test_the_bridge_client_maps_statuses_back(
             backend.close()
 
 
-def test_hot_reload_fails_no_call(go_pricing_wasm: Path, tmp_path: Path) -> None:
-    module = tmp_path / "pricing.wasm"
-    shutil.copy(go_pricing_wasm, module)
+def test_hot_reload_fails_no_call(probe_wasm: Path, probe_two_wasm: Path, tmp_path: Path) -> None:
+    # Two builds that answer differently, so a reload is seen to take, not only to pass.
+    module = tmp_path / "probe.wasm"
+    shutil.copy(probe_wasm, module)
     with (
         serving(str(module), "--workers", "8", folder=tmp_path) as served,
         grpc.insecure_channel(served.target) as channel,
     ):
         failures: list[BaseException] = []
-        done = [0]
+        answers: set[bytes] = set()
+        stop = threading.Event()
 
-        def client(n: int) -> None:
-            for i in range(1000):
-                sku = f"sku {n} {i}"
+        def client() -> None:
+            while not stop.is_set():
                 try:
-                    answer = call(
-                        channel,
-                        "/pricing.v1.Pricing/NormalizeSku",
-                        b"\x0a" + bytes([len(sku)]) + sku.encode(),
-                    )
-                    assert answer[2:] == sku.upper().replace(" ", "-").encode()
+                    answer = call(channel, ANSWER, b"")
+                    assert answer in (b"one", b"two"), answer
+                    answers.add(answer)
                 except BaseException as exc:  # noqa: BLE001 - reported below
                     failures.append(exc)
-            done[0] += 1
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        threads = [threading.Thread(target=client) for _ in range(8)]
         for thread in threads:
             thread.start()
-        reloads = 0
-        while any(t.is_alive() for t in threads):
-            if reloads % 2:
+        try:
+            for cycle in range(4):  # two, SIGHUP, one, SIGHUP, ...: under load throughout
+                past = reloads(served)
+                deploy((probe_two_wasm, probe_wasm)[cycle % 2], module)
+                wait_reloaded(served, past)
+                past = reloads(served)
                 os.kill(served.process.pid, signal.SIGHUP)
-            else:  # a new file, as a deploy writes it: write aside, then rename
-                aside = tmp_path / "pricing.wasm.new"
-                shutil.copy(go_pricing_wasm, aside)
-                os.replace(aside, module)
-            reloads += 1
-            time.sleep(0.3)
-        for thread in threads:
-            thread.join()
-        assert failures == [] and done[0] == 8
-        log = served.stderr()
-        assert reloads >= 2 and log.count("reloaded") >= 2, log
+                wait_reloaded(served, past)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert failures == []
+        assert answers == {b"one", b"two"}, answers
+        for build, answer in ((probe_two_wasm, b"two"), (probe_wasm, b"one")):
+            past = reloads(served)
+            deploy(build, module)
+            wait_reloaded(served, past)
+            assert call(channel, ANSWER, b"") == answer
 
         module.write_bytes(b"\0asm broken")  # a bad deploy: the old module keeps serving
-        deadline = time.monotonic() + 10
-        while "did not reload" not in served.stderr() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: "did not reload" in served.stderr(), "refused reload")
         assert "did not reload, the old module still serves" in served.stderr()
-        assert call(channel, "/pricing.v1.Pricing/NormalizeSku", b"\x0a\x01a") == b"\x0a\x01A"
+        assert call(channel, ANSWER, b"") == b"one"
 
 
-def test_sigterm_lets_calls_in_flight_finish(faulty_go_wasm: Path, tmp_path: Path) -> None:
-    served = start_serve(str(faulty_go_wasm), "--workers", "8", "--grace", "20", folder=tmp_path)
+def test_sigterm_lets_calls_in_flight_finish(probe_wasm: Path, tmp_path: Path) -> None:
+    served = start_serve(str(probe_wasm), "--workers", "8", "--grace", "30", folder=tmp_path)
+    # Every call holds until this moment, then answers; time enough for all 8 to get in.
+    hold_until = time.time_ns() + HOLD_S * 1_000_000_000
     results: list[bytes | BaseException] = []
-    started = threading.Barrier(9)
 
     def client() -> None:
         with grpc.insecure_channel(served.target) as channel:
-            started.wait()
             try:
-                # Grow: allocate 64 MiB, answer their count: a call that takes a while
-                results.append(call(channel, "/faulty.v1.Faulty/Grow", bytes([64]), timeout=60))
+                results.append(call(channel, HOLD, str(hold_until).encode(), timeout=60))
             except BaseException as exc:  # noqa: BLE001 - checked below
                 results.append(exc)
 
     threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    started.wait()
-    time.sleep(0.05)  # the calls are in flight
-    assert served.stop(signal.SIGTERM, timeout_s=60) == 0, served.stderr()
-    for thread in threads:
-        thread.join()
-    assert results == [bytes([64])] * 8, results
+    try:
+        for thread in threads:
+            thread.start()
+        # In flight for sure: each call says so from inside the guest, and holds on.
+        wait_until(lambda: served.stderr().count("holding until") == 8, "8 calls in flight")
+        if time.time_ns() >= hold_until or results:
+            pytest.fail(f"the calls were not all in flight within {HOLD_S} s: {results}")
+        assert served.stop(signal.SIGTERM, timeout_s=60) == 0, served.stderr()
+    finally:
+        served.stop(signal.SIGKILL)
+        for thread in threads:
+            thread.join()
+    assert results == [b"one"] * 8, results
+    assert "stopping: 8 calls in flight get up to 30 s to finish" in served.stderr()
 
 
 def test_a_stale_socket_is_replaced_and_a_live_one_is_not_stolen(
