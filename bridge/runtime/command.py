@@ -61,6 +61,7 @@ from ..errors import (
     GuestTrap,
     InvalidArguments,
     LoadError,
+    ModuleClosed,
     ResourceExhausted,
     StatusCode,
 )
@@ -145,7 +146,7 @@ class CommandModule(Closing):
         cannot be passed (a name with `=`, a NUL anywhere).
         """
         if self._closed:
-            raise ValueError(f"{self.path.name} is closed")
+            raise ModuleClosed(f"{self.path.name} is closed", path=str(self.path))
         name = self.path.name
         limit = self.config.max_message_bytes
         if len(request) > limit:
@@ -213,7 +214,7 @@ class _WasmtimeRunner:
                 # wasmtime holds its own descriptors now; ours would keep the pipes open.
                 stdout.writer_opened()
                 output.writers_opened()
-            store.set_limits(memory_size=config.memory_limit_bytes)
+            limits.limit_store(store, config)
             if config.fuel is not None:
                 store.set_fuel(config.fuel)
             store.set_epoch_deadline(limits.deadline_ticks(timeout_s))

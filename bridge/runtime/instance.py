@@ -38,7 +38,7 @@ from .hostcalls import HostServices, unimplemented
 from .interface import ModuleInterface
 from .output import GuestOutput
 
-__all__ = ["MAX_TABLES", "MAX_TABLE_ELEMENTS", "Instance", "limit_store"]
+__all__ = ["Instance"]
 
 _E = TypeVar("_E")
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -47,11 +47,6 @@ _BORROWED_BIT, _ERROR_BIT = abi.BORROWED_BIT, abi.ERROR_BIT
 _TICK_NS = limits.EPOCH_TICK_NS
 # The first request buffer; it grows (doubling) when a request does not fit.
 _MIN_REQUEST_BUFFER = 1024
-# What an instance may hold besides its one memory (docs/abi.md section 7). A table
-# element takes 8 bytes, so tables stay under 32 MiB; a 3 MB Go guest has one table of
-# ~6,300 elements, a Rust guest one of a few dozen.
-MAX_TABLES = 4
-MAX_TABLE_ELEMENTS = 1 << 20
 
 
 class _HostCallFailure(Exception):
@@ -96,7 +91,7 @@ class Instance:
         try:
             self._store.set_wasi(self._wasi_config())
             self._output.writers_opened()
-            limit_store(self._store, config)
+            limits.limit_store(self._store, config)
             self._start(engine, module, interface)
         except BaseException:
             self.close()
@@ -401,18 +396,6 @@ class Instance:
         for host, guest in self._config.wasi_dirs.items():
             config.preopen_dir(host, guest)
         return config
-
-
-def limit_store(store: wasmtime.Store, config: RuntimeConfig) -> None:
-    """Bound everything an instance in `store` may hold: one memory of at most the
-    config's limit, MAX_TABLES tables of MAX_TABLE_ELEMENTS, one instance."""
-    store.set_limits(
-        memory_size=config.memory_limit_bytes,
-        table_elements=MAX_TABLE_ELEMENTS,
-        instances=1,
-        tables=MAX_TABLES,
-        memories=1,
-    )
 
 
 def _over_limit(method: str, what: str, limit: int) -> ResourceExhausted:

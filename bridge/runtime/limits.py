@@ -1,4 +1,6 @@
-"""Deadlines by epoch interruption: one ticker thread advances every engine's epoch.
+"""What bounds a guest: deadlines by epoch interruption, and the store's size limits.
+
+Deadlines: one ticker thread advances every engine's epoch.
 
 wasmtime checks the engine's epoch at function entries and loop back-edges; a store
 whose deadline epoch has passed traps with `TrapCode.INTERRUPT`. The epoch counts the
@@ -33,12 +35,17 @@ from collections.abc import Callable
 import wasmtime
 from wasmtime import _ffi
 
+from ..config import RuntimeConfig
+
 __all__ = [
     "EPOCH_TICK_NS",
     "EPOCH_TICK_S",
+    "MAX_TABLES",
+    "MAX_TABLE_ELEMENTS",
     "NO_DEADLINE_TICKS",
     "catch_up",
     "deadline_ticks",
+    "limit_store",
     "start_ticker",
     "ticker",
 ]
@@ -195,3 +202,22 @@ def deadline_ticks(timeout_s: float | None) -> int:
     # +2: the first tick may come at any moment after the deadline is set, and a
     # deadline may be reused for a call that starts up to one tick later.
     return math.ceil(timeout_s / EPOCH_TICK_S) + 2
+
+
+# What an instance may hold besides its one memory (docs/abi.md section 7). A table
+# element takes 8 bytes, so tables stay under 32 MiB; a 3 MB Go guest has one table of
+# ~6,300 elements, a Rust guest one of a few dozen.
+MAX_TABLES = 4
+MAX_TABLE_ELEMENTS = 1 << 20
+
+
+def limit_store(store: wasmtime.Store, config: RuntimeConfig) -> None:
+    """Bound everything an instance in `store` may hold: one memory of at most the
+    config's limit, MAX_TABLES tables of MAX_TABLE_ELEMENTS, one instance."""
+    store.set_limits(
+        memory_size=config.memory_limit_bytes,
+        table_elements=MAX_TABLE_ELEMENTS,
+        instances=1,
+        tables=MAX_TABLES,
+        memories=1,
+    )

@@ -30,7 +30,7 @@ import wasmtime
 
 from .. import abi
 from ..config import RuntimeConfig
-from ..errors import ConfigError, InvalidArguments, LoadError, UnknownMethod
+from ..errors import ConfigError, InvalidArguments, LoadError, ModuleClosed, UnknownMethod
 from . import _fastcall, limits, traps
 from .closing import Closing
 from .engine import compile_file, engine_for
@@ -122,7 +122,7 @@ class ScalarModule(Closing):
         _check_args(name, sig, args)
         with self._lock:
             if self._closed:
-                raise ValueError(f"{self.path.name} is closed")
+                raise ModuleClosed(f"{self.path.name} is closed", path=str(self.path))
             live = self._live
             if live is None:
                 live = self._live = self._new_live()
@@ -136,7 +136,7 @@ class ScalarModule(Closing):
                 raise
 
     def close(self) -> None:
-        """Drop the instance; safe to call twice. Calls after this raise ValueError."""
+        """Drop the instance; safe to call twice. Calls after this raise ModuleClosed."""
         with self._lock:
             self._closed = True
             if self._live is not None:
@@ -181,7 +181,7 @@ class _Live:
         try:
             self._store.set_wasi(_wasi_config(config, self._output))
             self._output.writers_opened()
-            self._store.set_limits(memory_size=config.memory_limit_bytes)
+            limits.limit_store(self._store, config)
             if config.fuel is not None:
                 self._store.set_fuel(config.fuel)
             self._store.set_epoch_deadline(self._deadline)  # start function, _initialize

@@ -37,6 +37,7 @@ from ..errors import (
     GuestError,
     GuestTrap,
     LoadError,
+    ModuleClosed,
     ResourceExhausted,
     SidecarError,
     StatusCode,
@@ -567,7 +568,9 @@ def _status(exc: BridgeError) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, type(exc).__name__
 
 
-_STATUS_OF: tuple[tuple[type[CallError], grpc.StatusCode], ...] = (
+_STATUS_OF: tuple[tuple[type[BridgeError], grpc.StatusCode], ...] = (
+    # a module closed under a call (a reload retired it): another sidecar, or a retry, can
+    (ModuleClosed, grpc.StatusCode.UNAVAILABLE),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (UnknownMethod, grpc.StatusCode.UNIMPLEMENTED),

@@ -23,6 +23,7 @@ from bridge.errors import (
     InvalidArguments,
     LoadError,
     MemoryLimitExceeded,
+    ModuleClosed,
     ResourceExhausted,
     StatusCode,
 )
@@ -292,7 +293,7 @@ def test_refuses_other_kinds_of_module(tmp_path: Path, config: RuntimeConfig) ->
 def test_closed(tmp_path: Path, cache_dir: Path) -> None:
     with CommandModule(_wat(tmp_path, EXIT_ZERO), RuntimeConfig(cache_dir=cache_dir)) as ok:
         assert ok.run(b"") == b"ok"
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(ModuleClosed, match="closed"):  # a ValueError too, as before
         ok.run(b"")
 
 

@@ -19,7 +19,7 @@ import bridge
 from bridge.config import RuntimeConfig
 from bridge.errors import ToolchainError
 from bridge.guest.build import build
-from bridge.runtime.instance import MAX_TABLE_ELEMENTS, MAX_TABLES
+from bridge.runtime.limits import MAX_TABLE_ELEMENTS, MAX_TABLES
 from tests.conftest import ROOT
 from tests.wat import wat_module, write_wat
 

@@ -19,8 +19,10 @@ from bridge.errors import (
     InvalidArguments,
     LoadError,
     MemoryLimitExceeded,
+    ModuleClosed,
     UnknownMethod,
 )
+from bridge.runtime.limits import MAX_TABLE_ELEMENTS
 from bridge.runtime.scalar import ScalarModule, ScalarSignature
 from tests.wat import wat_module, write_wat
 
@@ -234,5 +236,18 @@ def test_refuses_the_wasmer_engine(plain_wasm: Path, config: RuntimeConfig) -> N
 def test_closed(fib: ScalarModule) -> None:
     fib.close()
     fib.close()
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(ModuleClosed, match="closed"):  # a ValueError too, as before
         fib.call("calculate_fibonacci", 1)
+
+
+def test_tables_are_limited_as_for_bridge_modules(tmp_path: Path, config: RuntimeConfig) -> None:
+    path = write_wat(
+        tmp_path / "tables.wasm",
+        """(module
+          (table $t 1 funcref)
+          (func (export "grow") (param i32) (result i32)
+            (table.grow $t (ref.null func) (local.get 0))))""",
+    )
+    with ScalarModule(path, config) as plain:
+        assert plain.call("grow", MAX_TABLE_ELEMENTS) == -1  # past the limit: refused
+        assert plain.call("grow", 10) == 1
