@@ -75,6 +75,7 @@ __all__ = [
     "prepare",
     "run_conformance",
     "synthetic_proto",
+    "varint",
 ]
 
 DEFAULT_COUNT = 200
@@ -723,7 +724,9 @@ class _Unreadable(Exception):
     """`_Wire` cannot read bytes upb read: bridge's model of upb is wrong."""
 
 
-def _varint_bytes(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """`value` as a protobuf varint (negative numbers as their 64-bit two's complement)."""
+    value &= 2**64 - 1
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
@@ -795,7 +798,7 @@ class _Wire:
                 if wire == 2:  # a message or a map entry: its own unknown fields go too
                     size_at = self.varint(data, value_at, end)[1]
                     inner = self.known(f.message_type, data[size_at:pos])
-                    out += data[start:value_at] + _varint_bytes(len(inner)) + inner
+                    out += data[start:value_at] + varint(len(inner)) + inner
                 continue
             expected = _WIRE_TYPES.get(f.type, 0)
             if wire == expected:

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import bridge
-from bridge.conformance import CallFn, MessageGenerator, check_type, judge
+from bridge.conformance import CallFn, MessageGenerator, check_type, judge, varint
 from bridge.errors import GuestError, GuestTrap, StatusCode
 
 ECHO = "kitchen.v1.Kitchen/Echo"
@@ -108,16 +108,6 @@ def assert_rule_has_teeth(pb2: ModuleType, real: CallFn) -> None:
 
 
 # ---- bytes around valid messages ----
-
-
-def varint(value: int) -> bytes:
-    value &= 2**64 - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def padded(value: int, width: int) -> bytes:

@@ -24,6 +24,7 @@ import pytest
 import bridge
 from bridge.codegen.base import GeneratedFile, write_files
 from bridge.codegen.go import emit, go_camel_case
+from bridge.conformance import varint
 from bridge.errors import GuestError, SchemaError, StatusCode
 from bridge.guest import toolchain
 from bridge.guest.build import build
@@ -497,21 +498,12 @@ def test_ping_answers_empty(kitchen_guest: bridge.GuestModule) -> None:
     assert kitchen_guest.call(PING, b"\x08\x01") == b""  # unknown fields are dropped
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _nested_nodes(levels: int) -> bytes:
     """An Everything whose tree is `levels` Nodes deep (through Node.children)."""
     node = b"\x08\x01"
     for _ in range(levels - 1):
-        node = b"\x1a" + _varint(len(node)) + node
-    return b"\x2a" + _varint(len(node)) + node
+        node = b"\x1a" + varint(len(node)) + node
+    return b"\x2a" + varint(len(node)) + node
 
 
 def _expect_invalid(guest: bridge.GuestModule, request: bytes) -> None:
@@ -567,15 +559,15 @@ def test_nesting_limit_is_100(kitchen_guest: bridge.GuestModule) -> None:
 
 
 def _tag(num: int, wt: int) -> bytes:
-    return _varint(num << 3 | wt)
+    return varint(num << 3 | wt)
 
 
 def _vi(num: int, value: int) -> bytes:
-    return _tag(num, 0) + _varint(value)
+    return _tag(num, 0) + varint(value)
 
 
 def _ld(num: int, payload: bytes) -> bytes:
-    return _tag(num, 2) + _varint(len(payload)) + payload
+    return _tag(num, 2) + varint(len(payload)) + payload
 
 
 @needs_go

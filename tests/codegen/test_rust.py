@@ -16,6 +16,7 @@ import pytest
 
 import bridge
 from bridge.codegen.rust import emit
+from bridge.conformance import varint
 from bridge.errors import SchemaError, StatusCode, ToolchainError
 from bridge.guest.build import build
 from bridge.schema.model import Schema
@@ -261,22 +262,12 @@ def guest(host_wasm: Path) -> Iterator[Any]:
 # Messages
 
 
-def _varint(value: int) -> bytes:
-    value &= 2**64 - 1
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _tag(number: int, wire_type: int) -> bytes:
-    return _varint(number << 3 | wire_type)
+    return varint(number << 3 | wire_type)
 
 
 def _len_field(number: int, payload: bytes) -> bytes:
-    return _tag(number, 2) + _varint(len(payload)) + payload
+    return _tag(number, 2) + varint(len(payload)) + payload
 
 
 def _fill_scalars(s: Any, pick: Callable[[tuple[int, int]], int], text: str, color: int) -> None:
@@ -463,8 +454,8 @@ def test_round_trip_bytes_match_python_without_maps(guest: Any, kitchen_pb2: Mod
 def test_round_trip_unknown_enum_numbers_from_raw_bytes(
     guest: Any, kitchen_pb2: ModuleType
 ) -> None:
-    scalars = _tag(16, 0) + _varint(77) + _tag(9, 2) + b"\x00"
-    repeated = _len_field(16, _varint(5) + _varint(-7)) + _tag(16, 0) + _varint(2**31 - 1)
+    scalars = _tag(16, 0) + varint(77) + _tag(9, 2) + b"\x00"
+    repeated = _len_field(16, varint(5) + varint(-7)) + _tag(16, 0) + varint(2**31 - 1)
     raw = _len_field(1, scalars) + _len_field(2, repeated)
     reply = kitchen_pb2.Everything.FromString(guest.call(ECHO, raw))
     assert reply == kitchen_pb2.Everything.FromString(raw)
@@ -477,20 +468,20 @@ def test_decoding_follows_protobuf_merge_rules(guest: Any, kitchen_pb2: ModuleTy
     unknown fields are skipped, map keys repeat (last wins), entries miss keys."""
     raw = b"".join(
         [
-            _len_field(1, _tag(3, 0) + _varint(1) + _tag(5, 0) + _varint(2)),
-            _len_field(1, _tag(3, 0) + _varint(9)),  # merges: f_int64=9, f_int32=2
-            _len_field(1, _tag(9, 0) + _varint(4)),  # f_string as a varint: skipped
-            _len_field(2, _len_field(5, _varint(1) + _varint(2)) + _tag(5, 0) + _varint(3)),
-            _len_field(2, _len_field(17, _varint(4))),  # packed into an unpacked field
-            _len_field(3, _len_field(1, _tag(1, 0) + _varint(1) + _len_field(2, b"a"))),
-            _len_field(3, _len_field(1, _tag(1, 0) + _varint(1) + _len_field(2, b"b"))),
+            _len_field(1, _tag(3, 0) + varint(1) + _tag(5, 0) + varint(2)),
+            _len_field(1, _tag(3, 0) + varint(9)),  # merges: f_int64=9, f_int32=2
+            _len_field(1, _tag(9, 0) + varint(4)),  # f_string as a varint: skipped
+            _len_field(2, _len_field(5, varint(1) + varint(2)) + _tag(5, 0) + varint(3)),
+            _len_field(2, _len_field(17, varint(4))),  # packed into an unpacked field
+            _len_field(3, _len_field(1, _tag(1, 0) + varint(1) + _len_field(2, b"a"))),
+            _len_field(3, _len_field(1, _tag(1, 0) + varint(1) + _len_field(2, b"b"))),
             _len_field(3, _len_field(12, _len_field(2, b"no key"))),
             _len_field(3, _len_field(14, _len_field(1, b"k"))),  # no value: default message
-            _len_field(4, _len_field(6, b"s") + _tag(7, 0) + _varint(3)),  # oneof: last wins
-            _len_field(4, _len_field(8, _tag(5, 0) + _varint(1))),
-            _len_field(4, _len_field(8, _tag(3, 0) + _varint(2))),  # oneof message merges
+            _len_field(4, _len_field(6, b"s") + _tag(7, 0) + varint(3)),  # oneof: last wins
+            _len_field(4, _len_field(8, _tag(5, 0) + varint(1))),
+            _len_field(4, _len_field(8, _tag(3, 0) + varint(2))),  # oneof message merges
             _tag(1000, 5) + b"\x01\x02\x03\x04" + _tag(1001, 1) + b"\x00" * 8,
-            _tag(1002, 3) + _tag(1, 0) + _varint(1) + _tag(1002, 4),  # a group: skipped
+            _tag(1002, 3) + _tag(1, 0) + varint(1) + _tag(1002, 4),  # a group: skipped
         ]
     )
     expected = kitchen_pb2.Everything.FromString(raw)
@@ -528,9 +519,9 @@ def _hostile_corpus() -> list[bytes]:
         _tag(99, 0),  # a varint that never comes
         _tag(99, 0) + b"\x80",
         b"\x0a\x05\x08",  # length past the end
-        b"\x0a" + _varint(2**40),  # huge lengths
-        b"\x0a" + _varint(2**64 - 1),
-        b"\x0a" + _varint(2**32),
+        b"\x0a" + varint(2**40),  # huge lengths
+        b"\x0a" + varint(2**64 - 1),
+        b"\x0a" + varint(2**32),
         _len_field(1, b"\x4a\x7f"),
         b"\x0e",  # wire type 6
         b"\x0f",  # wire type 7
@@ -539,7 +530,7 @@ def _hostile_corpus() -> list[bytes]:
         b"\x00",  # field number 0
         b"\x02\x00",
         _len_field(1, b"\x00\x01"),
-        _varint(2**29 << 3),  # field number above 2^29 - 1
+        varint(2**29 << 3),  # field number above 2^29 - 1
         _len_field(1, _len_field(9, b"\xc3\x28")),  # invalid UTF-8 in a string field
         _len_field(1, _len_field(9, b"\xed\xa0\x80")),  # a surrogate
         _len_field(2, _len_field(9, b"\xff")),
