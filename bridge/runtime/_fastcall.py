@@ -49,6 +49,7 @@ __all__ = [
     "bind",
     "define_host_func",
     "probe",
+    "trap_code",
 ]
 
 _log = logging.getLogger("bridge.runtime")
@@ -158,13 +159,17 @@ def bind(
 class _CApi:
     """The cffi handle on wasmtime's library, loaded once."""
 
-    def __init__(self, ffi: Any, lib: Any) -> None:
+    def __init__(self, ffi: Any, lib: Any, held_trap_code: Any) -> None:
         self.ffi = ffi
         self.lib = lib
         self.call_unchecked = lib.wasmtime_func_call_unchecked
         self.memory_data = lib.wasmtime_memory_data
         self.memory_data_size = lib.wasmtime_memory_data_size
         self.set_epoch_deadline = lib.wasmtime_context_set_epoch_deadline
+        # wasmtime_trap_code through ctypes.PyDLL: a call that keeps the GIL. cffi's ABI
+        # mode and ctypes.CDLL (wasmtime-py's) release it on every call, and beside
+        # CPU-busy threads each release costs a switch interval or more to get it back.
+        self.held_trap_code = held_trap_code
 
 
 class _FastBinding:
@@ -465,12 +470,23 @@ def _generic_call(
 
 
 def _raise_failure(err: int, trap: Any) -> NoReturn:
-    """Raise what `Func.__call__` raises for this error or trap (the cold path)."""
+    """Raise what `Func.__call__` raises for this error or trap (the cold path).
+
+    A deadline's trap comes back while other threads may hold the GIL: every C call
+    that gives it up here is one more wait for it before the caller hears. So the trap
+    code is read first, with the GIL kept, and kept on the exception for `trap_code()`;
+    a trap with a code is wasmtime's own, whose text is not needed to raise it.
+    """
     trap_addr: int = trap[0]
     trap[0] = 0
     exc: Exception
+    code: wasmtime.TrapCode | None | object = _UNKNOWN
     if trap_addr:
         exc = wasmtime.Trap._from_ptr(ctypes.cast(trap_addr, ctypes.POINTER(_wffi.wasm_trap_t)))
+        if _held_trap_code is not None:
+            code = _read_trap_code(_held_trap_code, trap_addr)
+            if code is not _UNKNOWN:
+                exc.__dict__[_CODE_KEY] = code
         if err:  # wasmtime sets one or the other; own it anyway so it is freed
             wasmtime.WasmtimeError._from_ptr(
                 ctypes.cast(err, ctypes.POINTER(_wffi.wasmtime_error_t))
@@ -480,11 +496,38 @@ def _raise_failure(err: int, trap: Any) -> NoReturn:
         exc = wasmtime.WasmtimeError._from_ptr(
             ctypes.cast(err, ctypes.POINTER(_wffi.wasmtime_error_t))
         )
-    if _last_line(exc) == _WASMTIME_PY_TRAP:
+    # wasmtime-py's host functions trap with wasmtime_trap_new, which gives no code.
+    if (code is _UNKNOWN or code is None) and _last_line(exc) == _WASMTIME_PY_TRAP:
         # A host function defined through wasmtime-py raised: it re-raises that instead.
         # Only then: its slot is process-global, and any other failure is this call's own.
         _maybe_raise_last_exn()
     raise exc
+
+
+# Where _raise_failure keeps a trap's code on the wasmtime.Trap it raises.
+_CODE_KEY = "_bridge_trap_code"
+_UNKNOWN = object()
+_held_trap_code: Any = None  # _CApi.held_trap_code, once loaded
+
+
+def _read_trap_code(held_trap_code: Any, trap_addr: int) -> wasmtime.TrapCode | None | object:
+    code = ctypes.c_uint8()
+    if not held_trap_code(trap_addr, ctypes.byref(code)):
+        return None
+    try:
+        return wasmtime.TrapCode(code.value)
+    except ValueError:  # a code this wasmtime-py does not know: let it decide later
+        return _UNKNOWN
+
+
+def trap_code(exc: wasmtime.Trap) -> wasmtime.TrapCode | None:
+    """`exc.trap_code`, without a C call when the fast binding raised `exc` (it read the
+    code already, keeping the GIL; the property would give the GIL up)."""
+    code = exc.__dict__.get(_CODE_KEY, _UNKNOWN)
+    if code is _UNKNOWN:
+        return exc.trap_code
+    known: wasmtime.TrapCode | None = code
+    return known
 
 
 # What wasmtime-py's host-function trampoline traps with when the function raised.
@@ -801,8 +844,22 @@ def _load() -> tuple[_CApi | None, str | None]:
     ffi.cdef(_CDEF)
     try:
         lib = ffi.dlopen(str(path))
+        held = ctypes.PyDLL(str(path))
     except OSError as exc:
         return None, f"cannot open {path}: {exc}"
+    if ctypes.sizeof(_wffi.wasmtime_trap_code_t) != 1:
+        return None, "wasmtime_trap_code_t is not one byte any more"
+    try:
+        held_trap_code = held.wasmtime_trap_code
+    except AttributeError:
+        return None, f"{path} has no symbol wasmtime_trap_code"
+    held_trap_code.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8)]
+    held_trap_code.restype = ctypes.c_bool
+    if (
+        ctypes.cast(held_trap_code, ctypes.c_void_p).value
+        != ctypes.cast(_wffi.dll.wasmtime_trap_code, ctypes.c_void_p).value
+    ):
+        return None, "ctypes.PyDLL and wasmtime-py resolve wasmtime_trap_code differently"
     for name in _SYMBOLS:
         try:
             ours = int(ffi.cast("uintptr_t", getattr(lib, name)))
@@ -812,7 +869,9 @@ def _load() -> tuple[_CApi | None, str | None]:
         # The same loaded copy of the library, or its pointers would mean nothing to us.
         if ours != theirs:
             return None, f"cffi and wasmtime-py resolve {name} to different libraries"
-    return _CApi(ffi, lib), None
+    global _held_trap_code
+    _held_trap_code = held_trap_code
+    return _CApi(ffi, lib, held_trap_code), None
 
 
 def _layout_problem() -> str | None:
@@ -876,6 +935,7 @@ def _self_check_run(
         seen.append("no trap")
     except wasmtime.Trap as trap:
         seen.append((trap.trap_code, len(trap.frames) > 0, "unreachable" in trap.message))
+        seen.append(trap_code(trap))  # the code the fast binding read itself, if it did
     seen.append(funcs["neg"](2))  # a call after a trap works (the trap slot was reset)
     store.close()
     try:

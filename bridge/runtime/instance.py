@@ -360,7 +360,7 @@ class Instance:
                 method=method,
                 config=self._config,
                 timeout_s=timeout_s,
-                memory_size=self.memory_size(),
+                memory_size=self.memory_size,  # read only when the error needs it
                 output=self._output,
             )
             error.__cause__ = exc

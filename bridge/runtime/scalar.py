@@ -240,7 +240,8 @@ class _Live:
             method=method,
             config=self._config,
             timeout_s=timeout_s,
-            memory_size=self._binding.memory_size() if self._binding is not None else 0,
+            # read only when the error needs it
+            memory_size=self._binding.memory_size if self._binding is not None else 0,
             output=self._output,
         )
 

@@ -6,6 +6,8 @@ exit), for bridge modules, plain-export modules and WASI commands alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import wasmtime
 
 from ..config import RuntimeConfig
@@ -16,6 +18,7 @@ from ..errors import (
     GuestTrap,
     MemoryLimitExceeded,
 )
+from ._fastcall import trap_code
 from .output import GuestOutput
 
 __all__ = ["classify", "first_line", "panic_line"]
@@ -30,25 +33,32 @@ def classify(
     method: str,
     config: RuntimeConfig,
     timeout_s: float | None,
-    memory_size: int,
+    memory_size: int | Callable[[], int],
     output: GuestOutput | None = None,
     stderr: str = "",
 ) -> CallError:
     """The error for `exc`, raised by wasmtime while `method` ran.
 
     `timeout_s` is the call's own deadline, if it had one (else the config's).
-    `memory_size` is the guest's memory after the failure; `output` (taken and cleared)
-    or `stderr` is what the guest wrote on stderr lately. wasmtime refuses a memory
-    grow past the limit without saying so, and the guest then aborts, so a trap with
-    memory at half the limit or more (allocators double) or with an allocator's
-    out-of-memory message counts as the limit.
+    `memory_size` is the guest's memory after the failure (or a callable that reads
+    it); `output` (taken and cleared) or `stderr` is what the guest wrote on stderr
+    lately. wasmtime refuses a memory grow past the limit without saying so, and the
+    guest then aborts, so a trap with memory at half the limit or more (allocators
+    double) or with an allocator's out-of-memory message counts as the limit.
+
+    A deadline or fuel trap needs neither memory nor stderr: they are not read then.
+    Reading them gives up the GIL (a C call, a read() of the pipe), and beside CPU-busy
+    threads each such release delays the caller by a switch interval or more.
     """
-    if output is not None:
+    code = trap_code(exc) if isinstance(exc, wasmtime.Trap) else None
+    if code is wasmtime.TrapCode.INTERRUPT or code is wasmtime.TrapCode.OUT_OF_FUEL:
+        if output is not None:
+            output.clear()  # the pump still logs what is left in the pipe
+    elif output is not None:
         stderr = output.tail()
         output.clear()
     if timeout_s is None:
         timeout_s = config.call_timeout_s
-    code = exc.trap_code if isinstance(exc, wasmtime.Trap) else None
     if code is wasmtime.TrapCode.INTERRUPT:
         return DeadlineExceeded(
             f"{method} ran past its deadline of {timeout_s} s and was stopped",
@@ -60,6 +70,8 @@ def classify(
             f"{method} used up its fuel ({config.fuel}) and was stopped", method=method
         )
     limit = config.memory_limit_bytes
+    if callable(memory_size):
+        memory_size = memory_size()
     if memory_size * 2 >= limit or any(word in stderr for word in _OOM_WORDS):
         return MemoryLimitExceeded(
             f"{method} ran out of memory: the guest's memory is at {memory_size >> 20} MiB "

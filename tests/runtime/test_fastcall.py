@@ -7,6 +7,7 @@ when a wasmtime upgrade takes it away. The rest run every case through both bind
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from collections.abc import Callable, Mapping
 
 import pytest
 import wasmtime
-from wasmtime import _bindings
+from wasmtime import _bindings, _ffi
 
-from bridge.runtime import _fastcall
+from bridge.config import RuntimeConfig
+from bridge.errors import DeadlineExceeded
+from bridge.runtime import _fastcall, traps
 
 Exports = Mapping[str, object]
 
@@ -313,6 +316,57 @@ def test_epoch_deadline_interrupts_a_loop(fast: bool) -> None:
     assert info.value.trap_code is wasmtime.TrapCode.INTERRUPT
     with pytest.raises(ValueError):
         binding.set_epoch_deadline(-1)
+
+
+def test_a_deadline_reaches_the_caller_with_no_more_gil_releases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the wasm call returns with a deadline's trap, the fast binding raises it and
+    traps.classify makes a DeadlineExceeded of it without one more C call that gives up
+    the GIL: beside CPU-busy threads each is a wait of a switch interval or more."""
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    engine = wasmtime.Engine(config)
+    store, exports = _instance(engine, LOOP)
+    binding = _fastcall.bind(store, _memory_of(exports, "memory"), fast=True)
+    spin = binding.func(_func_of(exports, "spin"))
+    binding.set_epoch_deadline(1)
+    engine.increment_epoch()
+    config_ = RuntimeConfig(cache_dir=None)
+    gc.collect()  # other tests' garbage: its finalizers call into C too
+    released: list[str] = []
+
+    def no_memory_size() -> int:
+        released.append("memory_size")
+        return 0
+
+    gc.disable()
+    try:
+        for name in dir(_bindings):  # every ctypes.CDLL function wasmtime-py calls
+            c_func = getattr(_bindings, name)
+            if isinstance(c_func, _ffi.dll._FuncPtr):
+                monkeypatch.setattr(_bindings, name, _counting(name, c_func, released))
+        with pytest.raises(wasmtime.Trap) as info:
+            spin()
+        error = traps.classify(
+            info.value, method="spin", config=config_, timeout_s=1.0, memory_size=no_memory_size
+        )
+    finally:
+        gc.enable()
+    assert isinstance(error, DeadlineExceeded)
+    assert str(error) == "spin ran past its deadline of 1.0 s and was stopped"
+    assert released == []
+    monkeypatch.undo()
+    assert info.value.trap_code is wasmtime.TrapCode.INTERRUPT  # the trap is intact
+    assert "interrupt" in info.value.message
+
+
+def _counting(name: str, c_func: Callable[..., object], calls: list[str]) -> Callable[..., object]:
+    def call(*args: object) -> object:
+        calls.append(name)
+        return c_func(*args)
+
+    return call
 
 
 def test_running_out_of_fuel(fast: bool) -> None:
