@@ -29,6 +29,13 @@ interleaved rounds so that the machine's drift falls on all of them alike. The s
 servers are then loaded by `SIDECAR_CLIENTS` threads sharing the channel for a while, and
 their calls per second are the `throughput` figures (`sidecar_uds_8`, ...).
 
+With `deadlines=True` (`bridge bench --deadlines`), the `deadlines` figures time how
+deadlines hold beside CPU-busy Python threads: a guest method that loops forever
+(`LOOP_WAT`, a hand-written module compiled at run time) called with a deadline while
+0, 1 and 3 threads spin in pure Python (`deadline_busy_0`, ...). Per figure, the median
+and the longest of how late the caller got DeadlineExceeded, and of how long the guest
+itself ran past the deadline, which the budget `deadline_overrun_busy_3` limits.
+
 A figure is a registered function (see `figure`) that sets its callee up and yields a
 call; new figures register the same way. Each call is timed on its own with
 `time.perf_counter_ns` after a warm-up, with the garbage collector off while timing, and
@@ -60,7 +67,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
@@ -69,6 +76,9 @@ from ._version import __version__
 from .errors import CallError, ProjectError, SidecarError
 from .resources import copy_out, source_root, user_cache_dir
 
+if TYPE_CHECKING:
+    from .runtime import GuestModule
+
 __all__ = [
     "BUDGETS",
     "FIGURES",
@@ -76,13 +86,16 @@ __all__ = [
     "Budget",
     "BudgetCheck",
     "Context",
+    "DeadlineFigure",
     "Figure",
     "FigureSkipped",
     "Measurement",
     "SIDECAR_FIGURES",
     "SidecarFigure",
     "Throughput",
+    "busy_threads",
     "figure",
+    "measure_deadlines",
     "measure_sidecar",
     "percentile",
     "run_bench",
@@ -472,7 +485,8 @@ class Budget:
     """A limit on a median, on what `of` adds to `minus`'s median, on a speed-up of `of`
     over `over`, or on a ratio to `ratio_to`: of medians (at most `limit`), or with
     `throughput` of calls per second (at least `limit`). A `sidecar` budget is checked
-    only in a run with the sidecar figures."""
+    only in a run with the sidecar figures; a `deadline` budget limits the longest a
+    guest ran past its deadline in the deadline figure `of` (ms), in a run with them."""
 
     name: str
     of: str
@@ -482,9 +496,12 @@ class Budget:
     ratio_to: str = ""
     throughput: bool = False
     sidecar: bool = False
+    deadline: bool = False
 
     @property
     def text(self) -> str:
+        if self.deadline:
+            return f"{self.of}: the guest runs <= {self.limit:g} ms past its deadline (max)"
         if self.over:
             return f"{self.of} >= {self.limit:g}x faster than {self.over} (median)"
         if self.minus:
@@ -497,11 +514,19 @@ class Budget:
 
     @property
     def unit(self) -> str:
+        if self.deadline:
+            return "ms"
         return "x" if self.over or self.ratio_to else "us"
 
     def check(
-        self, figures: dict[str, Measurement], throughput: dict[str, Throughput] | None = None
+        self,
+        figures: dict[str, Measurement],
+        throughput: dict[str, Throughput] | None = None,
+        deadlines: dict[str, DeadlineFigure] | None = None,
     ) -> BudgetCheck:
+        if self.deadline:
+            found = (deadlines or {}).get(self.of)
+            return BudgetCheck(self, None if found is None else found.overrun_max_ms)
         if self.throughput:
             rates = {name: t.calls_per_s for name, t in (throughput or {}).items()}
             if self.of not in rates or self.ratio_to not in rates:
@@ -546,6 +571,8 @@ class BudgetCheck:
             return f"{self.measured:.1f}x"
         if self.budget.ratio_to:
             return f"{self.measured:.2f}x"
+        if self.budget.deadline:
+            return f"{self.measured:.1f} ms"
         return f"{self.measured:.2f} us"
 
     def to_json(self) -> dict[str, object]:
@@ -585,6 +612,10 @@ BUDGETS: tuple[Budget, ...] = (
         )
         for t in TRANSPORTS
     ),
+    # What the epoch ticker guarantees even while Python threads hold the GIL; the
+    # caller's own lateness has no budget (docs/performance.md, "Deadlines beside busy
+    # Python threads").
+    Budget("deadline_overrun_busy_3", "deadline_busy_3", 50.0, deadline=True),
 )
 
 
@@ -1062,6 +1093,220 @@ def measure_sidecar(
 
 
 # ---------------------------------------------------------------------------
+# The deadline figures (--deadlines): a guest that never returns, beside busy Python threads.
+
+# A bridge module with the ABI's exports (docs/abi.md section 1) and one method that loops
+# forever, so that only the deadline ends a call. The calls send empty requests: malloc is
+# never called, and answers one 8-byte-aligned scratch buffer if it is.
+LOOP_METHOD = "bench.v1.Deadline/Loop"
+LOOP_WAT = f"""
+(module
+  (memory (export "memory") 1)
+  (func (export "bridge_abi_v1"))
+  (func (export "malloc") (param $size i32) (result i32)
+    (select (i32.const 8) (i32.const 0) (i32.le_u (local.get $size) (i32.const 65528))))
+  (func (export "free") (param $ptr i32))
+  (func (export "{LOOP_METHOD}") (param $ptr i32) (param $len i32) (result i64)
+    (loop $forever (br $forever))
+    (unreachable)))
+"""
+DEADLINE_BUSY_THREADS = (0, 1, 3)
+# Each figure's calls and their deadline; with --iterations, at most DEADLINE_CALLS calls
+# with the short deadline, for a quick run.
+DEADLINE_S = 0.5
+DEADLINE_QUICK_S = 0.05
+DEADLINE_CALLS = 5
+# The longest the pool may take to replace the instance a deadline discarded.
+INSTANCE_WAIT_S = 10.0
+_SCHEDSTAT = Path("/proc/thread-self/schedstat")
+
+
+@dataclass(frozen=True)
+class DeadlineFigure:
+    """Calls to LOOP_METHOD with a deadline of `deadline_s`, beside `busy_threads` Python
+    threads spinning in pure Python: per call, in ms, how late the caller got
+    DeadlineExceeded (`late_ms`: wall time minus the deadline) and how long the guest
+    itself ran beyond the deadline (`overrun_ms`: its running time minus the deadline,
+    read from the calling thread's clock `guest_clock`, see `_guest_clock`: the guest
+    runs on the caller's thread, which then waits for the GIL, asleep)."""
+
+    name: str
+    busy_threads: int
+    deadline_s: float
+    guest_clock: str  # "schedstat" | "thread_time" (see `_guest_clock`)
+    late_ms: tuple[float, ...]
+    overrun_ms: tuple[float, ...]
+
+    @property
+    def description(self) -> str:
+        count = self.busy_threads
+        if count == 0:
+            return "loop guest, no busy thread"
+        return f"loop guest, {count} busy Python thread{'s' if count > 1 else ''}"
+
+    @property
+    def calls(self) -> int:
+        return len(self.late_ms)
+
+    @property
+    def late_median_ms(self) -> float:
+        return statistics.median(self.late_ms)
+
+    @property
+    def late_max_ms(self) -> float:
+        return max(self.late_ms)
+
+    @property
+    def overrun_median_ms(self) -> float:
+        return statistics.median(self.overrun_ms)
+
+    @property
+    def overrun_max_ms(self) -> float:
+        return max(self.overrun_ms)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "busy_threads": self.busy_threads,
+            "deadline_s": self.deadline_s,
+            "calls": self.calls,
+            "late_median_ms": round(self.late_median_ms, 3),
+            "late_max_ms": round(self.late_max_ms, 3),
+            "guest_overrun_median_ms": round(self.overrun_median_ms, 3),
+            "guest_overrun_max_ms": round(self.overrun_max_ms, 3),
+            "guest_clock": self.guest_clock,
+        }
+
+
+def deadline_figure_name(busy_threads: int) -> str:
+    return f"deadline_busy_{busy_threads}"
+
+
+def _read_schedstat() -> int:
+    """The calling thread's nanoseconds on a CPU plus waiting in a run queue (Linux)."""
+    on_cpu, waiting = _SCHEDSTAT.read_text().split()[:2]
+    return int(on_cpu) + int(waiting)
+
+
+def _guest_clock() -> tuple[str, Callable[[], int]]:
+    """The clock of the calling thread that the guest's running time is read from.
+
+    "schedstat": the thread's time on a CPU or runnable, waiting for one (Linux's
+    /proc/thread-self/schedstat). A guest spinning is always runnable, a thread waiting
+    for the GIL is asleep but for short wake-ups, so this counts the guest's whole run,
+    the call's few microseconds of Python around it, and those wake-ups. Elsewhere
+    "thread_time", the thread's CPU time, which leaves out the guest's waits for a CPU
+    and so reads short when the CPUs are contended.
+
+    Either reads short of the guest's stop past the deadline when the caller waits for
+    the GIL after arming the deadline and before entering the guest (the deadline runs
+    meanwhile, and the guest then runs less than it): an overrun below zero says so.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        before = _read_schedstat()
+        spin_until = time.thread_time_ns() + 1_000_000
+        while time.thread_time_ns() < spin_until:
+            pass
+        if _read_schedstat() > before:  # accounted (CONFIG_SCHED_INFO)
+            return "schedstat", _read_schedstat
+    return "thread_time", time.thread_time_ns
+
+
+@contextlib.contextmanager
+def busy_threads(count: int) -> Iterator[None]:
+    """`count` threads incrementing a counter in pure Python, stopped on exit."""
+    running = [True]
+
+    def spin() -> None:
+        spins = 0
+        while running[0]:
+            spins += 1
+
+    threads = [
+        threading.Thread(target=spin, name=f"bench-busy-{i}", daemon=True) for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        running[0] = False
+        for thread in threads:
+            thread.join()
+
+
+def _wait_for_idle_instance(guest: GuestModule) -> None:
+    """Until the pool has replaced the instance the last deadline discarded: a call must
+    not wait for one, or that wait would count as lateness."""
+    give_up = time.monotonic() + INSTANCE_WAIT_S
+    while guest.stats()["idle"] < 1:
+        if time.monotonic() > give_up:
+            raise CallError(
+                f"the bench's loop guest had no instance after {INSTANCE_WAIT_S:g} s",
+                method=LOOP_METHOD,
+            )
+        time.sleep(0.005)
+
+
+def _deadline_call(
+    guest: GuestModule, deadline_s: float, guest_clock: Callable[[], int]
+) -> tuple[float, float]:
+    """One call to the loop guest: ms past the deadline for the caller, and for the guest."""
+    from .errors import DeadlineExceeded
+
+    _wait_for_idle_instance(guest)
+    wall = time.perf_counter_ns
+    began, began_guest = wall(), guest_clock()
+    try:
+        guest.call(LOOP_METHOD, b"", timeout_s=deadline_s)
+    except DeadlineExceeded:
+        ended, ended_guest = wall(), guest_clock()
+    else:
+        raise CallError("the bench's loop guest returned", method=LOOP_METHOD)
+    deadline_ns = deadline_s * 1e9
+    return (ended - began - deadline_ns) / 1e6, (ended_guest - began_guest - deadline_ns) / 1e6
+
+
+def measure_deadlines(
+    progress: ProgressFn = _no_progress, *, iterations: int | None = None
+) -> dict[str, DeadlineFigure]:
+    """Call a guest that loops forever, with a deadline, beside 0, 1 and 3 busy threads.
+
+    DEADLINE_CALLS calls of DEADLINE_S for each number of DEADLINE_BUSY_THREADS; with
+    `iterations`, at most that many calls of DEADLINE_QUICK_S. The guest is LOOP_WAT,
+    compiled here, so no toolchain is needed.
+    """
+    import wasmtime
+
+    from .runtime import load
+
+    if iterations is None:
+        deadline_s, calls = DEADLINE_S, DEADLINE_CALLS
+    else:
+        deadline_s, calls = DEADLINE_QUICK_S, min(iterations, DEADLINE_CALLS)
+    clock_name, guest_clock = _guest_clock()
+    figures: dict[str, DeadlineFigure] = {}
+    with tempfile.TemporaryDirectory(prefix="bridge-bench-") as folder:
+        path = Path(folder) / "loop.wasm"
+        path.write_bytes(wasmtime.wat2wasm(LOOP_WAT))
+        with load(path) as guest:
+            _deadline_call(guest, DEADLINE_QUICK_S, guest_clock)  # warm-up
+            for count in DEADLINE_BUSY_THREADS:
+                name = deadline_figure_name(count)
+                timing = progress(f"timing {name} ({calls} x {deadline_s:g} s) ...")
+                with timing, busy_threads(count):
+                    samples = [_deadline_call(guest, deadline_s, guest_clock) for _ in range(calls)]
+                figures[name] = DeadlineFigure(
+                    name=name,
+                    busy_threads=count,
+                    deadline_s=deadline_s,
+                    guest_clock=clock_name,
+                    late_ms=tuple(late for late, _ in samples),
+                    overrun_ms=tuple(overrun for _, overrun in samples),
+                )
+    return figures
+
+
+# ---------------------------------------------------------------------------
 # The run.
 
 
@@ -1074,6 +1319,8 @@ class BenchResult:
     payload: dict[str, object] = field(default_factory=dict)
     #: The sidecar run's throughput figures (empty without it).
     throughput: dict[str, Throughput] = field(default_factory=dict)
+    #: The deadline figures (empty without them).
+    deadlines: dict[str, DeadlineFigure] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         report: dict[str, object] = {
@@ -1093,6 +1340,8 @@ class BenchResult:
                 }
                 for name, t in self.throughput.items()
             }
+        if self.deadlines:
+            report["deadlines"] = {name: d.to_json() for name, d in self.deadlines.items()}
         report.update(
             {
                 "skipped": dict(self.skipped),
@@ -1123,6 +1372,32 @@ class BenchResult:
             rows.append([name, f"{t.calls_per_s:,.0f}", ratio, t.description])
         return rows
 
+    def deadline_rows(self) -> list[list[str]]:
+        """Rows of name, calls, the caller's lateness and the guest's overrun (median,
+        max, ms), what."""
+        return [
+            [
+                name,
+                str(d.calls),
+                f"{d.late_median_ms:.1f}",
+                f"{d.late_max_ms:.1f}",
+                f"{d.overrun_median_ms:.1f}",
+                f"{d.overrun_max_ms:.1f}",
+                d.description,
+            ]
+            for name, d in self.deadlines.items()
+        ]
+
+    @property
+    def deadline_title(self) -> str:
+        first = next(iter(self.deadlines.values()), None)
+        deadline = f"{first.deadline_s:g} s" if first else "a"
+        clock = f", by {first.guest_clock}" if first else ""
+        return (
+            f"deadlines: a guest looping forever, {deadline} deadline; ms past it for the "
+            f"caller (late) and for the guest (overrun{clock})"
+        )
+
     def budget_rows(self) -> list[list[str]]:
         return [[c.budget.text, c.measured_text, c.status] for c in self.budgets]
 
@@ -1144,9 +1419,11 @@ def run_bench(
     progress: ProgressFn = _no_progress,
     on_skip: Callable[[str, str], None] | None = None,
     sidecar: bool = False,
+    deadlines: bool = False,
 ) -> BenchResult:
     """Time the figures `names` (all registered ones by default) and check the budgets;
-    with `sidecar`, the sidecar figures too (see `measure_sidecar`) and their budgets.
+    with `sidecar`, the sidecar figures too (see `measure_sidecar`) and their budgets;
+    with `deadlines`, the deadline figures (see `measure_deadlines`) and their budget.
 
     Raises ProjectError when the bridge sources are not there, and the build's errors
     (ToolchainError, BuildError) when a guest cannot be built; SidecarError when a server
@@ -1168,6 +1445,7 @@ def run_bench(
     if sidecar:
         latency, throughput = measure_sidecar(ctx, iterations=iterations, seconds=seconds)
         figures.update(latency)
+    deadline_figures = measure_deadlines(progress, iterations=iterations) if deadlines else {}
     request = ctx.request.SerializeToString()
     payload = {
         "method": QUOTE_METHOD,
@@ -1178,11 +1456,14 @@ def run_bench(
         figures=figures,
         skipped=skipped,
         budgets=[
-            budget.check(figures, throughput) for budget in BUDGETS if sidecar or not budget.sidecar
+            budget.check(figures, throughput, deadline_figures)
+            for budget in BUDGETS
+            if (sidecar or not budget.sidecar) and (deadlines or not budget.deadline)
         ],
         machine=machine(),
         payload=payload,
         throughput=throughput,
+        deadlines=deadline_figures,
     )
 
 

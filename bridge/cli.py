@@ -646,7 +646,13 @@ def doctor(as_json: bool, require: tuple[str, ...], projects: tuple[Path, ...]) 
     help="Also time the call over gRPC: bridge serve and a bare grpcio server, on a unix "
     "socket and TCP, one caller and 8 concurrent ones (adds ~15 s).",
 )
-def bench(iterations: int | None, as_json: bool, sidecar: bool) -> None:
+@click.option(
+    "--deadlines",
+    is_flag=True,
+    help="Also time how late a 0.5 s deadline stops a guest looping forever, beside 0, 1 "
+    "and 3 CPU-busy Python threads (adds ~8 s; with --iterations, 0.05 s deadlines).",
+)
+def bench(iterations: int | None, as_json: bool, sidecar: bool, deadlines: bool) -> None:
     """Time one small call (pricing.v1.Pricing/Quote) made each way, side by side.
 
     Figures: plain Python, wasmtime-py's public API with naive marshalling, bridge, and
@@ -661,11 +667,16 @@ def bench(iterations: int | None, as_json: bool, sidecar: bool) -> None:
     calls per second of 8 concurrent clients (the throughput table; "throughput" in the
     JSON).
 
+    With --deadlines, a guest method that loops forever called with a deadline while 0, 1
+    and 3 Python threads spin: how late the caller gets DeadlineExceeded, and how long
+    the guest ran past the deadline (the deadlines table; "deadlines" in the JSON).
+
     \b
-    Example, from a clone of the repository:
+    Example:
       bridge bench
       bridge bench --json --iterations 20000 > bench.json
       bridge bench --sidecar
+      bridge bench --deadlines
     """
     from .bench import run_bench
 
@@ -674,6 +685,7 @@ def bench(iterations: int | None, as_json: bool, sidecar: bool) -> None:
         progress=out.progress,
         on_skip=lambda name, reason: out.err_console.print(f"skipped {name}: {reason}"),
         sidecar=sidecar,
+        deadlines=deadlines,
     )
     if as_json:
         out.print_json(result.to_json())
@@ -685,6 +697,12 @@ def bench(iterations: int | None, as_json: bool, sidecar: bool) -> None:
             ["figure", "calls/s", "vs bare", "what"],
             result.throughput_rows(),
             title="throughput: concurrent clients sharing one channel, calls per second",
+        )
+    if result.deadlines:
+        out.print_table(
+            ["figure", "calls", "late med", "late max", "overrun med", "overrun max", "what"],
+            result.deadline_rows(),
+            title=result.deadline_title,
         )
     out.print_table(["budget", "measured", "result"], result.budget_rows(), title="budgets")
 

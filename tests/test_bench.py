@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ def test_json_report() -> None:
     # Without --sidecar, nothing of it: no figure, no throughput, no budget.
     assert "throughput" not in report
     assert not set(report["figures"]) & {fig.name for fig in bench.SIDECAR_FIGURES}
+    # Nor of --deadlines.
+    assert "deadlines" not in report
 
 
 SIDECAR_LATENCY = {"sidecar_uds", "sidecar_tcp", "grpc_bare_uds", "grpc_bare_tcp"}
@@ -266,3 +269,82 @@ def test_a_bench_server_that_cannot_start_says_why(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.process.returncode not in (None, 0)
+
+
+DEADLINE_FIGURES = {"deadline_busy_0", "deadline_busy_1", "deadline_busy_3"}
+DEADLINE_KEYS = {
+    "busy_threads",
+    "deadline_s",
+    "calls",
+    "late_median_ms",
+    "late_max_ms",
+    "guest_overrun_median_ms",
+    "guest_overrun_max_ms",
+    "guest_clock",
+}
+
+
+def _check_deadline_entries(deadlines: dict[str, Any], calls: int) -> None:
+    assert set(deadlines) == DEADLINE_FIGURES
+    for name, entry in deadlines.items():
+        assert set(entry) == DEADLINE_KEYS, name
+        assert entry["busy_threads"] == int(name.rpartition("_")[2])
+        assert entry["deadline_s"] == bench.DEADLINE_QUICK_S  # --iterations: the quick run
+        assert entry["calls"] == calls
+        assert entry["guest_clock"] in ("schedstat", "thread_time")
+        assert entry["late_median_ms"] <= entry["late_max_ms"]
+        assert entry["guest_overrun_median_ms"] <= entry["guest_overrun_max_ms"]
+
+
+@needs_rust
+def test_deadlines_json_report() -> None:
+    ran = run("bench", "--deadlines", "--json", "--iterations", "1")
+    assert ran.exit_code == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    _check_deadline_entries(report["deadlines"], calls=1)
+    # Not timing figures of a call: neither in `figures` nor in `calls`.
+    assert not set(report["figures"]) & DEADLINE_FIGURES
+    assert "bridge" in report["figures"]
+
+    budgets = {b["name"]: b for b in report["budgets"]}
+    overrun = budgets["deadline_overrun_busy_3"]
+    assert overrun["measured"] == report["deadlines"]["deadline_busy_3"]["guest_overrun_max_ms"]
+    assert (overrun["limit"], overrun["unit"]) == (50.0, "ms")
+    assert overrun["met"] is (overrun["measured"] <= 50.0)
+    assert "sidecar_uds_latency" not in budgets  # --deadlines alone: no sidecar budget
+    assert "timing deadline_busy_3 (1 x 0.05 s)" in ran.stderr
+
+
+def test_deadlines_need_no_toolchain() -> None:
+    """The looping guest is WAT compiled at run time: it runs from a wheel, without Rust."""
+    figures = bench.measure_deadlines(iterations=2)
+    _check_deadline_entries({name: d.to_json() for name, d in figures.items()}, calls=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("bench-busy-")]
+
+
+def test_deadline_budget_and_rows() -> None:
+    def deadline(busy: int, overrun_ms: tuple[float, ...]) -> bench.DeadlineFigure:
+        late_ms = tuple(x + 10 for x in overrun_ms)
+        name = f"deadline_busy_{busy}"
+        return bench.DeadlineFigure(name, busy, 0.5, "schedstat", late_ms, overrun_ms)
+
+    deadlines = {
+        "deadline_busy_0": deadline(0, (3.0, 4.0, 5.0)),
+        "deadline_busy_3": deadline(3, (20.0, 60.0, 30.0)),
+    }
+    budget = next(b for b in bench.BUDGETS if b.name == "deadline_overrun_busy_3")
+    assert budget.deadline and not budget.sidecar
+    check = budget.check({}, {}, deadlines)
+    assert (check.measured, check.met, check.measured_text) == (60.0, False, "60.0 ms")
+    assert budget.check({}, {}, {"deadline_busy_3": deadline(3, (49.0, 50.0))}).met is True
+    assert budget.check({}, {}, {}).status == "not measured"
+    assert budget.text == "deadline_busy_3: the guest runs <= 50 ms past its deadline (max)"
+
+    result = bench.BenchResult({}, {}, [], {}, deadlines=deadlines)
+    rows = {row[0]: row for row in result.deadline_rows()}
+    assert rows["deadline_busy_3"][1:6] == ["3", "40.0", "70.0", "30.0", "60.0"]
+    assert "3 busy Python threads" in rows["deadline_busy_3"][6]
+    assert "0.5 s deadline" in result.deadline_title
+    report: Any = result.to_json()
+    assert report["deadlines"]["deadline_busy_0"]["guest_overrun_max_ms"] == 5.0
+    assert "deadlines" not in bench.BenchResult({}, {}, [], {}).to_json()

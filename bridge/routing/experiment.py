@@ -27,12 +27,28 @@ from ..errors import ShadowMismatch
 from .compare import Comparison
 from .stats import Recorder
 
-__all__ = ["Experiment", "Mismatch", "Outcome", "Workers"]
+__all__ = ["Experiment", "Mismatch", "Outcome", "Workers", "detached"]
 
 logger = logging.getLogger("bridge.route")
 
 #: How many mismatch records each route keeps (the newest).
 RECORDS_KEPT = 100
+
+
+def detached(exc: BaseException) -> BaseException:
+    """`exc` without the tracebacks of its chain, for keeping in a record.
+
+    A traceback keeps every frame it passed through alive, and a failed guest call's
+    frames hold the instance, with the guest's whole memory: a route's records of
+    candidate errors pinned up to a hundred dead instances.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 @dataclass(frozen=True, slots=True)

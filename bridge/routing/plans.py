@@ -28,7 +28,7 @@ from google.protobuf.message import DecodeError, Message
 from ..backend import Backend
 from ..errors import BridgeError, GuestError, LoadError
 from .binding import Binding, identity
-from .experiment import Experiment, Outcome, Workers, control_outcome
+from .experiment import Experiment, Outcome, Workers, control_outcome, detached
 from .stats import Recorder
 
 __all__ = ["FALL_BACK", "BackendSlot", "BridgePlan", "CanaryPlan", "Plan", "ShadowPlan"]
@@ -343,7 +343,7 @@ class ShadowPlan(Plan):
             response = self.bridge(request, self.candidate_timeout_s)
         except Exception as exc:  # noqa: BLE001 - the candidate's errors are only recorded
             self.bridge_recorder.call(_now() - started, error=True)
-            return Outcome(error=exc)
+            return Outcome(error=detached(exc))  # recorded, never raised: no frames kept
         self.bridge_recorder.call(_now() - started)
         return Outcome(value=response)
 

@@ -167,6 +167,11 @@ def test_candidate_exceptions_are_recorded_never_raised(
     [mismatch] = router.mismatches()
     assert mismatch.kind == "candidate-error" and isinstance(mismatch.candidate.error, GuestTrap)
     assert "GuestTrap" in str(mismatch)
+    # Kept without its frames, which held the broken instance and the guest's memory.
+    chain: BaseException | None = mismatch.candidate.error
+    while chain is not None:
+        assert chain.__traceback__ is None, type(chain)
+        chain = chain.__cause__ or chain.__context__
 
 
 def test_inline_order_is_randomised(
