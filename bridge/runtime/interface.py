@@ -13,7 +13,7 @@ from enum import Enum
 import wasmtime
 
 from .. import abi
-from ..schema.embed import sections
+from ..schema.embed import read_leb, sections
 
 __all__ = ["Extern", "ModuleInterface", "ModuleKind", "defined_memories", "describe", "WASI_MODULE"]
 
@@ -144,35 +144,23 @@ def defined_memories(wasm: bytes) -> tuple[str, ...]:
     for section_id, start, end, _ in sections(wasm):
         if section_id != _MEMORY_SECTION:
             continue
-        _, pos = _leb(wasm, start + 1)  # the section's size
-        count, pos = _leb(wasm, pos)
+        _, pos = read_leb(wasm, start + 1)  # the section's size
+        count, pos = read_leb(wasm, pos, what="the memory count")
         found = []
         for _ in range(count):
             flags = wasm[pos]  # bit 0: has a maximum, 2: 64-bit, 3: custom page size
-            minimum, pos = _leb(wasm, pos + 1)
+            minimum, pos = read_leb(wasm, pos + 1, max_bytes=10, what="a memory's minimum")
             top = ""
             if flags & 1:
-                maximum, pos = _leb(wasm, pos)
+                maximum, pos = read_leb(wasm, pos, max_bytes=10, what="a memory's maximum")
                 top = f"..{maximum}"
             if flags & 8:
-                _, pos = _leb(wasm, pos)
+                _, pos = read_leb(wasm, pos, what="a memory's page size")
             found.append(f"{'i64' if flags & 4 else 'i32'} pages {minimum}{top}")
             if pos > end:
                 raise ValueError("the memory section runs past its end")
         return tuple(found)
     return ()
-
-
-def _leb(data: bytes, pos: int) -> tuple[int, int]:
-    """An unsigned LEB128 (up to u64) at `pos`, and the position after it."""
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
 
 
 def _kind_and_signature(ty: object) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from ..errors import InvalidModule, SchemaError
 from .messages import BROKEN, MessageTypes
 from .model import Schema
 
-__all__ = ["SECTION_NAME", "embed", "embedded_schema", "read_section", "sections"]
+__all__ = ["SECTION_NAME", "embed", "embedded_schema", "read_leb", "read_section", "sections"]
 
 SECTION_NAME = "bridge.schema"
 _HEADER = b"\0asm\x01\0\0\0"
@@ -32,13 +32,13 @@ def sections(wasm: bytes) -> Iterator[tuple[int, int, int, str | None]]:
     while pos < len(wasm):
         start = pos
         section_id = wasm[pos]
-        size, pos = _read_leb(wasm, pos + 1)
+        size, pos = read_leb(wasm, pos + 1)
         end = pos + size
         if end > len(wasm):
             raise InvalidModule("a section runs past the end of the module")
         name = None
         if section_id == _CUSTOM:
-            length, at = _read_leb(wasm, pos)
+            length, at = read_leb(wasm, pos)
             name = wasm[at : at + length].decode("utf-8", "replace")
         yield section_id, start, end, name
         pos = end
@@ -48,8 +48,8 @@ def read_section(wasm: bytes, name: str = SECTION_NAME) -> bytes | None:
     """The payload of the custom section `name`, or None when the module has none."""
     for section_id, start, end, found in sections(wasm):
         if section_id == _CUSTOM and found == name:
-            _, pos = _read_leb(wasm, start + 1)
-            length, pos = _read_leb(wasm, pos)
+            _, pos = read_leb(wasm, start + 1)
+            length, pos = read_leb(wasm, pos)
             return wasm[pos + length : end]
     return None
 
@@ -77,18 +77,22 @@ def _leb(value: int) -> bytes:
             return bytes(out)
 
 
-def _read_leb(data: bytes, pos: int) -> tuple[int, int]:
+def read_leb(
+    data: bytes, pos: int, *, max_bytes: int = 5, what: str = "a section size"
+) -> tuple[int, int]:
+    """The unsigned LEB128 at `pos` (a u32 in at most 5 bytes; a u64 takes `max_bytes=10`)
+    and the position after it; InvalidModule naming `what` when it is not one."""
     result = shift = 0
-    for _ in range(5):  # a u32 takes at most 5 bytes
+    for _ in range(max_bytes):
         if pos >= len(data):
-            raise InvalidModule("a section size runs past the end of the module")
+            raise InvalidModule(f"{what} runs past the end of the module")
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
             return result, pos
         shift += 7
-    raise InvalidModule("a section size is not a valid LEB128 u32")
+    raise InvalidModule(f"{what} is not a valid LEB128 {'u32' if max_bytes <= 5 else 'u64'}")
 
 
 def embedded_schema(wasm: bytes, source: str | os.PathLike[str] | None = None) -> Schema | None:
