@@ -46,17 +46,24 @@ class GuestServicer(grpc.GenericRpcHandler):
 
 
 @contextlib.contextmanager
+def serve_generic(handler: grpc.GenericRpcHandler, socket: Path) -> Iterator[str]:
+    """A real grpcio server of `handler` on the unix socket `socket`, for the duration;
+    its target."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"unix:{socket}")
+    server.start()
+    try:
+        yield f"unix:{socket}"
+    finally:
+        server.stop(grace=None).wait(5)
+
+
+@contextlib.contextmanager
 def serve_modules(
     modules: Sequence[GuestModule], folder: Path
 ) -> Iterator[tuple[str, GuestServicer]]:
     """A grpcio server of `modules` on a unix socket in `folder`: its target, its servicer."""
     servicer = GuestServicer(modules)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((servicer,))
-    socket = folder / "sidecar.sock"
-    server.add_insecure_port(f"unix:{socket}")
-    server.start()
-    try:
-        yield f"unix:{socket}", servicer
-    finally:
-        server.stop(grace=None).wait(5)
+    with serve_generic(servicer, folder / "sidecar.sock") as target:
+        yield target, servicer

@@ -9,7 +9,6 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,7 +20,7 @@ from grpc_tools import protoc
 from bridge import load
 from bridge.config import BridgeConfig, RouteConfig
 from bridge.routing import Router
-from tests.grpc_server import GuestServicer, serve_modules
+from tests.grpc_server import GuestServicer, serve_generic, serve_modules
 
 HERE = Path(__file__).resolve().parent
 PRICING = "pricing.v1.Pricing"
@@ -110,15 +109,8 @@ class Scripted(grpc.GenericRpcHandler):
 def scripted_server(handler: Handler, folder: Path) -> Iterator[tuple[str, Scripted]]:
     """A real grpcio server on a unix socket whose every method runs `handler`."""
     scripted = Scripted(handler)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((scripted,))
-    path = folder / "scripted.sock"
-    server.add_insecure_port(f"unix:{path}")
-    server.start()
-    try:
-        yield f"unix:{path}", scripted
-    finally:
-        server.stop(grace=None).wait(5)
+    with serve_generic(scripted, folder / "scripted.sock") as target:
+        yield target, scripted
 
 
 class Gate:
