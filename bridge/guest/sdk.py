@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,12 +96,14 @@ def vendor(project: Path, language: Language, *, gen: str) -> Path:
     """
     files = sdk_files(sdk_dir(language), language)
     folder = project / VENDOR_DIR
+    # Deepest first, so that a folder emptied of stray files goes too.
     for existing in sorted(folder.rglob("*"), reverse=True) if folder.is_dir() else []:
         relative = existing.relative_to(folder).as_posix()
-        if existing.is_file() and relative not in files and relative != STAMP_FILE:
+        if existing.is_dir():
+            if not any(existing.iterdir()):
+                existing.rmdir()
+        elif relative not in files and relative != STAMP_FILE:
             existing.unlink()
-        elif existing.is_dir() and existing.name == "target":
-            shutil.rmtree(existing)
     for name, data in files.items():
         target = folder / name
         if target.is_file() and target.read_bytes() == data:
