@@ -1137,6 +1137,7 @@ class DeadlineFigure:
     busy_threads: int
     deadline_s: float
     guest_clock: str  # "schedstat" | "thread_time" (see `_guest_clock`)
+    ticker: str  # "native" | "thread" (bridge/runtime/ticker.py)
     late_ms: tuple[float, ...]
     overrun_ms: tuple[float, ...]
 
@@ -1177,6 +1178,7 @@ class DeadlineFigure:
             "guest_overrun_median_ms": round(self.overrun_median_ms, 3),
             "guest_overrun_max_ms": round(self.overrun_max_ms, 3),
             "guest_clock": self.guest_clock,
+            "ticker": self.ticker,
         }
 
 
@@ -1280,7 +1282,7 @@ def measure_deadlines(
     """
     import wasmtime
 
-    from .runtime import load
+    from .runtime import limits, load
 
     if iterations is None:
         deadline_s, calls = DEADLINE_S, DEADLINE_CALLS
@@ -1303,6 +1305,7 @@ def measure_deadlines(
                     busy_threads=count,
                     deadline_s=deadline_s,
                     guest_clock=clock_name,
+                    ticker=limits.ticker.kind,
                     late_ms=tuple(late for late, _ in samples),
                     overrun_ms=tuple(overrun for _, overrun in samples),
                 )
@@ -1396,9 +1399,10 @@ class BenchResult:
         first = next(iter(self.deadlines.values()), None)
         deadline = f"{first.deadline_s:g} s" if first else "a"
         clock = f", by {first.guest_clock}" if first else ""
+        ticker = f"; {first.ticker} ticker" if first else ""
         return (
             f"deadlines: a guest looping forever, {deadline} deadline; ms past it for the "
-            f"caller (late) and for the guest (overrun{clock})"
+            f"caller (late) and for the guest (overrun{clock}){ticker}"
         )
 
     def budget_rows(self) -> list[list[str]]:

@@ -56,6 +56,21 @@ def _fast_path() -> Check:
     return Check("fastcall", purpose, False, fix=f"calls take the slow path: {reason}")
 
 
+def _ticker() -> Check:
+    from .runtime.limits import ticker
+
+    purpose = "stops guests at their deadlines without the GIL"
+    if ticker.kind == "native":
+        return Check("ticker", purpose, True, "native")
+    return Check(
+        "ticker",
+        purpose,
+        False,
+        fix="a Python thread ticks, and deadlines wait for the GIL: reinstall bridge where "
+        "a C compiler is found (cc, or CC=...)",
+    )
+
+
 def _shipped_sdk(language: Language) -> Check:
     name = f"sdk/{language.value}"
     purpose = f"the {language.value.capitalize()} guest SDK that bridge init vendors"
@@ -96,6 +111,7 @@ def run_checks() -> list[Check]:
         Check("python", "runs bridge", True, platform.python_version()),
         _package("wasmtime", "engine: runs modules in-process", "pip install wasmtime"),
         _fast_path(),
+        _ticker(),
         _package(
             "wasmer-sdk",
             "engine (optional): WASI commands on Wasmer",

@@ -15,6 +15,7 @@ import pytest
 import bridge
 from bridge import bench
 from bridge.resources import source_root
+from bridge.runtime import limits
 from tests.cli.conftest import assert_one_line_error, run
 from tests.conftest import has_rust
 
@@ -281,6 +282,7 @@ DEADLINE_KEYS = {
     "guest_overrun_median_ms",
     "guest_overrun_max_ms",
     "guest_clock",
+    "ticker",
 }
 
 
@@ -292,6 +294,7 @@ def _check_deadline_entries(deadlines: dict[str, Any], calls: int) -> None:
         assert entry["deadline_s"] == bench.DEADLINE_QUICK_S  # --iterations: the quick run
         assert entry["calls"] == calls
         assert entry["guest_clock"] in ("schedstat", "thread_time")
+        assert entry["ticker"] == limits.ticker.kind
         assert entry["late_median_ms"] <= entry["late_max_ms"]
         assert entry["guest_overrun_median_ms"] <= entry["guest_overrun_max_ms"]
 
@@ -326,7 +329,7 @@ def test_deadline_budget_and_rows() -> None:
     def deadline(busy: int, overrun_ms: tuple[float, ...]) -> bench.DeadlineFigure:
         late_ms = tuple(x + 10 for x in overrun_ms)
         name = f"deadline_busy_{busy}"
-        return bench.DeadlineFigure(name, busy, 0.5, "schedstat", late_ms, overrun_ms)
+        return bench.DeadlineFigure(name, busy, 0.5, "schedstat", "native", late_ms, overrun_ms)
 
     deadlines = {
         "deadline_busy_0": deadline(0, (3.0, 4.0, 5.0)),

@@ -115,10 +115,9 @@ class GuestModule(Closing):
         pool = self._pool
         instance = pool.acquire()
         try:
-            # The epoch lags the clock when the ticker waited for the GIL: a deadline
-            # armed on it would fire early. One clock read when it does not.
-            if _monotonic_ns() >= _ticker.late_ns:
-                _ticker.catch_up()
+            # Ready the ticker for the deadline the call arms: one clock read mostly.
+            if _monotonic_ns() >= _ticker.check_ns:
+                _ticker.refresh()
             return instance.call(method, request, timeout_s)
         finally:
             pool.release(instance)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from time import monotonic_ns
 from types import MappingProxyType
 
 import wasmtime
@@ -219,9 +220,12 @@ class _Live:
         assert binding is not None, "made in _start"
         if self._config.fuel is not None:
             self._store.set_fuel(self._config.fuel)
-        binding.set_epoch_deadline(
-            self._deadline if timeout_s is None else limits.deadline_ticks(timeout_s)
-        )
+        if timeout_s is not None:
+            binding.set_epoch_deadline(limits.deadline_ticks(timeout_s))
+        else:
+            if monotonic_ns() >= limits.ticker.check_ns:
+                limits.ticker.refresh()
+            binding.set_epoch_deadline(self._deadline)
         try:
             result = self._funcs[name](*args)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:

@@ -16,7 +16,7 @@ def test_table_lists_engines_and_toolchains() -> None:
         for line in ran.stdout.splitlines()
         if line.strip().startswith(("ok", "missing"))
     ]
-    assert names[:4] == ["python", "wasmtime", "fastcall", "wasmer-sdk"]
+    assert names[:5] == ["python", "wasmtime", "fastcall", "ticker", "wasmer-sdk"]
     assert {"go", "tinygo", "rustc/wasm32-unknown-unknown", "rustc/wasm32-wasi"} <= set(names)
 
 

@@ -137,14 +137,20 @@ class Installed:
         return done
 
 
-def _build(*args: str, out: Path) -> None:
+def _build(*args: str, out: Path, env: dict[str, str] | None = None) -> None:
     # --no-isolation: the build backend of the dev venv, so no download is needed.
     subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", *args, "--outdir", str(out), str(ROOT)],
         check=True,
         capture_output=True,
         timeout=300,
+        env=env,
     )
+
+
+def _wheel(folder: Path) -> Path:
+    (wheel,) = folder.glob(f"{DIST}-*.whl")
+    return wheel
 
 
 def _tools(folder: Path) -> Path:
@@ -166,7 +172,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     _build(out=base / "dist")
     _build("--wheel", out=base / "tree")
     sdist = base / "dist" / f"{DIST}.tar.gz"
-    wheel = base / "dist" / f"{DIST}-py3-none-any.whl"
+    wheel = _wheel(base / "dist")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     subprocess.run(
@@ -184,7 +190,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     # A cache of the user's own, so that nothing built by this checkout's runs is reused.
     env["XDG_CACHE_HOME"] = str(base / "cache")
     env["GOCACHE"] = str(base / "cache" / "go-build")
-    return Installed(venv, env, sdist, wheel, base / "tree" / wheel.name)
+    return Installed(venv, env, sdist, wheel, _wheel(base / "tree"))
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +252,30 @@ def test_archives_carry_what_the_commands_need(installed: Installed) -> None:
         assert needed in in_wheel
     assert not [n for n in in_wheel if "/target/" in n or n.endswith((".wasm", "_test.go"))]
     assert not [n for n in in_wheel if n.startswith(("tests/", "docs/", "examples/"))]
+    # The native ticker: its source in the sdist, built into the wheel (a C compiler is here).
+    assert {"bridge/runtime/_ticker.c", "hatch_build.py"} <= in_sdist
+    assert not [n for n in in_sdist if n.endswith(".so")]
+    assert "bridge/runtime/_ticker.so" in in_wheel
+    assert not installed.wheel.name.endswith("-none-any.whl"), installed.wheel.name
+
+
+def test_the_installed_ticker_is_native(installed: Installed, tmp_path: Path) -> None:
+    ran = installed.run(
+        "python", "-c", "from bridge.runtime.limits import ticker; print(ticker.kind)",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.stdout.strip() == "native"
+
+
+def test_without_a_c_compiler_the_wheel_is_pure_python(tmp_path: Path) -> None:
+    """The native ticker is optional: a build that cannot compile it still succeeds, and
+    a Python thread ticks in the installed bridge (BRIDGE_NO_NATIVE stands in for a
+    machine without a compiler)."""
+    _build("--wheel", out=tmp_path, env={**os.environ, "BRIDGE_NO_NATIVE": "1"})
+    wheel = _wheel(tmp_path)
+    assert wheel.name.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert not [n for n in archive.namelist() if n.endswith(".so")]
 
 
 def _tracked(tree: str) -> set[str]:
