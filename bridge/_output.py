@@ -31,7 +31,13 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title:
 
 
 def print_json(payload: object) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    """`payload` as indented JSON, non-ASCII text as text where stdout can encode it."""
+    text = json.dumps(payload, indent=2, sort_keys=False, ensure_ascii=False)
+    try:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):  # a latin-1 or ASCII terminal: \u escapes
+        text = json.dumps(payload, indent=2, sort_keys=False)
+    sys.stdout.write(text + "\n")
 
 
 def warn(message: str) -> None:

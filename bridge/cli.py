@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from . import _output as out
 from ._version import __version__
@@ -42,7 +43,8 @@ class BridgeGroup(click.Group):
             output = getattr(exc, "output", "")
             if isinstance(exc, BuildError) and output:
                 click.echo(output, err=True)
-            out.err_console.print(f"[bold red]error:[/] {exc}", markup=True)
+            # escape: a message may hold brackets (set[int]) that rich would take as markup
+            out.err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -164,6 +166,117 @@ def gen(
         ["file", "kind", "size"],
         [[_relative(p), kind, _size(_bytes(p))] for p, kind in written],
     )
+
+
+@cli.command()
+@click.argument("functions", nargs=-1, required=True, metavar="MODULE:FUNCTION...")
+@click.option("--package", required=True, help="The protobuf package: shop.v1.")
+@click.option("--service", required=True, help="The service's name in the package: Pricing.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The .proto to write; if it exists, its field numbers are kept.",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the file would change.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was derived as JSON.")
+def proto(
+    functions: tuple[str, ...],
+    package: str,
+    service: str,
+    output: Path,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Derive a .proto from Python functions' type hints, as @bridge.route binds them.
+
+    Each function becomes an rpc named in CamelCase (line_total: LineTotal); its
+    parameters are the request's fields; a dataclass, NamedTuple or TypedDict result
+    is the response's fields, any other result its one field, `result`. Modules are
+    imported from the current directory. Run it again after a signature change: fields
+    keep their numbers, new ones get new numbers, removed ones are reserved.
+
+    \b
+    Example:
+      bridge proto shopapp.pricing:vat_cents shopapp.pricing:line_total \\
+          --package shop.v1 --service Pricing -o proto/shop/v1/pricing.proto
+      bridge gen proto/shop/v1/pricing.proto -I proto --python-out shopapp/gen
+    """
+    from .atomic import write_atomic
+    from .schema.derive import derive, load_function
+    from .schema.numbering import assign_numbers, read_previous
+
+    derived = derive([(f, load_function(f)) for f in functions], package, service)
+    derived.header = (
+        "Derived by `bridge proto` from the type hints of Python functions; run it again "
+        "after a\nsignature change (field numbers are kept):\n"
+        f"  bridge proto {' '.join(functions)} --package {package} --service {service} "
+        f"-o {output}"
+    )
+    previous = read_previous(output)
+    changes = assign_numbers(derived, previous)
+    text = derived.text()
+    changed = not output.exists() or output.read_text(encoding="utf-8") != text
+    if not check and changed:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(output, text)
+    if as_json:
+        out.print_json(
+            {
+                "file": str(output),
+                "written": changed and not check,
+                "changed": changed,
+                "package": package,
+                "service": service,
+                "rpcs": [
+                    {
+                        "name": r.name,
+                        "function": r.function,
+                        "request": r.request,
+                        "response": r.response,
+                    }
+                    for r in derived.rpcs
+                ],
+                "messages": [m.name for m in derived.messages],
+                "enums": [e.name for e in derived.enums],
+                "added": [{"message": m, "field": f, "number": n} for m, f, n in changes.added],
+                "reserved": [
+                    {"message": m, "field": f, "number": n} for m, f, n in changes.reserved
+                ],
+                "dropped": {
+                    "messages": changes.dropped_messages,
+                    "enums": changes.dropped_enums,
+                    "rpcs": changes.dropped_rpcs,
+                },
+            }
+        )
+    else:
+        rows = []
+        for rpc in derived.rpcs:
+            request, response = derived.message(rpc.request), derived.message(rpc.response)
+            rows.append(
+                [
+                    f"{package}.{service}/{rpc.name}",
+                    rpc.function,
+                    ", ".join(f.name for f in request.fields) or "-",
+                    ", ".join(f.name for f in response.fields) or "-",
+                ]
+            )
+        out.print_table(["rpc", "function", "request", "response"], rows)
+        for message, field, number in changes.reserved:
+            out.err_console.print(f"reserved {message}.{field} = {number}")
+        for kind, names in (
+            ("message", changes.dropped_messages),
+            ("enum", changes.dropped_enums),
+            ("rpc", changes.dropped_rpcs),
+        ):
+            for name in names:
+                out.err_console.print(f"dropped {kind} {name}: no function derives it now")
+        verb = "would change" if check else "written"
+        out.err_console.print(f"{_relative(output)}: {verb if changed else 'unchanged'}")
+    if check and changed:
+        sys.exit(1)
 
 
 @cli.command()
@@ -818,29 +931,45 @@ def serve(
     type=click.IntRange(min=0),
     default=10,
     show_default=True,
-    help="How many of the newest mismatch records to list.",
+    help="How many of the newest mismatches to list (grouped; --json also lists records).",
 )
 @click.option("--fail-on-mismatch", is_flag=True, help="Exit 1 if any mismatch was recorded.")
 @click.option("--reset", is_flag=True, help="Delete the folder's statistics (after printing them).")
-@click.option("--json", "as_json", is_flag=True, help="Print the statistics and records as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the statistics, records and groups as JSON."
+)
+@click.option(
+    "--html",
+    "page",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write it all as one self-contained HTML page, with charts, to this file.",
+)
 def report(
-    folder: Path | None, shown: int, fail_on_mismatch: bool, reset: bool, as_json: bool
+    folder: Path | None,
+    shown: int,
+    fail_on_mismatch: bool,
+    reset: bool,
+    as_json: bool,
+    page: Path | None,
 ) -> None:
     """Show how routed functions ran: calls, errors, fallbacks, mismatches, latency.
 
     Every process with routed functions writes its statistics to the report folder
     (report_dir in the configuration, .bridge/report beside it by default) every few
-    seconds and at exit; this adds up all of them. Mismatch records keep the request,
-    for `bridge call` or `bridge.routes[method].replay(...)`.
+    seconds and at exit; this adds up all of them. Identical mismatches are listed once,
+    with a count; each keeps its newest request, for `bridge call` or
+    `bridge.routes[method].replay(...)`. A difference reads `python != port`.
 
     \b
     Example:
       bridge report
       bridge report --dir .bridge/report --json | jq '.rows[] | select(.mismatches > 0)'
+      bridge report --json | jq '.groups[] | {count, differences}'
       bridge report --fail-on-mismatch       # in CI, after the test suite ran in shadow mode
+      bridge report --html report.html       # charts per route, for the team; no network
     """
     from .config import load_config
-    from .routing.stats import merge_reports, read_reports
+    from .routing.stats import group_mismatches, merge_reports, read_reports
 
     if folder is None:
         folder = load_config().report_dir
@@ -851,6 +980,19 @@ def report(
             )
     reports = read_reports(folder)
     rows, mismatches = merge_reports(reports)
+    groups = group_mismatches(mismatches)
+    listed = groups[-shown:] if shown else []
+    counted = sum(r.mismatches for r in rows)
+    if page is not None:
+        from .atomic import write_atomic
+        from .routing.html_report import render
+
+        text = render(rows, groups, folder=_relative(folder), processes=len(reports))
+        try:
+            write_atomic(page, text)
+        except OSError as exc:
+            raise click.FileError(str(page), hint=exc.strerror) from exc
+        out.err_console.print(f"wrote {_relative(page)}: {len({r.method for r in rows})} route(s)")
     if as_json:
         out.print_json(
             {
@@ -858,6 +1000,10 @@ def report(
                 "processes": len(reports),
                 "rows": [row.to_json() for row in rows],
                 "mismatches": mismatches[-shown:] if shown else [],
+                "groups": listed,
+                "counted": counted,
+                "kept": len(mismatches),
+                "limits": _limits(shown),
             }
         )
     elif not rows:
@@ -881,21 +1027,10 @@ def report(
             ],
             title=f"{_relative(folder)}: {len(reports)} process(es)",
         )
-        if mismatches and shown:
-            out.print_table(
-                ["method", "kind", "what differs", "request"],
-                [
-                    [
-                        m["method"],
-                        m["kind"],
-                        "; ".join(m["differences"])
-                        or f"python {m['python']}, bridge {m['bridge']}",
-                        json.dumps(m["request"], separators=(",", ":")),
-                    ]
-                    for m in mismatches[-shown:]
-                ],
-                title=f"newest mismatches ({min(shown, len(mismatches))} of {len(mismatches)})",
-            )
+        if listed:
+            _print_groups(listed, len(groups))
+        for note in _cap_notes(counted, len(mismatches), groups, shown):
+            out.out_console.print(note)
     if reset:
         for path in folder.glob("*.json"):
             path.unlink()
@@ -916,6 +1051,85 @@ def _duration(ns: float | None) -> str:
     return f"{ns / 1_000_000:.1f} ms"
 
 
+#: How much of an answer a table cell shows; --json has it whole.
+_ANSWER_CHARS = 80
+
+
+def _print_groups(listed: list[dict[str, Any]], total: int) -> None:
+    """The mismatch groups, the newest seen last, each side's answer in its own column."""
+    ports = {g["port"] or "bridge" for g in listed}
+    port_header = f"port ({ports.pop()})" if len(ports) == 1 else "port"
+
+    def port_cell(group: dict[str, Any]) -> str:
+        answer = _cut(str(group["example"].get("bridge", "")))
+        return answer if port_header != "port" else f"{group['port'] or 'bridge'}: {answer}"
+
+    out.print_table(
+        ["count", "method", "kind", "what differs (python != port)", "python", port_header]
+        + ["first seen", "last seen", "newest request"],
+        [
+            [
+                g["count"],
+                g["method"],
+                g["kind"],
+                "; ".join(g["differences"]),
+                _cut(str(g["example"].get("python", ""))),
+                port_cell(g),
+                _when(g["first_seen"]),
+                _when(g["last_seen"]),
+                json.dumps(g["example"].get("request"), ensure_ascii=False, separators=(",", ":")),
+            ]
+            for g in listed
+        ],
+        title=f"mismatches, identical ones counted once: the newest {len(listed)} of {total}"
+        if len(listed) < total
+        else f"mismatches, identical ones counted once: {total}",
+    )
+
+
+def _limits(shown: int) -> dict[str, int]:
+    from .routing.compare import _MAX_DIFFERENCES
+    from .routing.experiment import RECORDS_KEPT
+
+    return {
+        "records_per_method_per_process": RECORDS_KEPT,
+        "differences_per_record": _MAX_DIFFERENCES,
+        "listed": shown,
+    }
+
+
+def _cap_notes(counted: int, kept: int, groups: list[dict[str, Any]], shown: int) -> list[str]:
+    """What the tables leave out, and why, one sentence each."""
+    limits = _limits(shown)
+    notes = []
+    if shown and len(groups) > shown:
+        notes.append(
+            f"{shown} newest of {len(groups)} kinds of mismatch listed (--mismatches N lists more)"
+        )
+    if counted > kept:
+        notes.append(
+            f"{kept} of {counted} mismatches kept as records (each process keeps the newest "
+            f"{limits['records_per_method_per_process']} per method); "
+            "the kinds of mismatch are counted among the kept ones"
+        )
+    if any(len(g["differences"]) >= limits["differences_per_record"] for g in groups):
+        notes.append(
+            f"a record lists at most {limits['differences_per_record']} differences "
+            "(the first ones, in field order)"
+        )
+    return notes
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _ANSWER_CHARS else text[: _ANSWER_CHARS - 1] + "…"
+
+
+def _when(seconds: float | None) -> str:
+    import time
+
+    return "" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
 def _relative(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -934,6 +1148,141 @@ def _size(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.1f} MiB"
     return f"{size / 1024:.1f} KiB"
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="MODULE:FUNCTION...")
+@click.option(
+    "--examples",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Requests drawn per search (before shrinking).",
+)
+@click.option("--seed", type=int, help="Draw the same requests every run [default: new each run].")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop the whole run after this many seconds, keeping what was found.",
+)
+@click.option(
+    "--where",
+    "where_items",
+    multiple=True,
+    metavar="FIELD=DOMAIN",
+    help="A field's domain (repeatable): 0..1000, /REGEX/ or A|B|C; dotted paths for "
+    "nested fields.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def diff(
+    targets: tuple[str, ...],
+    examples: int,
+    seed: int | None,
+    timeout_s: float | None,
+    where_items: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Find requests on which a routed function and its port disagree.
+
+    Draws requests from the route's request type with Hypothesis (every type's full
+    range and edge values), runs the legacy Python function and the port (the wasm
+    module of [tool.bridge.services], or the sidecar) on each, and compares them by the
+    route's rules (tolerances, ignore_fields, compare=, ignore=, errors=). Prints each
+    difference shrunk to a minimal request, with both answers. Exit status 1 if any
+    was found. Run it from the project's folder: MODULE is imported from there.
+    Preconditions: --where, or [tool.bridge.routes."pkg.Service/Method".diff] where.
+
+    \b
+    Example:
+      bridge diff shopapp.pricing:vat_cents
+      bridge diff shopapp.pricing:vat_cents --where rate_permille=0..1000 --seed 1
+      bridge diff app.text:slug --where 'lang=en|de' --where 'sku=/[A-Z]{3}-[0-9]{1,4}/'
+      bridge diff shopapp.pricing:line_total shopapp.pricing:vat_cents --json
+    """
+    import os
+    import time
+
+    from .testing import parse_where, require_hypothesis
+
+    runner = require_hypothesis()
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        # Hypothesis caches what it learns of the code under ./.hypothesis; not in the
+        # user's project (examples are not kept at all: database=None)
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        from .resources import user_cache_dir
+
+        set_hypothesis_home_dir(user_cache_dir() / "hypothesis")
+    where = {}
+    for item in where_items:
+        try:
+            path, domain = parse_where(item)
+        except ValueError as exc:
+            raise ConfigError(f"--where {exc}") from None
+        where[path] = domain
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    results = []
+    for target in targets:
+        left = None if deadline is None else max(0.001, deadline - time.monotonic())
+        message = f"diff {target}: up to {examples} requests per search ..."
+        status, counter = _diff_progress(message, target)
+        with status:
+            results.append(
+                runner.run_diff(
+                    target,
+                    examples=examples,
+                    seed=seed,
+                    timeout_s=left,
+                    where=where,
+                    on_example=counter,
+                )
+            )
+    if as_json:
+        out.print_json(
+            {"agrees": all(r.agrees for r in results), "routes": [r.to_json() for r in results]}
+        )
+    else:
+        _print_diff(results)
+    if not all(r.agrees for r in results):
+        sys.exit(1)
+
+
+def _diff_progress(message: str, target: str) -> tuple[Any, Any]:
+    """A spinner counting the requests on a terminal; elsewhere progress()'s one line."""
+    if not out.err_console.is_terminal:
+        return out.progress(message), None
+    status = out.err_console.status(message)
+
+    def count(tried: int) -> None:
+        if tried % 100 == 0:
+            status.update(f"diff {target}: {tried} requests ...")
+
+    return status, count
+
+
+def _print_diff(results: list[Any]) -> None:
+    out.print_table(
+        ["target", "method", "requests", "differences", "time"],
+        [
+            [
+                r.target,
+                r.method,
+                r.examples,
+                len(r.differences) or "none",
+                f"{r.elapsed_s:.1f} s" + (" (timed out)" if r.timed_out else ""),
+            ]
+            for r in results
+        ],
+    )
+    for result in results:
+        for index, difference in enumerate(result.differences, 1):
+            out.out_console.print(
+                f"{result.target}: difference {index} of {len(result.differences)} "
+                f"({difference.kind}), shrunk to a minimal request:",
+                markup=False,
+            )
+            out.out_console.print(str(difference).split("\n", 1)[1] + "\n", markup=False)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from .resources import user_cache_dir
 
 __all__ = [
     "BridgeConfig",
+    "DiffConfig",
     "Engine",
     "Mode",
     "RouteConfig",
@@ -289,6 +290,14 @@ class ShadowConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DiffConfig:
+    """How `bridge diff` draws this route's requests: the legacy function's preconditions."""
+
+    #: (dotted field path, domain text) pairs, as bridge/testing/domains.py parses them.
+    where: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RouteConfig:
     """The settings of one routed function (or the defaults every route starts from)."""
 
@@ -302,6 +311,7 @@ class RouteConfig:
     #: The module that serves this function, over the service's entry in `services`.
     module: Path | None = None
     shadow: ShadowConfig = field(default_factory=ShadowConfig)
+    diff: DiffConfig = field(default_factory=DiffConfig)
 
     def __post_init__(self) -> None:
         if self.timeout_s is not None:
@@ -603,7 +613,27 @@ class _TableReader:
         if "shadow" in table:
             shadow = self.table(table, "shadow", where)
             changes["shadow"] = self.shadow(f"{where}shadow.", shadow, base.shadow)
+        if "diff" in table:
+            changes["diff"] = self.diff(f"{where}diff.", self.table(table, "diff", where))
         return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+    def diff(self, where: str, table: Mapping[str, object]) -> DiffConfig:
+        """`bridge diff`'s table: `where = {field = "domain"}`, each domain checked now."""
+        from .testing.domains import parse_where
+
+        self.check_keys(where, table, ("where",))
+        domains = []
+        for path, text in self.table(table, "where", where).items():
+            if not isinstance(text, str):
+                raise self.fail(
+                    f"{where}where.{path}",
+                    f'must be a domain string, not {text!r} (quote a dotted path: "a.b" = "1..9")',
+                )
+            try:
+                domains.append(parse_where(f"{path}={text}"))
+            except ValueError as exc:
+                raise self.fail(f"{where}where.{path}", str(exc)) from None
+        return DiffConfig(where=tuple(domains))
 
     def shadow(self, where: str, table: Mapping[str, object], base: ShadowConfig) -> ShadowConfig:
         """A shadow table over `base` (the defaults' shadow settings): keys it leaves out
@@ -678,7 +708,7 @@ _TOP_KEYS = (
     "tracing",
 )
 _SIDECAR_KEYS = ("target", "managed", "workers", "timeout_s")
-_ROUTE_KEYS = ("mode", "candidate", "fallback", "timeout_s", "module", "shadow")
+_ROUTE_KEYS = ("mode", "candidate", "fallback", "timeout_s", "module", "shadow", "diff")
 _KIND_NAMES = {str: "string", bool: "boolean (true/false)", list: "list", int: "whole number"}
 
 

@@ -3,6 +3,8 @@
 - tests/sidecar/node: @grpc/grpc-js and @grpc/proto-loader from the npm registry, at the
   versions its package-lock.json pins (`npm ci`), again only when the lockfile changes.
 - grpcurl, built by bridge's Go into build/tools/bin (`go install ...grpcurl@VERSION`).
+- chromium, Debian's, with apt when run as root: the headless browser that renders
+  `bridge report --html` in its test.
 
 bridge itself needs neither, so this never fails the test command: when a client cannot
 be installed it says why and how to get it, and the tests that need it skip with the
@@ -124,12 +126,35 @@ def _grpcurl_failed(reason: str) -> bool:
     return False
 
 
+def ensure_chromium() -> bool:
+    if find_chromium() is not None:
+        return True
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]
+    if os.geteuid() != 0:
+        say("chromium not found: the HTML report's browser test will skip. To run it:")
+        print(f"  sudo apt-get update && sudo {' '.join(command[:-2])} chromium")
+        return False
+    say("installing Debian's chromium with apt (the HTML report's browser test)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for argv in (["apt-get", "update", "-qq"], command):
+        error = run_quietly(argv, cwd=ROOT, env=env, timeout_s=900)
+        if error is not None:
+            say(f"{error}: the HTML report's browser test will skip")
+            return False
+    return find_chromium() is not None
+
+
+def find_chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def main() -> int:
     started = time.monotonic()
     node = ensure_node_client()
     grpcurl = ensure_grpcurl()
+    chromium = ensure_chromium()
     elapsed = time.monotonic() - started
-    if node and grpcurl and elapsed > 1:
+    if node and grpcurl and chromium and elapsed > 1:
         say(f"test clients ready in {elapsed:.1f} s")
     return 0  # the tests skip, with the reason, what is missing
 

@@ -10,6 +10,8 @@ call raises the same TypeError the original would.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import enum
 import inspect
 import types
@@ -24,7 +26,7 @@ from google.protobuf.message import DecodeError, Message
 from .. import abi
 from ..errors import AbiViolation, InvalidArguments, RouteError
 
-__all__ = ["Binding", "bind", "identity", "is_map", "plain"]
+__all__ = ["Binding", "bind", "identity", "is_map", "parameters", "plain"]
 
 _INTS = frozenset(
     {
@@ -49,6 +51,11 @@ _SCALAR_HINTS: dict[int, tuple[type, ...]] = {
     **{t: (float, int) for t in _FLOATS},
 }
 _SELF_NAMES = ("self", "cls")
+# Python values protobuf's well-known types stand for (bridge proto derives them).
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": datetime.datetime,
+    "google.protobuf.Duration": datetime.timedelta,
+}
 # Descriptors are typed loosely: protobuf's stubs for its upb and pure-Python backends
 # disagree (message_type is Optional in one of them).
 Field = Any
@@ -97,7 +104,7 @@ def bind(
     response = message_factory.GetMessageClass(descriptor.output_type)
     signature = inspect.signature(fn)
     hints = _hints(fn)
-    params = _parameters(signature, name)
+    params = parameters(signature, name)
     _check_parameters(params, descriptor.input_type, hints, name)
     return_hint = hints.get("return", inspect.Parameter.empty)
     if to_python is None:
@@ -108,7 +115,7 @@ def bind(
         method=method,
         request_class=request,
         response_class=response,
-        encode=_encoder(fn, signature, request, descriptor.input_type, method),
+        encode=_encoder(fn, signature, request, descriptor.input_type, method, hints),
         to_python=to_python,
         to_message=to_message,
         to_kwargs=_kwargs_reader(params, descriptor.input_type, hints),
@@ -120,6 +127,8 @@ def plain(value: Any) -> Any:
     protobuf's constructors take for message fields."""
     if isinstance(value, Message | str | bytes | int | float | bool) or value is None:
         return value
+    if isinstance(value, decimal.Decimal):
+        return str(value)  # a Decimal travels as its exact text (bridge proto: string)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple) and hasattr(value, "_asdict"):
@@ -168,7 +177,9 @@ def _hints(fn: Any) -> dict[str, Any]:
     return hints
 
 
-def _parameters(signature: inspect.Signature, name: str) -> list[inspect.Parameter]:
+def parameters(signature: inspect.Signature, name: str) -> list[inspect.Parameter]:
+    """The parameters a request's fields are matched to: all but a leading self/cls;
+    RouteError for *args and **kwargs, which name no field."""
     params = list(signature.parameters.values())
     if (
         params
@@ -238,6 +249,8 @@ def _hint_problem(hint: Any, field: Field) -> str | None:
     if field.type == FieldDescriptor.TYPE_ENUM:
         return None if hint is int or _is_int_enum(hint) else f"{shown} is not an int or IntEnum"
     allowed = _SCALAR_HINTS[field.type]
+    if field.type == FieldDescriptor.TYPE_STRING and hint is decimal.Decimal:
+        return None
     if isinstance(hint, type) and (issubclass(hint, allowed) and not _bool_for_number(hint, field)):
         return None
     wanted = " or ".join(t.__name__ for t in allowed)
@@ -245,6 +258,8 @@ def _hint_problem(hint: Any, field: Field) -> str | None:
 
 
 def _fits_message(hint: Any, message: Descriptor) -> bool:
+    if message.full_name in _WELL_KNOWN and hint is _WELL_KNOWN[message.full_name]:
+        return True
     if isinstance(hint, type) and issubclass(hint, Message):
         return bool(hint.DESCRIPTOR.full_name == message.full_name)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
@@ -304,6 +319,7 @@ def _encoder(
     request: type[Message],
     message: Descriptor,
     method: str,
+    hints: Mapping[str, Any],
 ) -> Callable[..., Message]:
     """A function with `fn`'s signature that returns the request message."""
     namespace: dict[str, Any] = {"_Request": request, "_plain": plain}
@@ -329,8 +345,8 @@ def _encoder(
     values = []
     for field in message.fields:
         value = field.name
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
-            # Dataclasses and named tuples become dicts, which protobuf takes.
+        if field.type == FieldDescriptor.TYPE_MESSAGE or _mentions_decimal(hints.get(field.name)):
+            # Dataclasses and named tuples become dicts, which protobuf takes; Decimals text.
             value = f"_plain({field.name})"
         values.append(f"{field.name}={value}")
     source = (
@@ -436,7 +452,11 @@ def _record_reader(message: Descriptor, hint: Any, name: str) -> Callable[[Messa
             return hint(**{n: read(response) for n, read in readers.items()})
 
         return to_record
-    plain_readers = {f.name: _value_reader(f, inspect.Parameter.empty) for f in message.fields}
+    field_hints = _hints(hint) if typing.is_typeddict(hint) else {}
+    plain_readers = {
+        f.name: _value_reader(f, field_hints.get(f.name, inspect.Parameter.empty))
+        for f in message.fields
+    }
 
     def to_dict(response: Message) -> Any:
         return {n: read(response) for n, read in plain_readers.items()}
@@ -449,52 +469,73 @@ def _value_reader(field: Field, hint: Any) -> Callable[[Message], Any]:
     name = field.name
     if _is_optional(hint):
         inner = _value_reader(field, next(a for a in typing.get_args(hint) if a is not type(None)))
+        if not field.has_presence:  # unset reads as the default, as it did without the hint
+            return inner
 
         def read_optional(message: Message) -> Any:
             return inner(message) if message.HasField(name) else None
 
         return read_optional
+    args = typing.get_args(hint)
     if is_map(field):
-        return lambda message: dict(getattr(message, name))
+        value = _converter(args[1], _map_value(field).message_type) if len(args) == 2 else None
+        if value is None:
+            return lambda message: dict(getattr(message, name))
+        return lambda message: {k: value(v) for k, v in getattr(message, name).items()}
     if field.is_repeated:
-        args = typing.get_args(hint)
-        convert = _converter(args[0] if args else inspect.Parameter.empty)
+        convert = _converter(args[0] if args else inspect.Parameter.empty, field.message_type)
         if convert is None:
             return lambda message: list(getattr(message, name))
         return lambda message: [convert(v) for v in getattr(message, name)]
-    single = _converter(hint)
+    single = _converter(hint, field.message_type)
     if single is None:
         return lambda message: getattr(message, name)
     return lambda message: single(getattr(message, name))
 
 
-def _converter(hint: Any) -> Callable[[Any], Any] | None:
-    """How a protobuf value becomes the `hint` type (None: it already is one)."""
+def _converter(hint: Any, message: Descriptor | None) -> Callable[[Any], Any] | None:
+    """How a protobuf value (of `message` type, for a message) becomes the `hint` type
+    (None: it already is one)."""
     if _is_int_enum(hint):
         return hint  # type: ignore[no-any-return]
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        field_hints = _hints(hint)
+    if hint is datetime.datetime:
+        return lambda value: value.ToDatetime(tzinfo=datetime.timezone.utc)
+    if hint is datetime.timedelta:
+        return lambda value: value.ToTimedelta()
+    if hint is decimal.Decimal:
+        return decimal.Decimal
+    if message is None or not isinstance(hint, type) or typing.get_origin(hint) is not None:
+        return None
+    if dataclasses.is_dataclass(hint):
         names = [f.name for f in dataclasses.fields(hint)]
-        converters = {n: _converter(field_hints.get(n, inspect.Parameter.empty)) for n in names}
+    elif _is_named_tuple(hint) or typing.is_typeddict(hint):
+        names = list(getattr(hint, "_fields", None) or hint.__annotations__)
+    else:
+        return None
+    make: Callable[..., Any] = dict if typing.is_typeddict(hint) else hint
+    built: list[dict[str, Callable[[Message], Any]]] = []
 
-        def to_dataclass(value: Message) -> Any:
-            return hint(
-                **{
-                    n: (c(getattr(value, n)) if c else _python(getattr(value, n)))
-                    for n, c in converters.items()
-                }
-            )
+    def readers() -> dict[str, Callable[[Message], Any]]:
+        field_hints = _hints(hint)
+        return {
+            n: _value_reader(message.fields_by_name[n], field_hints.get(n, inspect.Parameter.empty))
+            for n in names
+            if n in message.fields_by_name
+        }
 
-        return to_dataclass
-    return None
+    def to_record(value: Message) -> Any:
+        # Built on first use, not now: a class that holds itself would recurse forever.
+        # Two threads may both build it; each gets a whole, equal set of readers.
+        if not built:
+            built.append(readers())
+        return make(**{n: read(value) for n, read in built[0].items()})
+
+    return to_record
 
 
-def _python(value: Any) -> Any:
-    if isinstance(value, str | int | float | bytes | Message):
-        return value
-    if isinstance(value, Mapping):
-        return dict(value)
-    return list(value)
+def _mentions_decimal(hint: Any) -> bool:
+    """Whether a Decimal may be in a value of type `hint` (top level, list or dict)."""
+    return hint is decimal.Decimal or any(_mentions_decimal(a) for a in typing.get_args(hint))
 
 
 def _result_writer(message: Descriptor, response: type[Message]) -> Callable[[Any], Message]:

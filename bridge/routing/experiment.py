@@ -20,11 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ..errors import ShadowMismatch
 from .compare import Comparison
+from .jsonable import message_json, message_to_dict
 from .stats import Recorder
 
 __all__ = ["Experiment", "Mismatch", "Outcome", "Workers", "detached"]
@@ -63,7 +63,7 @@ class Outcome:
             return f"{type(self.error).__name__}: {self.error}"
         if self.value is None:
             return "(nothing)"
-        return json_format.MessageToJson(self.value, indent=None, preserving_proto_field_name=True)
+        return message_json(self.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class Mismatch:
     `kind` is `value` (both answered, differently), `candidate-error` (only the
     candidate failed), `control-error` (only Python raised), `unmappable` (Python's
     answer does not fit the response message) or `compare-error` (a user comparator,
-    rule or redact function raised).
+    rule or redact function raised). `port` is the candidate's side: wasm or sidecar.
     """
 
     method: str
@@ -84,24 +84,41 @@ class Mismatch:
     candidate: Outcome
     differences: tuple[str, ...] = ()
     time: float = field(default_factory=time.time)
+    port: str = "bridge"
 
     def __str__(self) -> str:
-        detail = (
-            "; ".join(self.differences)
-            if self.differences
-            else (f"python: {self.control.describe()}; bridge: {self.candidate.describe()}")
-        )
-        return f"{self.method} {self.kind}: {detail}"
+        return self.summary()
+
+    def summary(self, *, request: bool = True) -> str:
+        """One line: the method, what differs with each side named, and the request
+        (left out of log lines: a log is kept longer and read more widely than a report)."""
+        port = f"the port ({self.port})"
+        python, answer = self.control.describe(), self.candidate.describe()
+        differences = "; ".join(self.differences)
+        if self.kind == "value" and differences:
+            detail = f"python and {port} differ (python != port): {differences}"
+        elif self.kind == "value":
+            detail = f"the compare function rejects {port}: python {python}, port {answer}"
+        elif self.kind == "candidate-error":
+            detail = f"{port} failed where python answered: port {answer}, python {python}"
+        elif self.kind == "control-error":
+            detail = f"python raised where {port} answered: python {python}, port {answer}"
+        elif self.kind == "unmappable":
+            detail = f"python's answer does not fit the response message: {differences}"
+        else:
+            detail = f"comparing python and {port} failed: {differences}"
+        if not request:
+            return f"{self.method}: {detail}"
+        shown = "(not kept)" if self.request is None else message_json(self.request)
+        return f"{self.method}: {detail}; request {shown}"
 
     def to_json(self) -> dict[str, Any]:
-        request = None
-        if self.request is not None:
-            request = json_format.MessageToDict(self.request, preserving_proto_field_name=True)
         return {
             "time": self.time,
             "method": self.method,
             "kind": self.kind,
-            "request": request,
+            "port": self.port,
+            "request": None if self.request is None else message_to_dict(self.request),
             "python": self.control.describe(),
             "bridge": self.candidate.describe(),
             "differences": list(self.differences),
@@ -139,7 +156,13 @@ class Experiment:
         except Exception as exc:  # noqa: BLE001 - a user comparator must not fail the call
             logger.exception("%s: the shadow comparison failed", self.method)
             mismatch = Mismatch(
-                self.method, "compare-error", request, control, candidate, (repr(exc),)
+                self.method,
+                "compare-error",
+                request,
+                control,
+                candidate,
+                (repr(exc),),
+                port=self.recorder.side,
             )
         if mismatch is None:
             return
@@ -154,9 +177,11 @@ class Experiment:
         self.recorder.count("mismatches")
         record = self._redacted(mismatch)
         self.records.append(record)
-        logger.info("shadow mismatch: %s", record)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("shadow mismatch: %s", record.summary(request=False))
         if self.strict:
-            raise ShadowMismatch(f"shadow mismatch: {record}", mismatch=record)
+            # The route's wrapper re-raises it without these frames (router.py).
+            raise ShadowMismatch(str(record), mismatch=record)
 
     def compare_outcomes(
         self, request: Message | None, control: Outcome, candidate: Outcome
@@ -164,7 +189,15 @@ class Experiment:
         """The mismatch between two outcomes, if any; records nothing."""
 
         def found(kind: str, differences: Sequence[str] = ()) -> Mismatch:
-            return Mismatch(self.method, kind, request, control, candidate, tuple(differences))
+            return Mismatch(
+                self.method,
+                kind,
+                request,
+                control,
+                candidate,
+                tuple(differences),
+                port=self.recorder.side,
+            )
 
         if control.error is not None:
             if isinstance(control.error, _Unmappable):
@@ -199,6 +232,7 @@ class Experiment:
             mismatch.candidate,
             mismatch.differences,
             mismatch.time,
+            mismatch.port,
         )
 
 

@@ -31,7 +31,7 @@ from typing import Any, ParamSpec, TypeVar
 from google.protobuf.message import Message
 
 from ..config import BridgeConfig, Mode, RouteConfig, load_config, route_problem
-from ..errors import ConfigError
+from ..errors import ConfigError, ShadowMismatch
 from ..runtime.module import load
 from ..sidecar.client import SidecarBackend
 from ..sidecar.process import ManagedSidecar
@@ -563,7 +563,12 @@ def _wrapper(fn: Callable[P, R], routed: Route) -> Callable[P, R]:
             plan = routed.plan
             if plan is None:
                 return await fn(*args, **kwargs)  # type: ignore[misc]
-            return await plan.call_async(args, kwargs)
+            try:
+                return await plan.call_async(args, kwargs)
+            except ShadowMismatch as exc:
+                if _raised_by(exc, routed):
+                    raise _from_the_caller(exc) from None
+                raise
 
         wrapper: Any = routed_async
     else:
@@ -572,12 +577,31 @@ def _wrapper(fn: Callable[P, R], routed: Route) -> Callable[P, R]:
             plan = routed.plan
             if plan is None:
                 return fn(*args, **kwargs)
-            return plan(args, kwargs)
+            try:
+                return plan(args, kwargs)
+            except ShadowMismatch as exc:
+                if _raised_by(exc, routed):
+                    raise _from_the_caller(exc) from None
+                raise
 
         wrapper = routed_sync
     functools.update_wrapper(wrapper, fn)
     wrapper.__bridge_route__ = routed
     return wrapper  # type: ignore[no-any-return]
+
+
+def _raised_by(exc: ShadowMismatch, routed: Route) -> bool:
+    """Whether `exc` is this route's own mismatch, not one of a routed function that
+    its Python code called (whose frames through that code are worth keeping)."""
+    return getattr(exc.mismatch, "method", None) == routed.method
+
+
+def _from_the_caller(exc: ShadowMismatch) -> ShadowMismatch:
+    """Strict mode's mismatch without the frames of the plan and the comparison, and
+    without Python's exception as its context: the caller's traceback ends at the
+    routed call, under the message that says what differs."""
+    exc.__context__ = None
+    return exc.with_traceback(None)
 
 
 def _parse_mode(text: str) -> Mode:

@@ -21,10 +21,27 @@ from typing import Any
 
 from ..atomic import write_atomic
 
-__all__ = ["Histogram", "Recorder", "Row", "merge_reports", "read_reports", "write_report"]
+__all__ = [
+    "Histogram",
+    "Recorder",
+    "Row",
+    "group_mismatches",
+    "merge_reports",
+    "read_reports",
+    "write_report",
+]
 
 REPORT_VERSION = 1
+#: The timeline of a row (the HTML report's "over time"): counts per 5 minutes, 2 days.
+TIMELINE_BUCKET_S = 300
+TIMELINE_BUCKETS = 2 * 24 * 3600 // TIMELINE_BUCKET_S
+TIMELINE_COLUMNS = ("calls", "errors", "fallbacks", "mismatches")
+_TIMELINE_INDEX = {name: index for index, name in enumerate(TIMELINE_COLUMNS)}
 _SUB_BITS = 3  # 2**3 = 8 buckets per power of two
+
+
+def _bucket_now() -> int:
+    return int(time.time()) // TIMELINE_BUCKET_S
 
 
 def bucket_of(ns: int) -> int:
@@ -111,6 +128,9 @@ class Row:
     ignored: int = 0  # mismatches a known-mismatch rule accepted
     dropped: int = 0  # off-thread candidates dropped because the queue was full
     latency: Histogram = field(default_factory=Histogram)
+    #: Per TIMELINE_BUCKET_S of Unix time (its start // TIMELINE_BUCKET_S): calls, errors,
+    #: fallbacks, mismatches; the newest TIMELINE_BUCKETS only.
+    timeline: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -120,6 +140,19 @@ class Row:
         for name in ("calls", "errors", "fallbacks", "mismatches", "ignored", "dropped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latency.merge(other.latency)
+        for bucket, counts in other.timeline.items():
+            for index, count in enumerate(counts):
+                if count:
+                    self.tally(bucket, index, count)
+
+    def tally(self, bucket: int, index: int, count: int = 1) -> None:
+        """Add `count` to column `index` (TIMELINE_COLUMNS) of a timeline bucket."""
+        slot = self.timeline.get(bucket)
+        if slot is None:
+            slot = self.timeline[bucket] = [0] * len(TIMELINE_COLUMNS)
+            if len(self.timeline) > TIMELINE_BUCKETS:
+                del self.timeline[min(self.timeline)]
+        slot[index] += count
 
     def to_json(self) -> dict[str, Any]:
         p50, p99 = self.latency.percentile(50), self.latency.percentile(99)
@@ -136,6 +169,7 @@ class Row:
             "p50_us": None if p50 is None else round(p50 / 1000, 3),
             "p99_us": None if p99 is None else round(p99 / 1000, 3),
             "histogram": {str(i): c for i, c in sorted(self.latency.counts.items())},
+            "timeline": [[bucket, *counts] for bucket, counts in sorted(self.timeline.items())],
         }
 
     @classmethod
@@ -144,6 +178,10 @@ class Row:
         for name in ("calls", "errors", "fallbacks", "mismatches", "ignored", "dropped"):
             setattr(row, name, int(data.get(name, 0)))
         row.latency.counts = {int(i): int(c) for i, c in data.get("histogram", {}).items()}
+        for bucket, *counts in data.get("timeline", []):
+            for index, count in enumerate(counts[: len(TIMELINE_COLUMNS)]):
+                if count:
+                    row.tally(int(bucket), index, int(count))
         return row
 
 
@@ -165,6 +203,11 @@ class Recorder:
         #: here directly and call fold() once it is longer than FOLD_AT.
         self.samples: deque[int] = deque()
 
+    @property
+    def side(self) -> str:
+        """Who runs: python, wasm or sidecar."""
+        return self._row.side
+
     def call(self, ns: int, *, error: bool = False) -> None:
         """One call that took `ns` nanoseconds (and failed, if `error`)."""
         samples = self.samples
@@ -176,6 +219,8 @@ class Recorder:
         """One more fallback, mismatch, ignored mismatch or dropped candidate."""
         with self._lock:
             setattr(self._row, name, getattr(self._row, name) + 1)
+            if name in _TIMELINE_INDEX:
+                self._row.tally(_bucket_now(), _TIMELINE_INDEX[name])
 
     def snapshot(self) -> Row:
         self.fold()
@@ -199,6 +244,7 @@ class Recorder:
         with self._lock:
             row = self._row
             counts = row.latency.counts
+            calls, errors = row.calls, row.errors
             while True:
                 try:
                     ns = samples.popleft()
@@ -210,6 +256,12 @@ class Recorder:
                 row.calls += 1
                 index = bucket_of(ns)
                 counts[index] = counts.get(index, 0) + 1
+            # Calls count in the bucket they are folded in: at most a report interval late.
+            if row.calls > calls:
+                bucket = _bucket_now()
+                row.tally(bucket, 0, row.calls - calls)
+                if row.errors > errors:
+                    row.tally(bucket, 1, row.errors - errors)
 
 
 def write_report(
@@ -231,7 +283,7 @@ def write_report(
         "rows": [row.to_json() for row in rows],
         "mismatches": list(mismatches),
     }
-    write_atomic(path, json.dumps(payload, indent=1) + "\n")
+    write_atomic(path, json.dumps(payload, ensure_ascii=False, separators=(",", ": ")) + "\n")
     return path
 
 
@@ -240,7 +292,7 @@ def read_reports(folder: Path) -> list[dict[str, Any]]:
     reports = []
     for path in sorted(folder.glob("*.json")):
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and data.get("version") == REPORT_VERSION:
@@ -264,3 +316,37 @@ def merge_reports(
         mismatches.extend(report.get("mismatches", []))
     mismatches.sort(key=lambda m: float(m.get("time", 0)))
     return sorted(rows.values(), key=lambda r: r.key), mismatches
+
+
+def group_mismatches(mismatches: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Identical mismatch records as one group each, the newest-seen group last.
+
+    Records are identical when method, kind, port and differences agree (and, for the
+    kinds that list no differences, both answers): each group has its count, when it
+    was first and last seen, and its newest record as the example.
+    """
+    groups: dict[tuple[object, ...], dict[str, Any]] = {}
+    for record in sorted(mismatches, key=lambda m: float(m.get("time", 0))):
+        differences = tuple(record.get("differences", ()))
+        key: tuple[object, ...] = (
+            record.get("method"),
+            record.get("kind"),
+            record.get("port"),
+            differences,
+        )
+        if not differences:
+            key += (record.get("python"), record.get("bridge"))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {
+                "method": record.get("method"),
+                "kind": record.get("kind"),
+                "port": record.get("port"),
+                "differences": list(differences),
+                "count": 0,
+                "first_seen": record.get("time"),
+            }
+        group["count"] += 1
+        group["last_seen"] = record.get("time")
+        group["example"] = dict(record)
+    return sorted(groups.values(), key=lambda g: float(g["last_seen"] or 0))

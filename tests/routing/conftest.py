@@ -9,6 +9,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from grpc_tools import protoc
 
 from bridge import load
-from bridge.config import BridgeConfig, RouteConfig
+from bridge.config import BridgeConfig, Mode, RouteConfig, ShadowConfig
 from bridge.routing import Router
 from tests.grpc_server import GuestServicer, serve_generic, serve_modules
 
@@ -130,3 +131,40 @@ class Gate:
         self.release.wait(GATE_WAIT_S)
         self.finished.set()
         return self.answer
+
+
+@dataclass(frozen=True)
+class EveryMode:
+    """A router whose routes answer in every way there is, and its routed functions:
+    `normalize` in shadow mode (the Go port differs on runs of spaces), `panic` in wasm
+    mode with fallback (the guest panics: Python answers), `echo` in wasm mode."""
+
+    router: Router
+    normalize: Callable[[str], str]
+    panic: Callable[[str], str]
+    echo: Callable[[str], str]
+
+
+def every_mode(make_router: MakeRouter, **settings: Any) -> EveryMode:
+    router = make_router(
+        {
+            f"{PRICING}/NormalizeSku": RouteConfig(mode=Mode("shadow"), shadow=ShadowConfig()),
+            f"{FAULTY}/Panic": RouteConfig(mode=Mode("wasm"), fallback=True),
+            f"{FAULTY}/Echo": RouteConfig(mode=Mode("wasm")),
+        },
+        **settings,
+    )
+
+    @router.route(f"{PRICING}/NormalizeSku")
+    def normalize_sku(sku: str) -> str:
+        return sku.strip().upper().replace(" ", "-")
+
+    @router.route(f"{FAULTY}/Panic")
+    def panic(text: str) -> str:
+        return f"python: {text}"
+
+    @router.route(f"{FAULTY}/Echo")
+    def echo(text: str) -> str:
+        raise NotImplementedError
+
+    return EveryMode(router, normalize_sku, panic, echo)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import importlib
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import pytest
+from grpc_tools import protoc
 
 from bridge.errors import InvalidArguments, RouteError
 from bridge.routing.binding import bind, plain
+from bridge.schema.compile import well_known_include
 
 QUOTE = "pricing.v1.Pricing/Quote"
 NORMALIZE = "pricing.v1.Pricing/NormalizeSku"
@@ -167,3 +174,154 @@ def test_message_fields_take_dataclasses_and_dicts(kitchen_pb2: ModuleType) -> N
     assert list(request.repeated.r_int64) == [1, 2]
     assert dict(request.maps.m_int32) == {1: "a"}
     assert not request.HasField("presence")
+
+
+# --- the conversions a schema derived by `bridge proto` needs ---------------------------
+
+CONVERSIONS = """
+syntax = "proto3";
+package conv.v1;
+import "google/protobuf/duration.proto";
+import "google/protobuf/timestamp.proto";
+service Conv {
+  rpc Book(BookRequest) returns (BookResponse);
+  rpc Total(TotalRequest) returns (TotalResponse);
+  rpc Grow(Tree) returns (Tree);
+}
+message Tree { string name = 1; repeated Tree children = 2; }
+message Slot { google.protobuf.Timestamp at = 1; optional int64 seats = 2; string fee = 3; }
+message Span { double a = 1; double b = 2; }
+message BookRequest {
+  google.protobuf.Timestamp at = 1;
+  google.protobuf.Duration length = 2;
+  string price = 3;
+  repeated string prices = 4;
+  map<string, Slot> slots = 5;
+  Span span = 6;
+}
+message BookResponse { Slot slot = 1; repeated Span spans = 2; map<int64, string> fees = 3; }
+message TotalRequest { repeated string prices = 1; }
+message TotalResponse { string result = 1; }
+"""
+UTC = datetime.timezone.utc
+
+
+class Span(NamedTuple):
+    a: float
+    b: float
+
+
+@dataclasses.dataclass
+class Slot:
+    at: datetime.datetime
+    seats: int | None
+    fee: Decimal
+
+
+class Booked(TypedDict):
+    slot: Slot
+    spans: list[Span]
+    fees: dict[int, Decimal]
+
+
+def book(
+    at: datetime.datetime,
+    length: datetime.timedelta,
+    price: Decimal,
+    prices: list[Decimal],
+    slots: dict[str, Slot],
+    span: Span,
+) -> Booked:
+    raise NotImplementedError
+
+
+@dataclasses.dataclass
+class Tree:
+    name: str
+    children: list[Tree]
+
+
+@pytest.fixture(scope="module")
+def conv_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    root = tmp_path_factory.mktemp("conv")
+    (root / "binding_conversions.proto").write_text(CONVERSIONS)
+    argv = ["protoc", f"-I{root}", f"-I{well_known_include()}", f"--python_out={root}"]
+    assert protoc.main([*argv, str(root / "binding_conversions.proto")]) == 0
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module("binding_conversions_pb2")
+    finally:
+        sys.path.remove(str(root))
+
+
+def test_datetimes_durations_and_decimals_cross_both_ways(conv_pb2: ModuleType) -> None:
+    binding = bind(book, "conv.v1.Conv/Book")
+    at = datetime.datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    kwargs: dict[str, Any] = {
+        "at": at,
+        "length": datetime.timedelta(minutes=90),
+        "price": Decimal("12.30"),
+        "prices": [Decimal("1"), Decimal("0.001")],
+        "slots": {"x": Slot(at, None, Decimal("2.5")), "y": Slot(at, 3, Decimal("0"))},
+        "span": Span(1.0, 2.0),
+    }
+    request: Any = binding.encode(**kwargs)
+    assert request.price == "12.30" and list(request.prices) == ["1", "0.001"]
+    assert request.at.ToDatetime(tzinfo=UTC) == at and request.length.seconds == 5400
+    assert request.slots["x"].fee == "2.5" and not request.slots["x"].HasField("seats")
+    # back, as a replay would: every value has its own Python type again
+    assert binding.to_kwargs(request) == kwargs
+
+    booked: Booked = {
+        "slot": Slot(at, 2, Decimal("9.99")),
+        "spans": [Span(0.5, 1.5)],
+        "fees": {7: Decimal("0.07")},
+    }
+    response = binding.to_message(booked)
+    again = binding.to_python(type(response).FromString(response.SerializeToString()))
+    assert again == booked
+    assert isinstance(again["spans"][0], Span) and isinstance(again["slot"].fee, Decimal)
+
+
+def test_a_decimal_result_and_list_of_decimals(conv_pb2: ModuleType) -> None:
+    def total(prices: list[Decimal]) -> Decimal:
+        return sum(prices, Decimal("0"))
+
+    binding = bind(total, "conv.v1.Conv/Total")
+    prices = [Decimal("0.1"), Decimal("0.2")]
+    assert binding.to_kwargs(binding.encode(prices)) == {"prices": prices}
+    response: Any = binding.to_message(total(prices))
+    assert response.result == "0.3"
+    assert binding.to_python(response) == Decimal("0.3")
+
+
+def test_a_class_that_holds_itself(conv_pb2: ModuleType) -> None:
+    def grow(name: str, children: list[Tree]) -> Tree:
+        return Tree(name, children)
+
+    binding = bind(grow, "conv.v1.Conv/Grow")
+    tree = Tree("root", [Tree("a", [Tree("a1", [])]), Tree("b", [])])
+    assert binding.to_kwargs(binding.encode(tree.name, tree.children)) == {
+        "name": "root",
+        "children": tree.children,
+    }
+    assert binding.to_python(binding.to_message(tree)) == tree
+
+
+@pytest.mark.parametrize(
+    ("hint", "fragment"),
+    [
+        (datetime.date, "date is not a message"),
+        (datetime.timedelta, "timedelta is not a message"),  # a Timestamp is no duration
+        (float, "float is not a message"),
+    ],
+)
+def test_well_known_fields_take_only_their_own_type(
+    conv_pb2: ModuleType, hint: Any, fragment: str
+) -> None:
+    def book(at, length, price, prices, slots, span):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        raise NotImplementedError
+
+    book.__annotations__ = {"at": hint}
+    with pytest.raises(RouteError, match=fragment):
+        bind(book, "conv.v1.Conv/Book")

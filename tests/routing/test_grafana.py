@@ -19,10 +19,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.config import Mode, RouteConfig, ShadowConfig
 from tests.conftest import ROOT
-from tests.routing.conftest import FAULTY, PRICING, MakeRouter
-from tests.routing.test_shadow import legacy_normalize
+from tests.routing.conftest import MakeRouter, every_mode
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "bridge-routes.json"
 # Grafana's own variables, as Grafana substitutes them before Prometheus sees the query.
@@ -39,30 +37,14 @@ def dashboard() -> dict[str, Any]:
 
 @pytest.fixture
 def exposition(make_router: MakeRouter, faulty_pb2: ModuleType) -> Exposition:
-    router = make_router(
-        {
-            f"{PRICING}/NormalizeSku": RouteConfig(mode=Mode("shadow"), shadow=ShadowConfig()),
-            f"{FAULTY}/Panic": RouteConfig(mode=Mode("wasm"), fallback=True),
-            f"{FAULTY}/Echo": RouteConfig(mode=Mode("wasm")),
-        }
-    )
+    routes = every_mode(make_router)
     registry = CollectorRegistry()
-    router.register_prometheus(registry)
-    normalize = legacy_normalize(router)
-
-    @router.route(f"{FAULTY}/Panic")
-    def panic(text: str) -> str:
-        return f"python: {text}"
-
-    @router.route(f"{FAULTY}/Echo")
-    def echo(text: str) -> str:
-        raise NotImplementedError
-
+    routes.router.register_prometheus(registry)
     for sku in ("pear 2", "a  b", "kiwi"):
-        normalize(sku)  # "a  b" is a mismatch
-    assert panic("x") == "python: x"  # the guest panics: a fallback
-    assert echo("y") == "y"
-    assert router.drain(10)
+        routes.normalize(sku)  # "a  b" is a mismatch
+    assert routes.panic("x") == "python: x"  # the guest panics: a fallback
+    assert routes.echo("y") == "y"
+    assert routes.router.drain(10)
     seen: Exposition = defaultdict(lambda: defaultdict(set))
     for family in text_string_to_metric_families(generate_latest(registry).decode()):
         for sample in family.samples:
