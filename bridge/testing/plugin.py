@@ -10,8 +10,9 @@
 The marker takes bridge.testing.diff's keyword arguments (examples, seed, timeout_s,
 where); the fixture is diff itself, failing the test when a difference is found. Either
 way the failure shows each difference shrunk to a minimal request, with both answers.
-Registered through the `pytest11` entry point, so installing bridge enables it; loading
-it costs nothing, and Hypothesis is imported only when a test uses it.
+Registered through the `pytest11` entry point, so installing bridge enables it. Loading
+it imports bridge (~0.15 s, once per pytest run; a project with routed functions imports
+it anyway) and not Hypothesis, which only a test that uses it imports.
 """
 
 from __future__ import annotations
