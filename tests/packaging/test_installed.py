@@ -176,7 +176,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
+        # [diff]: Hypothesis, for `bridge diff`
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{wheel}[diff]"],
         check=True,
         timeout=600,
     )
@@ -316,6 +317,22 @@ def test_built_guest_answers(installed: Installed, app: Path, language: str) -> 
     described = _json(installed.run("bridge", "inspect", f"build/slug-{language}.wasm", "--json",
                                     cwd=app).stdout)  # fmt: skip
     assert described["methods"] == ["shop.v1.Catalog/Slug"]
+
+
+def test_proto_and_diff_from_the_install(installed: Installed, app: Path) -> None:
+    """The schema of the routed function derived again, and its Rust port diffed: Python's
+    str.split() and Rust's split_whitespace() disagree on what is whitespace."""
+    installed.run("bridge", "proto", "legacy:slug", "--package", "shop.v1",
+                  "--service", "Catalog", "-o", "derived/slug.proto", cwd=app)  # fmt: skip
+    assert (
+        "rpc Slug(SlugRequest) returns (SlugResponse);" in (app / "derived/slug.proto").read_text()
+    )
+    ran = installed.run("bridge", "diff", "legacy:slug", "--seed", "1", "--json", cwd=app,
+                        ok=False)  # fmt: skip
+    assert ran.returncode == 1, ran.stderr
+    [result] = _json(ran.stdout)["routes"]
+    assert result["differences"], result
+    assert not (app / ".hypothesis").exists()
 
 
 def test_routed_function_in_wasm_and_shadow_mode(installed: Installed, app: Path) -> None:
