@@ -23,8 +23,8 @@ from typing import Any
 from google.protobuf.message import Message
 
 from ..errors import ShadowMismatch
+from ..schema.jsonable import message_json, message_to_dict
 from .compare import Comparison
-from .jsonable import message_json, message_to_dict
 from .stats import Recorder
 
 __all__ = ["Experiment", "Mismatch", "Outcome", "Workers", "detached"]

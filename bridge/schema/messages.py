@@ -7,10 +7,13 @@ json_format does the JSON).
 
 from __future__ import annotations
 
+import json
+
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
 from ..errors import CallError, InvalidArguments, SchemaError
+from .jsonable import message_to_dict
 from .model import Schema
 
 __all__ = ["BROKEN", "MessageTypes"]
@@ -83,4 +86,5 @@ class MessageTypes:
                 f"{method}: the response is not a valid {cls.DESCRIPTOR.full_name}: {exc}",
                 method=method,
             ) from None
-        return json_format.MessageToJson(message, indent=2, preserving_proto_field_name=True)
+        # Text as text and 64-bit integers as numbers: for people, and ParseDict reads it back.
+        return json.dumps(message_to_dict(message), indent=2, ensure_ascii=False)

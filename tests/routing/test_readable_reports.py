@@ -21,8 +21,8 @@ import bridge
 from bridge.config import Mode, RouteConfig, ShadowConfig, SidecarConfig
 from bridge.errors import ShadowMismatch
 from bridge.routing import Router
-from bridge.routing.jsonable import message_to_dict
 from bridge.routing.stats import read_reports
+from bridge.schema.jsonable import message_to_dict
 from tests.cli.conftest import run
 from tests.conftest import ROOT
 from tests.grpc_server import GuestServicer

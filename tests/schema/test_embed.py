@@ -97,14 +97,25 @@ def test_call_with_json(described_wasm: Path) -> None:
         '{"sku": "pear 2", "quantity": 12, "unit_price_cents": "75"}',
     )
     assert ran.exit_code == 0, ran.stderr
+    # 64-bit integers as numbers (protobuf's JSON makes them strings), for people.
     assert json.loads(ran.stdout) == {
         "sku": "PEAR-2",
-        "subtotal_cents": "900",
-        "discount_cents": "90",
-        "total_cents": "810",
+        "subtotal_cents": 900,
+        "discount_cents": 90,
+        "total_cents": 810,
         "currency": "USD",
         "notes": ["volume discount 10%"],
     }
+
+
+def test_call_shows_text_as_text(described_wasm: Path) -> None:
+    ran = run(
+        "call", str(described_wasm), "pricing.v1.Pricing/Quote", '{"sku": "pêche 2", "quantity": 1}'
+    )
+    assert ran.exit_code == 0, ran.stderr
+    assert "\\u" not in ran.stdout
+    assert json.loads(ran.stdout)["sku"] in ran.stdout  # not escaped
+    assert "Ê" in ran.stdout or "ê" in ran.stdout, ran.stdout
 
 
 def test_call_with_json_errors(described_wasm: Path) -> None:
