@@ -1238,6 +1238,13 @@ def diff(
                     on_example=counter,
                 )
             )
+    untried = [r.target for r in results if not r.examples and r.agrees]
+    if untried:
+        # No request, no verdict: "no difference" would be a lie.
+        raise ConfigError(
+            f"{', '.join(untried)}: no request was tried within --timeout {timeout_s:g} s; "
+            "give it more time"
+        )
     if as_json:
         out.print_json(
             {"agrees": all(r.agrees for r in results), "routes": [r.to_json() for r in results]}

@@ -65,7 +65,7 @@ def load_route(target: str | Route | Callable[..., Any]) -> Route:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise RouteError(f"{target}: {module_name} has no {attribute}") from None
+            raise RouteError(f"{target}: module {module_name} has no {attribute!r}") from None
     return _route_of(obj, target)
 
 

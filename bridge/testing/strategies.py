@@ -169,7 +169,7 @@ def _from_domain(f: Any, path: str, domain: Domain) -> st.SearchStrategy[Any]:
     numeric = kind in _INT_RANGES or kind in (_FD.TYPE_DOUBLE, _FD.TYPE_FLOAT)
     if domain.kind == "range":
         if not numeric:
-            raise bad(f"a range fits number fields; {path} is a {_type_name(f)}")
+            raise bad(f"a range fits number fields; {path} is of type {_type_name(f)}")
         if kind in _INT_RANGES:
             low, high = _INT_RANGES[kind]
             try:
@@ -191,7 +191,7 @@ def _from_domain(f: Any, path: str, domain: Domain) -> st.SearchStrategy[Any]:
             return st.from_regex(domain.pattern, fullmatch=True)
         if kind == _FD.TYPE_BYTES:
             return st.from_regex(domain.pattern.encode(), fullmatch=True)
-        raise bad(f"a /regex/ fits string and bytes fields; {path} is a {_type_name(f)}")
+        raise bad(f"a /regex/ fits string and bytes fields; {path} is of type {_type_name(f)}")
     values = [_choice(f, item, bad) for item in domain.choices]
     return st.sampled_from(values)
 

@@ -143,7 +143,7 @@ def test_nested_repeated_and_map_fields_keep_to_their_domains(kitchen_pb2: Modul
     ("domains", "reason"),
     [
         ({"f_nope": "1"}, "kitchen.v1.Scalars has no field 'f_nope' (its fields: f_double,"),
-        ({"f_string": "0..9"}, "a range fits number fields; f_string is a string"),
+        ({"f_string": "0..9"}, "a range fits number fields; f_string is of type string"),
         ({"f_int32": "/[0-9]+/"}, "a /regex/ fits string and bytes fields"),
         ({"f_int32": "1.5..2"}, "give whole numbers"),
         ({"f_int32": "0..9999999999"}, "out of the range of int32"),
