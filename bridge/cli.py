@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,8 @@ def gen(
     if not (python_out or go_out or rust_out):
         raise click.UsageError("name at least one of --python-out, --go-out, --rust-out")
     schema = Schema.compile(protos, includes)
+    if go_out or rust_out:
+        _warn_streaming(schema.target_services())
     written: list[tuple[Path, str]] = []
     if python_out:
         written += [(p, "python") for p in write_files(python_emitter.emit(schema), python_out)]
@@ -318,6 +321,7 @@ def init(
     from .schema import Schema
 
     schema = Schema.compile(protos, includes)
+    _warn_streaming([schema.services[service]] if service in schema.services else [])
     result = init_project(
         Language(language), schema, service, project, protos=protos, includes=includes
     )
@@ -626,8 +630,8 @@ def conformance(
     message sent (compared by canonical bytes, so map order does not matter). Exits 1
     when any message fails; the first failing input of each type is reported as hex.
 
-    The files must be what bridge can run, as for `bridge gen`: a streaming RPC in them
-    is an error naming its file and line, even though only the messages are checked.
+    The files must be what `bridge gen` accepts (no proto2 groups or extensions); the
+    messages of streaming RPCs are checked like any other.
 
     \b
     Example:
@@ -1128,6 +1132,16 @@ def _when(seconds: float | None) -> str:
     import time
 
     return "" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _warn_streaming(services: Sequence[Any]) -> None:
+    """Guests serve unary RPCs only: say which RPCs of theirs they leave UNIMPLEMENTED."""
+    for service in services:
+        for method in service.streaming:
+            out.warn(
+                f"{method.full_name} is a streaming RPC: guests do not serve those yet, "
+                "so it answers UNIMPLEMENTED"
+            )
 
 
 def _relative(path: Path) -> str:

@@ -29,9 +29,9 @@ input of each type is kept, as hex, for the report (`check_type`). That is the v
 message half of one rule (`judge`), which the codec tests also hold the Go and Rust
 codecs to on any bytes: refuse what Python's protobuf refuses, read what it reads.
 
-The user's files are compiled as they are first, with the checks of `bridge gen`: a
-schema with streaming RPCs is rejected with the SchemaError naming the file and line,
-since bridge cannot run it (see `prepare`).
+The user's files are compiled as they are first, with the checks of `bridge gen`: what
+bridge cannot run (groups, extensions) is rejected with the SchemaError naming the file
+and line (see `prepare`).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def prepare(protos: Sequence[Path], includes: Sequence[Path], workdir: Path) -> 
     """Compile the user's files, then the echo service over their message types.
 
     The user's files are compiled first as `bridge gen` compiles them, so what bridge
-    cannot run (streaming RPCs, groups, extensions) fails here with its SchemaError
+    cannot run (groups, extensions) fails here with its SchemaError
     (file:line). The synthetic file is written into `workdir`.
     """
     user = Schema.compile(protos, includes)

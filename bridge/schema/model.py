@@ -172,6 +172,9 @@ class Service:
     methods: tuple[Method, ...]
     #: Marked `option (bridge.host) = true`: Python implements it and guests call it.
     host: bool = False
+    #: Its streaming RPCs: accepted in a schema, not served by guests yet (the sidecar
+    #: answers UNIMPLEMENTED for them, as for any method a module does not export).
+    streaming: tuple[Method, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,21 +400,13 @@ class _Reader:
         self, proto: descriptor_pb2.ServiceDescriptorProto, prefix: str, path: tuple[int, ...]
     ) -> None:
         full = f"{prefix}{proto.name}"
-        methods = []
-        for i, m in enumerate(proto.method):
-            if self.check and (m.client_streaming or m.server_streaming):
-                how = {
-                    (True, False): "client-streaming",
-                    (False, True): "server-streaming",
-                    (True, True): "bidirectional streaming",
-                }[(m.client_streaming, m.server_streaming)]
-                self._unsupported(
-                    (*path, 2, i),
-                    f"{full}/{m.name} is a {how} RPC: bridge migrates unary functions only",
-                )
-            methods.append(
-                Method(m.name, full, m.input_type.lstrip("."), m.output_type.lstrip("."))
-            )
+        methods: list[Method] = []
+        streaming: list[Method] = []
+        for m in proto.method:
+            method = Method(m.name, full, m.input_type.lstrip("."), m.output_type.lstrip("."))
+            # Real schemas mix unary and streaming RPCs: the streaming ones are kept
+            # apart rather than refusing the whole file.
+            (streaming if m.client_streaming or m.server_streaming else methods).append(method)
         self.schema.services[full] = Service(
             full_name=full,
             name=proto.name,
@@ -419,6 +414,7 @@ class _Reader:
             file=self.fd.name,
             methods=tuple(methods),
             host=_is_host(proto.options),
+            streaming=tuple(streaming),
         )
 
     def _unsupported(self, path: tuple[int, ...], reason: str) -> None:

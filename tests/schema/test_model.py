@@ -80,20 +80,6 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("text", "says"),
     [
         (
-            'syntax = "proto3";\npackage p;\nmessage M {}\nservice S {\n'
-            "  rpc Up(stream M) returns (M);\n}\n",
-            "case.proto:5: p.S/Up is a client-streaming RPC: bridge migrates unary functions only",
-        ),
-        (
-            'syntax = "proto3";\nmessage M {}\nservice S {\n  rpc Down(M) returns (stream M);\n}\n',
-            "case.proto:4: S/Down is a server-streaming RPC",
-        ),
-        (
-            'syntax = "proto3";\nmessage M {}\nservice S {\n'
-            "  rpc Both(stream M) returns (stream M);\n}\n",
-            "case.proto:4: S/Both is a bidirectional streaming RPC",
-        ),
-        (
             'syntax = "proto2";\nmessage M {\n  optional group G = 1 {\n'
             "    optional int32 x = 2;\n  }\n}\n",
             "case.proto:3: M.g: proto2 groups are not supported",
@@ -112,6 +98,22 @@ def test_unsupported_or_broken_schemas_name_file_and_line(
     with pytest.raises(SchemaError) as info:
         Schema.compile([_write(tmp_path, text)])
     assert says in str(info.value)
+
+
+def test_streaming_rpcs_are_kept_apart_not_refused(tmp_path: Path) -> None:
+    schema = Schema.compile(
+        [
+            _write(
+                tmp_path,
+                'syntax = "proto3";\npackage p;\nmessage M {}\nservice S {\n'
+                "  rpc Unary(M) returns (M);\n  rpc Up(stream M) returns (M);\n"
+                "  rpc Down(M) returns (stream M);\n  rpc Both(stream M) returns (stream M);\n}\n",
+            )
+        ]
+    )
+    service = schema.services["p.S"]
+    assert [m.name for m in service.methods] == ["Unary"]
+    assert [m.name for m in service.streaming] == ["Up", "Down", "Both"]
 
 
 def test_missing_file(tmp_path: Path) -> None:
