@@ -268,16 +268,20 @@ def proto(
             )
         out.print_table(["rpc", "function", "request", "response"], rows)
         for message, field, number in changes.reserved:
-            out.err_console.print(f"reserved {message}.{field} = {number}")
+            out.err_console.print(f"reserved {message}.{field} = {number}", markup=False)
         for kind, names in (
             ("message", changes.dropped_messages),
             ("enum", changes.dropped_enums),
             ("rpc", changes.dropped_rpcs),
         ):
             for name in names:
-                out.err_console.print(f"dropped {kind} {name}: no function derives it now")
+                out.err_console.print(
+                    f"dropped {kind} {name}: no function derives it now", markup=False
+                )
         verb = "would change" if check else "written"
-        out.err_console.print(f"{_relative(output)}: {verb if changed else 'unchanged'}")
+        out.err_console.print(
+            f"{_relative(output)}: {verb if changed else 'unchanged'}", markup=False
+        )
     if check and changed:
         sys.exit(1)
 
@@ -996,7 +1000,8 @@ def report(
             write_atomic(page, text)
         except OSError as exc:
             raise click.FileError(str(page), hint=exc.strerror) from exc
-        out.err_console.print(f"wrote {_relative(page)}: {len({r.method for r in rows})} route(s)")
+        routes = len({r.method for r in rows})
+        out.err_console.print(f"wrote {_relative(page)}: {routes} route(s)", markup=False)
     if as_json:
         out.print_json(
             {
