@@ -19,6 +19,7 @@ __all__ = [
     "EXPORT_INITIALIZE",
     "EXPORT_MALLOC",
     "EXPORT_MEMORY",
+    "EXPORT_SERVED",
     "HOST_MODULE",
     "HOST_RESULT_FAILED",
     "IMPORT_HOST_CALL",
@@ -44,6 +45,8 @@ EXPORT_MEMORY = "memory"
 EXPORT_MALLOC = "malloc"
 EXPORT_FREE = "free"
 EXPORT_INITIALIZE = "_initialize"
+#: Optional: the method exports that have a server behind them (docs/abi.md section 13).
+EXPORT_SERVED = "bridge_served"
 
 PTR_MASK = 0xFFFF_FFFF
 LEN_SHIFT = 32

@@ -24,6 +24,7 @@ from google.rpc import status_pb2
 from .. import abi
 from ..config import RuntimeConfig
 from ..errors import (
+    AbiMismatch,
     AbiViolation,
     CallError,
     DeadlineExceeded,
@@ -131,6 +132,36 @@ class Instance:
                 initialize()
             except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
                 raise self._failure(exc, "_initialize")  # noqa: B904 (it sets __cause__)
+        #: The methods with a server behind them, when the module says (docs/abi.md
+        #: section 13); None: every method it exports.
+        self.served: frozenset[str] | None = None
+        if abi.EXPORT_SERVED in interface.export_names:
+            self.served = self._served(fast.func(_typed(exports[abi.EXPORT_SERVED], wasmtime.Func)))
+
+    def _served(self, served: Callable[[], int]) -> frozenset[str]:
+        """What the module's bridge_served export answers: method names, one a line."""
+        try:
+            raw = served() & _MASK64
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise self._failure(exc, abi.EXPORT_SERVED)  # noqa: B904 (it sets __cause__)
+        ptr, length = raw & _PTR_MASK, (raw >> _LEN_SHIFT) & _MAX_LEN
+        problem = "answered an error" if raw >> _ERROR_BIT else None
+        text = b""
+        if problem is None and length:
+            try:
+                text = self._read(ptr, length)
+            except IndexError:
+                problem = self._outside("its answer", ptr, length)
+            if not (raw >> _BORROWED_BIT) & 1:
+                self._free(ptr)
+        try:
+            names = text.decode("utf-8").split()
+        except UnicodeDecodeError:
+            problem = problem or "answered bytes that are not UTF-8 method names"
+        if problem is not None:
+            self.broken = True
+            raise AbiMismatch(f"{self.name}: {abi.EXPORT_SERVED} {problem}", path=self.name)
+        return frozenset(names)
 
     def _define_host_calls(self, linker: wasmtime.Linker) -> None:
         """The imports of docs/abi.md section 12; neither ever calls into the guest."""

@@ -22,6 +22,7 @@ METHOD_SIGNATURE = "(i32, i32) -> i64"
 MALLOC_SIGNATURE = "(i32) -> i32"
 FREE_SIGNATURE = "(i32) -> ()"
 NO_ARGS_SIGNATURE = "() -> ()"
+SERVED_SIGNATURE = "() -> i64"
 # The host-call imports (docs/abi.md section 12), name -> signature.
 HOST_IMPORTS = {
     abi.IMPORT_HOST_CALL: "(i32, i32, i32, i32) -> i64",

@@ -24,6 +24,7 @@ from .interface import (
     MALLOC_SIGNATURE,
     METHOD_SIGNATURE,
     NO_ARGS_SIGNATURE,
+    SERVED_SIGNATURE,
     WASI_MODULE,
     ModuleInterface,
     ModuleKind,
@@ -96,11 +97,24 @@ class GuestModule(Closing):
         )
         self._finalizer = weakref.finalize(self, _collected_unclosed, self._pool, str(self.path))
         self._finalizer.atexit = False  # at exit the process takes everything down anyway
+        # The module may say which of its methods have a server (docs/abi.md section 13):
+        # the others are not its methods, for callers, health and reflection alike.
+        if abi.EXPORT_SERVED in self.interface.export_names:
+            try:
+                first = self._pool.acquire()
+            except BaseException:
+                self.close()
+                raise
+            served = first.served
+            self._pool.release(first)
+            if served is not None:
+                self._methods = self._methods & served
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """The full gRPC names of the methods the module exports, sorted."""
-        return self.interface.methods
+        """The full gRPC names of the methods the module serves, sorted: those it exports,
+        less those it says have no server (its bridge_served export, if any)."""
+        return tuple(sorted(self._methods))
 
     def call(self, method: str, request: bytes, *, timeout_s: float | None = None) -> bytes:
         """Call `method` (`pkg.Service/Method`) with an encoded request; the encoded response.
@@ -141,7 +155,13 @@ class GuestModule(Closing):
         return f"<GuestModule {self.path} methods={list(self.methods)}>"
 
     def _unknown(self, method: str) -> UnknownMethod:
-        known = self.interface.methods
+        known = self.methods
+        if method in self.interface.methods:
+            return UnknownMethod(
+                f"{self.path.name} does not serve {method}: it exports the method but no "
+                "server is registered for its service",
+                method=method,
+            )
         close = difflib.get_close_matches(method, known, n=1)
         hint = f"; did you mean {close[0]}?" if close else f"; it exports {', '.join(known)}"
         if not known:
@@ -199,6 +219,8 @@ def check_bridge_interface(interface: ModuleInterface, name: str) -> None:
     }
     if interface.is_reactor:
         expected[abi.EXPORT_INITIALIZE] = NO_ARGS_SIGNATURE
+    if abi.EXPORT_SERVED in interface.export_names:
+        expected[abi.EXPORT_SERVED] = SERVED_SIGNATURE
     memory = interface.export(abi.EXPORT_MEMORY)
     if memory is None or memory.kind != "memory":
         raise AbiMismatch(f"{name}: memory is not exported", path=name)

@@ -44,3 +44,19 @@ func textUpper(b []byte) ([]byte, error) {
 	textUpperOut = resp.MarshalAppend(textUpperOut[:0])
 	return textUpperOut, nil
 }
+
+// bridgeServed is the answer of bridge_served, reused from call to call (BORROWED).
+var bridgeServed []byte
+
+// bridgeServedExport tells the host which method exports have a server registered, one
+// name a line: the host serves those only (docs/abi.md section 13), so that a service
+// of the schema this guest does not implement is not reported as served.
+//
+//go:wasmexport bridge_served
+func bridgeServedExport() uint64 {
+	bridgeServed = bridgeServed[:0]
+	if textServer != nil {
+		bridgeServed = append(bridgeServed, "textcase.v1.Text/Upper\n"...)
+	}
+	return guest.Borrowed(bridgeServed)
+}

@@ -111,3 +111,22 @@ func stockReorderQuantity(b []byte) ([]byte, error) {
 	stockReorderQuantityOut = resp.MarshalAppend(stockReorderQuantityOut[:0])
 	return stockReorderQuantityOut, nil
 }
+
+// bridgeServed is the answer of bridge_served, reused from call to call (BORROWED).
+var bridgeServed []byte
+
+// bridgeServedExport tells the host which method exports have a server registered, one
+// name a line: the host serves those only (docs/abi.md section 13), so that a service
+// of the schema this guest does not implement is not reported as served.
+//
+//go:wasmexport bridge_served
+func bridgeServedExport() uint64 {
+	bridgeServed = bridgeServed[:0]
+	if pricingServer != nil {
+		bridgeServed = append(bridgeServed, "shop.v1.Pricing/LineTotal\nshop.v1.Pricing/Vat\n"...)
+	}
+	if stockServer != nil {
+		bridgeServed = append(bridgeServed, "shop.v1.Stock/ReorderQuantity\n"...)
+	}
+	return guest.Borrowed(bridgeServed)
+}

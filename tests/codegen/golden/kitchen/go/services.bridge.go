@@ -70,3 +70,19 @@ func kitchenPing(b []byte) ([]byte, error) {
 	kitchenPingOut = resp.MarshalAppend(kitchenPingOut[:0])
 	return kitchenPingOut, nil
 }
+
+// bridgeServed is the answer of bridge_served, reused from call to call (BORROWED).
+var bridgeServed []byte
+
+// bridgeServedExport tells the host which method exports have a server registered, one
+// name a line: the host serves those only (docs/abi.md section 13), so that a service
+// of the schema this guest does not implement is not reported as served.
+//
+//go:wasmexport bridge_served
+func bridgeServedExport() uint64 {
+	bridgeServed = bridgeServed[:0]
+	if kitchenServer != nil {
+		bridgeServed = append(bridgeServed, "kitchen.v1.Kitchen/Echo\nkitchen.v1.Kitchen/Ping\n"...)
+	}
+	return guest.Borrowed(bridgeServed)
+}

@@ -96,3 +96,19 @@ func pricingLookup(b []byte) ([]byte, error) {
 	pricingLookupOut = resp.MarshalAppend(pricingLookupOut[:0])
 	return pricingLookupOut, nil
 }
+
+// bridgeServed is the answer of bridge_served, reused from call to call (BORROWED).
+var bridgeServed []byte
+
+// bridgeServedExport tells the host which method exports have a server registered, one
+// name a line: the host serves those only (docs/abi.md section 13), so that a service
+// of the schema this guest does not implement is not reported as served.
+//
+//go:wasmexport bridge_served
+func bridgeServedExport() uint64 {
+	bridgeServed = bridgeServed[:0]
+	if pricingServer != nil {
+		bridgeServed = append(bridgeServed, "pricing.v1.Pricing/Quote\npricing.v1.Pricing/NormalizeSku\npricing.v1.Pricing/Lookup\n"...)
+	}
+	return guest.Borrowed(bridgeServed)
+}

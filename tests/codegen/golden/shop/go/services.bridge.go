@@ -45,6 +45,22 @@ func checkoutSum(b []byte) ([]byte, error) {
 	return checkoutSumOut, nil
 }
 
+// bridgeServed is the answer of bridge_served, reused from call to call (BORROWED).
+var bridgeServed []byte
+
+// bridgeServedExport tells the host which method exports have a server registered, one
+// name a line: the host serves those only (docs/abi.md section 13), so that a service
+// of the schema this guest does not implement is not reported as served.
+//
+//go:wasmexport bridge_served
+func bridgeServedExport() uint64 {
+	bridgeServed = bridgeServed[:0]
+	if checkoutServer != nil {
+		bridgeServed = append(bridgeServed, "shop.v1.Checkout/Sum\n"...)
+	}
+	return guest.Borrowed(bridgeServed)
+}
+
 // InventoryClient calls the host service shop.v1.Inventory, which the Python host
 // implements (option (bridge.host) = true); the module exports nothing for it. The
 // zero value is ready to use. A nil request is the empty message. An error from the
