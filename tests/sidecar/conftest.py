@@ -194,3 +194,26 @@ def pricing_grpc(pricing_pb2: ModuleType) -> ModuleType:
     include = ROOT / "proto" / "examples"
     assert protoc.main(["protoc", f"-I{include}", f"--grpc_python_out={root}", str(proto)]) == 0
     return importlib.import_module("pricing.v1.pricing_pb2_grpc")
+
+
+def go_guest(folder: Path, schema: str, service: str, body: str) -> tuple[Path, str]:
+    """A Go guest of `service` made by `bridge init` from `schema` (the text of a .proto),
+    its first method written as `body` (Go statements), built: the module, and what init
+    said on stderr. Skips without Go."""
+    from tests.cli.conftest import run
+    from tests.conftest import has_go
+
+    if not has_go():
+        pytest.skip("needs Go (scripts/bootstrap installs it)")
+    proto = folder / "schema.proto"
+    proto.write_text(schema)
+    init = run("init", "go", str(proto), "--service", service, "--dir", str(folder / "guest"))
+    assert init.exit_code == 0, init.stderr
+    main_go = folder / "guest" / "main.go"
+    text = main_go.read_text()
+    unimplemented = text[text.index("\treturn nil, guest.Errorf(guest.CodeUnimplemented") :]
+    main_go.write_text(text.replace(unimplemented.splitlines(keepends=True)[0], body))
+    module = folder / "guest.wasm"
+    built = run("build", str(folder / "guest"), "-o", str(module))
+    assert built.exit_code == 0, built.stderr
+    return module, init.stderr

@@ -16,9 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import bridge
 from bridge.errors import AbiMismatch, UnknownMethod
-from tests.cli.conftest import run
-from tests.conftest import has_go
-from tests.sidecar.conftest import serving
+from tests.sidecar.conftest import go_guest, serving
 from tests.wat import wat_module
 
 SCHEMA = """\
@@ -35,21 +33,7 @@ ECHO = "\treturn req, nil\n"
 
 
 def test_only_the_implemented_service_is_served_and_healthy(tmp_path: Path) -> None:
-    if not has_go():
-        pytest.skip("needs Go (scripts/bootstrap installs it)")
-    proto = tmp_path / "two.proto"
-    proto.write_text(SCHEMA)
-    init = run("init", "go", str(proto), "--service", "two.v1.Kept", "--dir",
-               str(tmp_path / "guest"))  # fmt: skip
-    assert init.exit_code == 0, init.stderr
-    main_go = tmp_path / "guest" / "main.go"
-    text = main_go.read_text()
-    unimplemented = text[text.index("\treturn nil, guest.Errorf(guest.CodeUnimplemented") :]
-    main_go.write_text(text.replace(unimplemented.splitlines(keepends=True)[0], ECHO))
-    module = tmp_path / "two.wasm"
-    built = run("build", str(tmp_path / "guest"), "-o", str(module))
-    assert built.exit_code == 0, built.stderr
-
+    module, _ = go_guest(tmp_path, SCHEMA, "two.v1.Kept", ECHO)
     with bridge.load(module) as loaded:
         assert "two.v1.Other/Echo" in loaded.interface.methods  # exported by the glue
         assert loaded.methods == ("two.v1.Kept/Echo",)

@@ -11,8 +11,7 @@ import pytest
 
 import bridge
 from tests.cli.conftest import run
-from tests.conftest import has_go
-from tests.sidecar.conftest import serving
+from tests.sidecar.conftest import go_guest, serving
 
 SCHEMA = """\
 syntax = "proto3";
@@ -51,21 +50,8 @@ def test_gen_accepts_it_and_says_what_guests_leave_out(tmp_path: Path) -> None:
 def test_its_unary_rpc_is_served_and_the_streaming_ones_are_unimplemented(
     tmp_path: Path,
 ) -> None:
-    if not has_go():
-        pytest.skip("needs Go (scripts/bootstrap installs it)")
-    proto = tmp_path / "route.proto"
-    proto.write_text(SCHEMA)
-    init = run("init", "go", str(proto), "--service", "route.v1.Routes", "--dir",
-               str(tmp_path / "guest"))  # fmt: skip
-    assert init.exit_code == 0, init.stderr
-    assert "route.v1.Routes/Watch is a streaming RPC" in init.stderr
-    main_go = tmp_path / "guest" / "main.go"
-    text = main_go.read_text()
-    unimplemented = text[text.index("\treturn nil, guest.Errorf(guest.CodeUnimplemented") :]
-    main_go.write_text(text.replace(unimplemented.splitlines(keepends=True)[0], MIRROR))
-    module = tmp_path / "route.wasm"
-    built = run("build", str(tmp_path / "guest"), "-o", str(module))
-    assert built.exit_code == 0, built.stderr
+    module, said = go_guest(tmp_path, SCHEMA, "route.v1.Routes", MIRROR)
+    assert "route.v1.Routes/Watch is a streaming RPC" in said
     with bridge.load(module) as loaded:
         assert loaded.methods == ("route.v1.Routes/Mirror",)
 
