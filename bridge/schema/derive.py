@@ -17,11 +17,8 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import importlib
 import inspect
-import os
 import re
-import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +27,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from ..errors import RouteError, SchemaError
+from ..imports import import_attribute
 from ..routing.binding import parameters
 from .protofile import EnumSpec, FieldSpec, MessageSpec, ProtoFile, RpcSpec
 
@@ -71,18 +69,10 @@ def load_function(spec: str) -> Callable[..., Any]:
     module_name, _, qualname = spec.partition(":")
     if not module_name or not qualname:
         raise SchemaError(f"{spec!r}: name a function as module:function (shopapp.pricing:vat)")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - whatever the module raises on import
-        raise SchemaError(
-            f"{spec}: cannot import {module_name}: {type(exc).__name__}: {exc}"
-        ) from None
-    for part in qualname.split("."):
-        target = getattr(target, part, None)
-        if target is None:
-            raise SchemaError(f"{spec}: {module_name} has no {qualname}")
+        target = import_attribute(spec, module_name, qualname)
+    except LookupError as exc:
+        raise SchemaError(str(exc)) from None
     if not callable(target) or inspect.isclass(target):
         raise SchemaError(f"{spec}: {qualname} is not a function")
     return target  # type: ignore[no-any-return]

@@ -11,13 +11,10 @@ for differences of other kinds.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import random
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
@@ -25,6 +22,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis.errors import NoSuchExample
 
 from ..errors import ConfigError, GuestError, RouteError, StatusCode
+from ..imports import import_attribute
 from ..routing.experiment import Mismatch, Outcome, control_outcome
 from ..routing.router import Route
 from ..routing.stats import Recorder
@@ -52,20 +50,10 @@ def load_route(target: str | Route | Callable[..., Any]) -> Route:
             f"{target!r}: name a routed function as MODULE:FUNCTION, "
             "as in shopapp.pricing:vat_cents"
         )
-    cwd = str(Path.cwd())
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise RouteError(
-            f"{target}: cannot import {module_name} ({exc}); run from the project's folder"
-        ) from None
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise RouteError(f"{target}: module {module_name} has no {attribute!r}") from None
+        obj = import_attribute(target, module_name, attribute)
+    except LookupError as exc:
+        raise RouteError(str(exc)) from None
     return _route_of(obj, target)
 
 
