@@ -27,7 +27,7 @@ from ..schema.jsonable import message_json, message_to_dict
 from .compare import Comparison
 from .stats import Recorder
 
-__all__ = ["Experiment", "Mismatch", "Outcome", "Workers", "detached"]
+__all__ = ["Experiment", "Mismatch", "Outcome", "Unmappable", "Workers", "detached"]
 
 logger = logging.getLogger("bridge.route")
 
@@ -200,7 +200,7 @@ class Experiment:
             )
 
         if control.error is not None:
-            if isinstance(control.error, _Unmappable):
+            if isinstance(control.error, Unmappable):
                 return found("unmappable", [str(control.error)])
             # Both failing is agreement: the caller gets Python's exception either way.
             return None if candidate.error is not None else found("control-error")
@@ -236,7 +236,7 @@ class Experiment:
         )
 
 
-class _Unmappable(Exception):
+class Unmappable(Exception):
     """Python's answer could not be made into the response message."""
 
 
@@ -245,7 +245,7 @@ def control_outcome(value: Any, to_message: Callable[[Any], Message]) -> Outcome
     try:
         return Outcome(value=to_message(value))
     except Exception as exc:  # noqa: BLE001 - recorded as an `unmappable` mismatch
-        return Outcome(error=_Unmappable(f"python answered {value!r}: {exc}"))
+        return Outcome(error=Unmappable(f"python answered {value!r}: {exc}"))
 
 
 class Workers:

@@ -23,7 +23,7 @@ from hypothesis.errors import NoSuchExample
 
 from ..errors import ConfigError, GuestError, RouteError, StatusCode
 from ..imports import import_attribute
-from ..routing.experiment import Mismatch, Outcome, control_outcome
+from ..routing.experiment import Mismatch, Outcome, Unmappable, control_outcome
 from ..routing.router import Route
 from ..routing.stats import Recorder
 from .domains import Domain, parse_domain
@@ -138,7 +138,7 @@ class _Sides:
     def verdict(
         self, request: Message, python: Outcome, port: Outcome
     ) -> tuple[str | None, tuple[str, ...]]:
-        if python.error is not None and type(python.error).__name__ == "_Unmappable":
+        if isinstance(python.error, Unmappable):
             return "unmappable", (str(python.error),)
         if python.error is not None and port.error is not None:
             if not isinstance(port.error, GuestError):
@@ -161,7 +161,7 @@ class _Sides:
         if outcome.error is None:
             assert outcome.value is not None
             return readable(outcome.value)
-        unmappable = type(outcome.error).__name__ == "_Unmappable"
+        unmappable = isinstance(outcome.error, Unmappable)
         code = self.code_of(outcome.error) if mapped and not unmappable else None
         return describe_error(outcome.error, code)
 
