@@ -58,7 +58,7 @@ from .guest import sdk, toolchain
 from .guest.build import Language, build
 from .guest.scaffold import GO_PACKAGE, RUST_MODULE
 from .schema.messages import MessageTypes
-from .schema.model import Schema
+from .schema.model import INT_RANGES, Schema
 
 __all__ = [
     "DEFAULT_COUNT",
@@ -226,23 +226,9 @@ def check_toolchain(language: Language) -> None:
 
 # ---- messages ----
 
-_I32 = (-(2**31), 2**31 - 1)
-_I64 = (-(2**63), 2**63 - 1)
-_U32 = (0, 2**32 - 1)
-_U64 = (0, 2**64 - 1)
 _T = FieldDescriptor
-_RANGES: dict[int, tuple[int, int]] = {
-    _T.TYPE_INT32: _I32,
-    _T.TYPE_SINT32: _I32,
-    _T.TYPE_SFIXED32: _I32,
-    _T.TYPE_INT64: _I64,
-    _T.TYPE_SINT64: _I64,
-    _T.TYPE_SFIXED64: _I64,
-    _T.TYPE_UINT32: _U32,
-    _T.TYPE_FIXED32: _U32,
-    _T.TYPE_UINT64: _U64,
-    _T.TYPE_FIXED64: _U64,
-}
+_I32, _I64 = INT_RANGES[_T.TYPE_INT32], INT_RANGES[_T.TYPE_INT64]
+_U32, _U64 = INT_RANGES[_T.TYPE_UINT32], INT_RANGES[_T.TYPE_UINT64]
 _INT_EDGES: dict[tuple[int, int], tuple[int, ...]] = {
     _I32: (0, 1, -1, 127, 128, _I32[0], _I32[1], -300),
     _I64: (0, 1, -1, _I64[0], _I64[1], 2**31, _I32[0] - 1, 2**53 + 1),
@@ -323,8 +309,8 @@ class MessageGenerator:
     def edges(self, f: _Desc) -> tuple[Any, ...]:
         """The edge values of one (scalar or enum) field's type; the default first."""
         kind = f.type
-        if kind in _RANGES:
-            return _INT_EDGES[_RANGES[kind]]
+        if kind in INT_RANGES:
+            return _INT_EDGES[INT_RANGES[kind]]
         if kind == _T.TYPE_DOUBLE:
             return _DOUBLE_EDGES
         if kind == _T.TYPE_FLOAT:
@@ -537,8 +523,8 @@ class MessageGenerator:
         if rng.random() < 0.25:
             return rng.choice(self._short_edges(f))  # long values: in the edge cases only
         kind = f.type
-        if kind in _RANGES:
-            lo, hi = _RANGES[kind]
+        if kind in INT_RANGES:
+            lo, hi = INT_RANGES[kind]
             if rng.random() < 0.5:
                 return max(lo, min(hi, rng.randint(-300, 300)))
             bits = rng.randint(1, 64 if hi > _U32[1] else 32)

@@ -23,7 +23,18 @@ from google.protobuf import descriptor_pb2
 from .. import abi, options_pb2
 from ..errors import SchemaError
 
-__all__ = ["Enum", "Field", "FieldKind", "File", "Message", "Method", "Schema", "Service"]
+__all__ = [
+    "INT_RANGES",
+    "Enum",
+    "Field",
+    "FieldKind",
+    "File",
+    "Message",
+    "Method",
+    "Schema",
+    "Service",
+    "kind_of",
+]
 
 _F = descriptor_pb2.FieldDescriptorProto
 
@@ -68,7 +79,7 @@ class FieldKind(str, enum.Enum):
 
 _FIXED64 = frozenset({FieldKind.DOUBLE, FieldKind.FIXED64, FieldKind.SFIXED64})
 _FIXED32 = frozenset({FieldKind.FLOAT, FieldKind.FIXED32, FieldKind.SFIXED32})
-_KINDS = {
+_KINDS: dict[int, FieldKind] = {
     _F.TYPE_DOUBLE: FieldKind.DOUBLE,
     _F.TYPE_FLOAT: FieldKind.FLOAT,
     _F.TYPE_INT64: FieldKind.INT64,
@@ -87,6 +98,27 @@ _KINDS = {
     _F.TYPE_SINT32: FieldKind.SINT32,
     _F.TYPE_SINT64: FieldKind.SINT64,
 }
+
+_I32, _I64 = (-(2**31), 2**31 - 1), (-(2**63), 2**63 - 1)
+_U32, _U64 = (0, 2**32 - 1), (0, 2**64 - 1)
+#: The values each integer type holds, by its FieldDescriptor(Proto) type: inclusive.
+INT_RANGES: dict[int, tuple[int, int]] = {
+    _F.TYPE_INT32: _I32,
+    _F.TYPE_SINT32: _I32,
+    _F.TYPE_SFIXED32: _I32,
+    _F.TYPE_INT64: _I64,
+    _F.TYPE_SINT64: _I64,
+    _F.TYPE_SFIXED64: _I64,
+    _F.TYPE_UINT32: _U32,
+    _F.TYPE_FIXED32: _U32,
+    _F.TYPE_UINT64: _U64,
+    _F.TYPE_FIXED64: _U64,
+}
+
+
+def kind_of(proto_type: int) -> FieldKind | None:
+    """The FieldKind of a FieldDescriptor(Proto) type; None for a group."""
+    return _KINDS.get(proto_type)
 
 
 @dataclass(frozen=True, slots=True)

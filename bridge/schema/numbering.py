@@ -14,28 +14,12 @@ from google.protobuf import descriptor_pb2
 
 from ..errors import SchemaError
 from .compile import compile_protos
+from .model import FieldKind, kind_of
 from .protofile import MessageSpec, ProtoFile
 
 __all__ = ["Changes", "assign_numbers", "read_previous"]
 
 _F = descriptor_pb2.FieldDescriptorProto
-_SCALAR_NAMES = {
-    _F.TYPE_DOUBLE: "double",
-    _F.TYPE_FLOAT: "float",
-    _F.TYPE_INT64: "int64",
-    _F.TYPE_UINT64: "uint64",
-    _F.TYPE_INT32: "int32",
-    _F.TYPE_FIXED64: "fixed64",
-    _F.TYPE_FIXED32: "fixed32",
-    _F.TYPE_BOOL: "bool",
-    _F.TYPE_STRING: "string",
-    _F.TYPE_BYTES: "bytes",
-    _F.TYPE_UINT32: "uint32",
-    _F.TYPE_SFIXED32: "sfixed32",
-    _F.TYPE_SFIXED64: "sfixed64",
-    _F.TYPE_SINT32: "sint32",
-    _F.TYPE_SINT64: "sint64",
-}
 #: Protobuf keeps these for itself.
 _IMPLEMENTATION_RESERVED = range(19000, 20000)
 _MAX_FIELD = 2**29 - 1
@@ -167,7 +151,8 @@ def _declaration(
 
 
 def _type(field: descriptor_pb2.FieldDescriptorProto, package: str) -> str:
-    if field.type in _SCALAR_NAMES:
-        return _SCALAR_NAMES[field.type]
+    kind = kind_of(field.type)
+    if kind is not None and kind not in (FieldKind.MESSAGE, FieldKind.ENUM):
+        return str(kind.value)
     name = field.type_name.lstrip(".")
     return name.removeprefix(f"{package}.") if package else name

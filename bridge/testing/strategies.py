@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ..errors import ConfigError
 from ..routing.binding import is_map
+from ..schema.model import INT_RANGES
 from .domains import Domain
 
 __all__ = ["message_strategy"]
@@ -34,18 +35,6 @@ _MAX_TEXT = 24
 _SMALL = 1000
 
 _FD = FieldDescriptor
-_INT_RANGES: dict[int, tuple[int, int]] = {
-    _FD.TYPE_INT32: (-(2**31), 2**31 - 1),
-    _FD.TYPE_SINT32: (-(2**31), 2**31 - 1),
-    _FD.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
-    _FD.TYPE_INT64: (-(2**63), 2**63 - 1),
-    _FD.TYPE_SINT64: (-(2**63), 2**63 - 1),
-    _FD.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
-    _FD.TYPE_UINT32: (0, 2**32 - 1),
-    _FD.TYPE_FIXED32: (0, 2**32 - 1),
-    _FD.TYPE_UINT64: (0, 2**64 - 1),
-    _FD.TYPE_FIXED64: (0, 2**64 - 1),
-}
 _FLOAT32_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 _FLOAT32_TINY = struct.unpack("<f", b"\x01\x00\x00\x00")[0]
 
@@ -122,8 +111,8 @@ class _Builder:
         if domain is not None:
             return _from_domain(f, path, domain)
         kind = f.type
-        if kind in _INT_RANGES:
-            low, high = _INT_RANGES[kind]
+        if kind in INT_RANGES:
+            low, high = INT_RANGES[kind]
             candidates = {0, 1, -1, 2, low, high, low + 1, high - 1}
             ints = sorted((e for e in candidates if low <= e <= high), key=abs)
             return st.one_of(
@@ -166,12 +155,12 @@ def _from_domain(f: Any, path: str, domain: Domain) -> st.SearchStrategy[Any]:
         return ConfigError(f"where {path}={domain.text}: {reason}")
 
     kind = f.type
-    numeric = kind in _INT_RANGES or kind in (_FD.TYPE_DOUBLE, _FD.TYPE_FLOAT)
+    numeric = kind in INT_RANGES or kind in (_FD.TYPE_DOUBLE, _FD.TYPE_FLOAT)
     if domain.kind == "range":
         if not numeric:
             raise bad(f"a range fits number fields; {path} is of type {_type_name(f)}")
-        if kind in _INT_RANGES:
-            low, high = _INT_RANGES[kind]
+        if kind in INT_RANGES:
+            low, high = INT_RANGES[kind]
             try:
                 lo = low if domain.low is None else int(domain.low.replace("_", ""))
                 hi = high if domain.high is None else int(domain.high.replace("_", ""))
@@ -199,9 +188,9 @@ def _from_domain(f: Any, path: str, domain: Domain) -> st.SearchStrategy[Any]:
 def _choice(f: Any, item: str, bad: Any) -> Any:
     kind = f.type
     try:
-        if kind in _INT_RANGES:
+        if kind in INT_RANGES:
             value = int(item.replace("_", ""))
-            low, high = _INT_RANGES[kind]
+            low, high = INT_RANGES[kind]
             if not low <= value <= high:
                 raise ValueError
             return value
