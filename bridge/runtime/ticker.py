@@ -34,7 +34,6 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,6 +60,18 @@ FAST_SLACK_NS = 1_000_000_000
 WAKE_TICKS = 2
 
 _now_ns = time.monotonic_ns
+
+
+def _increment_address() -> int | None:
+    """Where wasmtime_engine_increment_epoch is, for both tickers to call it directly."""
+    try:
+        address = ctypes.cast(_ffi.dll.wasmtime_engine_increment_epoch, ctypes.c_void_p).value
+    except (AttributeError, TypeError, ValueError):  # another wasmtime-py layout
+        return None
+    return address or None
+
+
+_INCREMENT_ADDRESS = _increment_address()
 
 
 class Ticker(Protocol):
@@ -104,11 +115,10 @@ class _NativeTicker:
     @classmethod
     def load(cls) -> _NativeTicker | None:
         """The native ticker, or None where it was not built or does not load."""
-        if not _LIBRARY.exists():
+        if not _LIBRARY.exists() or _INCREMENT_ADDRESS is None:
             return None
         try:
             lib = ctypes.CDLL(str(_LIBRARY))
-            increment = ctypes.cast(_ffi.dll.wasmtime_engine_increment_epoch, ctypes.c_void_p)
             clone, delete = _ffi.dll.wasmtime_engine_clone, _ffi.dll.wasm_engine_delete
         except (AttributeError, OSError) as exc:
             log.warning("the native epoch ticker does not load (%s): a thread ticks", exc)
@@ -120,7 +130,7 @@ class _NativeTicker:
             getattr(lib, name).argtypes = [ctypes.c_void_p]
         lib.bridge_ticker_remove.restype = None
         lib.bridge_ticker_run_until.argtypes = [ctypes.c_int64]
-        if lib.bridge_ticker_init(increment.value, EPOCH_TICK_NS, WAKE_TICKS, IDLE_TICK_NS):
+        if lib.bridge_ticker_init(_INCREMENT_ADDRESS, EPOCH_TICK_NS, WAKE_TICKS, IDLE_TICK_NS):
             return None
         return cls(lib, clone, delete)
 
@@ -170,26 +180,17 @@ class _NativeTicker:
 
 
 # ---------------------------------------------------------------------------
-# A Python thread, where there are no POSIX timers.
+# A Python thread, where there is no native ticker.
 
-
-def _gil_holding_increment() -> Callable[[int], None] | None:
-    """wasmtime_engine_increment_epoch, called without releasing the GIL.
-
-    It is one atomic add. wasmtime-py's binding releases the GIL around it, and taking
-    the GIL back after each of a catch-up's increments would cost a switch interval
-    each while other threads are busy: the catch-up would never catch up.
-    """
-    try:
-        address = ctypes.cast(_ffi.dll.wasmtime_engine_increment_epoch, ctypes.c_void_p).value
-    except (AttributeError, TypeError, ValueError):  # another wasmtime-py layout
-        return None
-    if not address:
-        return None
-    return ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(address)
-
-
-_INCREMENT = _gil_holding_increment()
+# wasmtime_engine_increment_epoch, called without releasing the GIL. It is one atomic
+# add. wasmtime-py's binding releases the GIL around it, and taking the GIL back after
+# each of a catch-up's increments would cost a switch interval each while other threads
+# are busy: the catch-up would never catch up.
+_INCREMENT = (
+    None
+    if _INCREMENT_ADDRESS is None
+    else ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(_INCREMENT_ADDRESS)
+)
 
 
 class _Engine:
