@@ -25,6 +25,7 @@ from .errors import (
     BridgeError,
     BuildError,
     CallError,
+    Cancelled,
     ConfigError,
     DeadlineExceeded,
     FuelExhausted,
@@ -50,9 +51,12 @@ from .errors import (
     StatusCode,
     ToolchainError,
     UnknownMethod,
+    WrongMethodKind,
 )
 from .routing import Mismatch, Route, Router, route, routes
 from .runtime import CommandModule, GuestModule, ScalarModule, load
+from .runtime.streams import Reply, ResponseStream
+from .schema.model import MethodKind
 from .sidecar import Connection, ManagedSidecar, connect
 
 __all__ = [
@@ -62,6 +66,7 @@ __all__ = [
     "BridgeError",
     "BuildError",
     "CallError",
+    "Cancelled",
     "CommandModule",
     "Connection",
     "ConfigError",
@@ -77,13 +82,16 @@ __all__ = [
     "InvalidModule",
     "LoadError",
     "ManagedSidecar",
+    "MethodKind",
     "ModuleClosed",
     "Mismatch",
     "Mode",
     "ModuleNotFound",
     "NotABridgeModule",
     "ProjectError",
+    "Reply",
     "ResourceExhausted",
+    "ResponseStream",
     "Route",
     "RouteError",
     "Router",
@@ -97,6 +105,7 @@ __all__ = [
     "StatusCode",
     "ToolchainError",
     "UnknownMethod",
+    "WrongMethodKind",
     "__version__",
     "connect",
     "load",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 __all__ = [
     "ABI_VERSION",
     "BORROWED_BIT",
+    "COMPRESSION_GZIP",
+    "COMPRESSION_NONE",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "ERROR_BIT",
     "EXPORT_FREE",
@@ -24,11 +26,27 @@ __all__ = [
     "HOST_RESULT_FAILED",
     "IMPORT_HOST_CALL",
     "IMPORT_HOST_RESULT",
+    "IMPORT_CALL_INFO",
+    "IMPORT_DEADLINE",
+    "IMPORT_SET_COMPRESSION",
+    "IMPORT_SET_METADATA",
+    "IMPORT_STREAM_RECV",
+    "IMPORT_STREAM_SEND",
     "LEN_BITS",
     "LEN_SHIFT",
     "MAX_MESSAGE_LEN",
     "MAX_STATUS_CODE",
     "MARKER_PREFIX",
+    "METADATA_HEADER",
+    "METADATA_REFUSED",
+    "METADATA_TRAILER",
+    "NO_DEADLINE",
+    "RECV_COMPRESSED",
+    "RECV_END",
+    "SEND_UNCOMPRESSED",
+    "STREAM_CLOSED",
+    "STREAM_WINDOW_BYTES",
+    "STREAM_WINDOW_MESSAGES",
     "Result",
     "marker_name",
     "marker_version",
@@ -66,6 +84,36 @@ HOST_MODULE = "bridge"
 IMPORT_HOST_CALL = "host_call"
 IMPORT_HOST_RESULT = "host_result"
 HOST_RESULT_FAILED = -1
+
+# Streaming methods (docs/abi.md section 14).
+IMPORT_STREAM_RECV = "stream_recv"
+IMPORT_STREAM_SEND = "stream_send"
+#: stream_recv's flags (the low 32 bits of its result).
+RECV_END = 1
+RECV_COMPRESSED = 2
+#: stream_send's flags.
+SEND_UNCOMPRESSED = 1
+#: stream_send's answer when the call is over (0: the message was taken).
+STREAM_CLOSED = 1
+#: The host's window: stream_send blocks while this many messages, or bytes, sent by
+#: the guest are not yet taken by the caller (host only; guests do not need it).
+STREAM_WINDOW_MESSAGES = 64
+STREAM_WINDOW_BYTES = 4 * 1024 * 1024
+
+# The call's context (docs/abi.md section 15).
+IMPORT_CALL_INFO = "call_info"
+IMPORT_DEADLINE = "deadline"
+IMPORT_SET_METADATA = "set_metadata"
+IMPORT_SET_COMPRESSION = "set_compression"
+METADATA_HEADER = 0
+METADATA_TRAILER = 1
+#: set_metadata's and set_compression's answer when they add or change nothing.
+METADATA_REFUSED = -1
+#: set_compression's algorithms (gRPC's numbering of grpc_compression_algorithm).
+COMPRESSION_NONE = 0
+COMPRESSION_GZIP = 2
+#: deadline()'s answer when the call has no deadline.
+NO_DEADLINE = -1
 
 _MARKER = re.compile(rf"^{MARKER_PREFIX}([0-9]+)$")
 

@@ -17,6 +17,8 @@
     │   └── ModuleClosed          the module was closed (also a ValueError, as it was before)
     └── CallError             one call failed; the module and other calls go on
         ├── UnknownMethod         the module does not export that method
+        ├── WrongMethodKind       a streaming method called as unary, or the reverse
+        ├── Cancelled             the caller cancelled the call (or went away)
         ├── InvalidArguments      arguments that do not fit a plain export's signature
         ├── GuestError            the guest returned an application error (gRPC code + message)
         ├── GuestTrap             the guest trapped (panic, unreachable, out of bounds, exit)
@@ -37,7 +39,13 @@ The CLI prints `str(error)` as one line and exits with `exit_code`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from google.protobuf.any_pb2 import Any as AnyMessage
+    from google.rpc.status_pb2 import Status
 
 __all__ = [
     "AbiMismatch",
@@ -45,6 +53,7 @@ __all__ = [
     "BridgeError",
     "BuildError",
     "CallError",
+    "Cancelled",
     "ConfigError",
     "GuestError",
     "GuestTrap",
@@ -70,6 +79,7 @@ __all__ = [
     "StatusCode",
     "ToolchainError",
     "UnknownMethod",
+    "WrongMethodKind",
 ]
 
 
@@ -183,7 +193,15 @@ class ModuleClosed(LoadError, ValueError):
 
 
 class CallError(BridgeError):
-    """One call into a guest failed; the module stays usable for other calls."""
+    """One call into a guest failed; the module stays usable for other calls.
+
+    `headers` and `trailers` are the response metadata the guest had set when the call
+    failed (docs/abi.md section 15), so that a sidecar can send them with the error
+    status; empty unless it set any.
+    """
+
+    headers: tuple[tuple[str, str | bytes], ...] = ()
+    trailers: tuple[tuple[str, str | bytes], ...] = ()
 
     def __init__(self, message: str, *, method: str | None = None) -> None:
         super().__init__(message)
@@ -198,13 +216,60 @@ class InvalidArguments(CallError):
     """Arguments that do not match a plain export's signature (count or type)."""
 
 
-class GuestError(CallError):
-    """The guest answered with an application error (its `google.rpc.Status`)."""
+class WrongMethodKind(CallError):
+    """A method called in a way its kind does not take: a streaming method through
+    `call`, a unary one through `stream`, ... `kind` is the method's ("server-streaming")
+    and `use` the GuestModule method that calls it ("stream")."""
 
-    def __init__(self, code: StatusCode, message: str, *, method: str | None = None) -> None:
+    def __init__(self, message: str, *, method: str | None = None, kind: str, use: str) -> None:
+        super().__init__(message, method=method)
+        self.kind = kind
+        self.use = use
+
+
+class Cancelled(CallError):
+    """The call was cancelled by its caller (`ResponseStream.cancel`, the `cancelled`
+    event of `invoke`) before it ended; `code` is CANCELLED, as gRPC says it."""
+
+    code = StatusCode.CANCELLED
+
+
+class GuestError(CallError):
+    """The guest answered with an application error (its `google.rpc.Status`).
+
+    `details` are the envelope's details (`google.protobuf.Any` messages, gRPC's rich
+    error model) and `status` the whole envelope.
+    """
+
+    def __init__(
+        self,
+        code: StatusCode,
+        message: str,
+        *,
+        method: str | None = None,
+        details: Iterable[AnyMessage] = (),
+        status: Status | None = None,
+    ) -> None:
         super().__init__(f"{code.name}: {message}", method=method)
         self.code = code
         self.status_message = message
+        self.details: tuple[AnyMessage, ...] = tuple(
+            status.details if status is not None else details
+        )
+        self._status = status
+
+    @property
+    def status(self) -> Status:
+        """The `google.rpc.Status` envelope: the guest's own when it sent one."""
+        if self._status is None:
+            # Imported here: bridge.errors stays free of protobuf for whoever only
+            # catches its errors.
+            from google.rpc.status_pb2 import Status
+
+            self._status = Status(
+                code=int(self.code), message=self.status_message, details=self.details
+            )
+        return self._status
 
 
 class GuestTrap(CallError):

@@ -18,7 +18,8 @@ for the services given, resolved once at load, never an attribute it names at ru
     bridge.load("build/pricing.wasm", host={"legacy.v1.Inventory": Inventory()})
 
 A host method's failure is a status for the guest (UNIMPLEMENTED, its `context.abort`
-code, INTERNAL for an exception); only what no status can carry (SystemExit,
+code or its `context.abort_with_status` envelope, details included, INTERNAL for an
+exception); only what no status can carry (SystemExit,
 KeyboardInterrupt, any other BaseException) escapes `call`, and fails the guest's call.
 """
 
@@ -31,6 +32,7 @@ from typing import Any, NoReturn
 from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
 
+from ..abi import MAX_STATUS_CODE
 from ..errors import ConfigError, LoadError, StatusCode
 from ..schema.messages import MessageTypes
 from ..schema.model import Schema
@@ -43,20 +45,53 @@ log = logging.getLogger("bridge.runtime")
 class HostAbort(Exception):
     """Raised by `HostContext.abort`: the host method fails with this status."""
 
-    def __init__(self, code: StatusCode, details: str) -> None:
+    def __init__(
+        self, code: StatusCode, details: str, status: status_pb2.Status | None = None
+    ) -> None:
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
+        #: The whole envelope, from abort_with_status (with its details); None from abort.
+        self.status = status
 
 
 class HostContext:
-    """The `context` a host method gets, with grpc's `abort(code, details)`."""
+    """The `context` a host method gets, with grpc's `abort(code, details)` and
+    `abort_with_status(status)`."""
 
     def __init__(self, method: str) -> None:
         self.method = method
 
     def abort(self, code: StatusCode | int, details: str) -> NoReturn:
-        raise HostAbort(StatusCode(int(getattr(code, "value", code))), details)
+        raise HostAbort(_code(code), details)
+
+    def abort_with_status(self, status: object) -> NoReturn:
+        """Fail with a whole `google.rpc.Status` (its details reach the guest as they
+        are), or with a `grpc.Status` (grpc_status.rpc_status.to_status's), whose
+        `grpc-status-details-bin` trailer is that envelope."""
+        if isinstance(status, status_pb2.Status):
+            envelope = status
+        else:
+            envelope = status_pb2.Status()
+            for key, value in getattr(status, "trailing_metadata", None) or ():
+                if key == "grpc-status-details-bin" and isinstance(value, bytes):
+                    envelope.ParseFromString(value)
+                    break
+            else:
+                envelope.code = int(_code(getattr(status, "code", StatusCode.UNKNOWN)))
+                envelope.message = str(getattr(status, "details", "") or "")
+        raise HostAbort(_code(envelope.code), envelope.message, envelope)
+
+
+def _code(code: object) -> StatusCode:
+    """A StatusCode from ours, an int, or grpc.StatusCode (whose value is (int, name))."""
+    value = getattr(code, "value", code)
+    if isinstance(value, tuple):
+        value = value[0]
+    try:
+        return StatusCode(int(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return StatusCode.UNKNOWN
 
 
 class HostServices:
@@ -116,6 +151,14 @@ class HostServices:
                 return False, b""
             raise TypeError(f"returned {type(response).__name__}, not a message or bytes")
         except HostAbort as abort:
+            if not 0 < abort.code <= MAX_STATUS_CODE:
+                return _status(
+                    StatusCode.INTERNAL,
+                    f"{method}: the host method aborted with status {abort.code.name}, "
+                    "which is not an error",
+                )
+            if abort.status is not None:
+                return True, abort.status.SerializeToString()
             return _status(abort.code, abort.details)
         except DecodeError:
             return _status(StatusCode.INVALID_ARGUMENT, f"{method}: the request does not decode")

@@ -34,10 +34,11 @@ from ..errors import (
     ResourceExhausted,
     StatusCode,
 )
-from . import _fastcall, limits, traps
+from . import _fastcall, limits, streams, traps
 from .hostcalls import HostServices, unimplemented
 from .interface import ModuleInterface
 from .output import GuestOutput
+from .streams import RECV_ENDED, CallState
 
 __all__ = ["Instance"]
 
@@ -76,6 +77,9 @@ class Instance:
         self._pending: bytes | None = None  # a host call's outcome not collected yet
         self._host_failure: BaseException | None = None  # what failed the call under way
         self._host_method = ""  # the host method of the host call under way
+        # The call under way's context (docs/abi.md sections 14 and 15); None for a plain
+        # unary call, whose imports then answer as the ABI says for one.
+        self._call: CallState | None = None
         self.broken = False
         self._config = config
         self._deadline = limits.deadline_ticks(config.call_timeout_s)
@@ -104,7 +108,7 @@ class Instance:
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         if interface.uses_host_calls:
-            self._define_host_calls(linker)
+            self._define_host_calls(linker, interface.host_imports)
         if self._config.fuel is not None:
             self._store.set_fuel(self._config.fuel)
         self._store.set_epoch_deadline(self._deadline)  # start functions and _initialize
@@ -163,13 +167,22 @@ class Instance:
             raise AbiMismatch(f"{self.name}: {abi.EXPORT_SERVED} {problem}", path=self.name)
         return frozenset(names)
 
-    def _define_host_calls(self, linker: wasmtime.Linker) -> None:
-        """The imports of docs/abi.md section 12; neither ever calls into the guest."""
+    def _define_host_calls(self, linker: wasmtime.Linker, names: frozenset[str]) -> None:
+        """The `bridge` imports the module uses (docs/abi.md sections 12, 14 and 15);
+        none ever calls into the guest."""
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
-        for name, ty, func in (
-            (abi.IMPORT_HOST_CALL, wasmtime.FuncType([i32] * 4, [i64]), self._host_call),
-            (abi.IMPORT_HOST_RESULT, wasmtime.FuncType([i32, i32], [i32]), self._host_result),
-        ):
+        imports: dict[str, tuple[wasmtime.FuncType, Callable[..., int]]] = {
+            abi.IMPORT_HOST_CALL: (wasmtime.FuncType([i32] * 4, [i64]), self._host_call),
+            abi.IMPORT_HOST_RESULT: (wasmtime.FuncType([i32, i32], [i32]), self._host_result),
+            abi.IMPORT_STREAM_RECV: (wasmtime.FuncType([], [i64]), self._stream_recv),
+            abi.IMPORT_STREAM_SEND: (wasmtime.FuncType([i32] * 3, [i32]), self._stream_send),
+            abi.IMPORT_CALL_INFO: (wasmtime.FuncType([], [i64]), self._call_info),
+            abi.IMPORT_DEADLINE: (wasmtime.FuncType([], [i64]), self._deadline_left),
+            abi.IMPORT_SET_METADATA: (wasmtime.FuncType([i32] * 5, [i32]), self._set_metadata),
+            abi.IMPORT_SET_COMPRESSION: (wasmtime.FuncType([i32], [i32]), self._set_compression),
+        }
+        for name in sorted(names & imports.keys()):  # the load check refused any other
+            ty, func = imports[name]
             _fastcall.define_host_func(linker, abi.HOST_MODULE, name, ty, func, self._host_failed)
 
     def _host_call(
@@ -195,8 +208,7 @@ class Instance:
             raise _HostCallFailure(lambda m: _over_limit(m, what, limit))
         self._check_deadline(method)
         self._pending = payload
-        packed = abi.pack(0, len(payload), error=error)
-        return packed - (1 << 64) if packed >= 1 << 63 else packed  # as a signed i64
+        return _signed(abi.pack(0, len(payload), error=error))
 
     def _host_result(self, caller: wasmtime.Caller, dst: int, length: int) -> int:
         memory = _typed(caller["memory"], wasmtime.Memory)
@@ -208,6 +220,144 @@ class Instance:
         memory.write(caller, pending, dst)
         self._pending = None
         return length
+
+    # --- Streams and the call's context (docs/abi.md sections 14 and 15) ---
+
+    def _stream_recv(self, caller: wasmtime.Caller) -> int:
+        self._pending = None  # an outcome never collected is dropped, as at a host call
+        state = self._call
+        if state is None:  # a plain unary call: its one request was the argument
+            return abi.RECV_END
+        got = state.recv()
+        if isinstance(got, str):
+            if got == RECV_ENDED:
+                return abi.RECV_END
+            status = state.closed_status()  # RECV_CLOSED
+            self._pending = status
+            self._grant_grace(state)
+            return _signed(abi.pack(0, len(status), error=True))
+        message, compressed = got
+        self._pending = message or None
+        return (len(message) << _LEN_SHIFT) | (abi.RECV_COMPRESSED if compressed else 0)
+
+    def _stream_send(self, caller: wasmtime.Caller, ptr: int, length: int, flags: int) -> int:
+        state = self._call
+        if state is None or state.window is None:
+            kind = "a unary" if state is None else f"a {state.kind.label}"
+            raise _HostCallFailure(
+                lambda m: AbiViolation(
+                    f"{m}: the guest broke the ABI: stream_send in {kind} call, which has "
+                    "one response (docs/abi.md section 14)",
+                    method=m,
+                )
+            )
+        flags &= _PTR_MASK
+        if flags & ~abi.SEND_UNCOMPRESSED:
+            raise _HostCallFailure(
+                lambda m: AbiViolation(
+                    f"{m}: the guest broke the ABI: stream_send with unknown flags {flags:#x}",
+                    method=m,
+                )
+            )
+        length &= _PTR_MASK
+        limit = self._max_message_bytes
+        if length > limit:
+            what = f"stream_send of a message of {length} bytes"
+            raise _HostCallFailure(lambda m: _over_limit(m, what, limit))
+        memory = _typed(caller["memory"], wasmtime.Memory)
+        message = self._guest_bytes(caller, memory, ptr, length, "the message")
+        answer = state.send(message, bool(flags & abi.SEND_UNCOMPRESSED))
+        if answer == abi.STREAM_CLOSED:
+            self._grant_grace(state)
+        return answer
+
+    def _call_info(self, caller: wasmtime.Caller) -> int:
+        state = self._call
+        info = state.call_info() if state is not None else b""
+        self._pending = info or None
+        return len(info) << _LEN_SHIFT
+
+    def _deadline_left(self, caller: wasmtime.Caller) -> int:
+        state = self._call
+        if state is not None:
+            return state.time_left_ns()
+        if self._explicit_deadline is not None:
+            end_ns = self._explicit_deadline[0]
+        elif self._config.call_timeout_s is not None:
+            # The deadline armed at _armed_ns covers this call (Instance.call).
+            end_ns = self._armed_ns + int(self._config.call_timeout_s * 1e9)
+        else:
+            return abi.NO_DEADLINE
+        return max(0, end_ns - monotonic_ns())
+
+    def _set_metadata(
+        self, caller: wasmtime.Caller, kind: int, kptr: int, klen: int, vptr: int, vlen: int
+    ) -> int:
+        memory = _typed(caller["memory"], wasmtime.Memory)
+        # Both ranges are checked before anything is refused: one outside memory breaks
+        # the ABI whatever else is wrong.
+        size = memory.data_len(caller)
+        klen, vlen = klen & _PTR_MASK, vlen & _PTR_MASK
+        for what, ptr, length in (("the key", kptr, klen), ("the value", vptr, vlen)):
+            if (ptr & _PTR_MASK) + length > size:
+                self._guest_bytes(caller, memory, ptr, length, what)  # raises
+        if klen > 255 or vlen > self._max_message_bytes:
+            return abi.METADATA_REFUSED
+        key = self._guest_bytes(caller, memory, kptr, klen, "the key")
+        value = self._guest_bytes(caller, memory, vptr, vlen, "the value")
+        state = self._call
+        if state is None:
+            # call() answers bytes only: valid metadata is taken, and goes nowhere.
+            valid = kind in (abi.METADATA_HEADER, abi.METADATA_TRAILER)
+            return 0 if valid and streams.valid_metadata(key, value) else abi.METADATA_REFUSED
+        return state.add_metadata(kind, key, value)
+
+    def _set_compression(self, caller: wasmtime.Caller, algorithm: int) -> int:
+        state = self._call
+        if state is None:
+            valid = algorithm in (abi.COMPRESSION_NONE, abi.COMPRESSION_GZIP)
+            return 0 if valid else abi.METADATA_REFUSED
+        return state.set_compression(algorithm)
+
+    def _grant_grace(self, state: CallState) -> None:
+        """The guest was told its deadline passed: it has CLOSE_GRACE_S to return, and
+        keeps its instance when it does; it is stopped after that. (Only ever later:
+        compiled code caches its deadline, so an earlier one would not be seen by the
+        function that runs. A guest told of a cancel keeps the deadline it had.)"""
+        if state.ended_by != streams.DEADLINE:
+            return
+        self._set_deadline(limits.deadline_ticks(streams.CLOSE_GRACE_S))
+        self._armed_ns = 0  # the next call arms its own deadline
+
+    def run(self, state: CallState, request: bytes) -> bytes:
+        """A call with a context (GuestModule.invoke and .stream): the imports read and
+        change `state`. The response (b"" for a server-streaming or bidirectional call,
+        whose messages went through the state's window), or the call's error."""
+        self._pending = None  # nothing of an earlier call can be collected
+        self._call = state
+        method = state.method
+        try:
+            response = self.call(method, request, state.start())
+        except CallError as exc:
+            outcome = state.outcome()
+            if outcome is not None:
+                # The call was over before the guest failed (perhaps stopped after its
+                # grace): that is what the caller gets.
+                raise outcome from exc
+            raise
+        finally:
+            self._call = None
+            self._pending = None
+        outcome = state.outcome()
+        if outcome is not None:
+            raise outcome  # what the guest returned after that is not delivered
+        if response and state.kind.server_streaming:
+            self._violation(
+                method,
+                f"a {state.kind.label} method returned a response of {len(response)} bytes; "
+                "its messages go through stream_send and it returns len = 0",
+            )
+        return response
 
     def _host_failed(self, exc: BaseException) -> None:
         """Called by the trampoline, in the caller's thread, right before the guest traps."""
@@ -376,7 +526,7 @@ class Instance:
                 f"which is not an error code (1..{abi.MAX_STATUS_CODE})",
                 method=method,
             )
-        return GuestError(StatusCode(status.code), status.message, method=method)
+        return GuestError(StatusCode(status.code), status.message, method=method, status=status)
 
     def _failure(self, exc: Exception, method: str, timeout_s: float | None = None) -> CallError:
         """The error for a failed call, its `__cause__` set: what a host call raised, if
@@ -433,6 +583,11 @@ def _over_limit(method: str, what: str, limit: int) -> ResourceExhausted:
     return ResourceExhausted(
         f"{method}: {what}, over the limit of {limit} bytes (max_message_bytes)", method=method
     )
+
+
+def _signed(packed: int) -> int:
+    """A packed u64 result as the signed i64 wasm takes."""
+    return packed - (1 << 64) if packed >= 1 << 63 else packed
 
 
 def _typed(extern: object, kind: type[_E]) -> _E:

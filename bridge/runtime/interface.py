@@ -23,10 +23,17 @@ MALLOC_SIGNATURE = "(i32) -> i32"
 FREE_SIGNATURE = "(i32) -> ()"
 NO_ARGS_SIGNATURE = "() -> ()"
 SERVED_SIGNATURE = "() -> i64"
-# The host-call imports (docs/abi.md section 12), name -> signature.
+# What a module may import from `bridge` (docs/abi.md sections 12, 14 and 15), name ->
+# signature: anything else fails loading, by name.
 HOST_IMPORTS = {
     abi.IMPORT_HOST_CALL: "(i32, i32, i32, i32) -> i64",
     abi.IMPORT_HOST_RESULT: "(i32, i32) -> i32",
+    abi.IMPORT_STREAM_RECV: "() -> i64",
+    abi.IMPORT_STREAM_SEND: "(i32, i32, i32) -> i32",
+    abi.IMPORT_CALL_INFO: "() -> i64",
+    abi.IMPORT_DEADLINE: "() -> i64",
+    abi.IMPORT_SET_METADATA: "(i32, i32, i32, i32, i32) -> i32",
+    abi.IMPORT_SET_COMPRESSION: "(i32) -> i32",
 }
 
 
@@ -82,8 +89,13 @@ class ModuleInterface:
 
     @property
     def uses_host_calls(self) -> bool:
-        """Whether the module imports the host-call functions (docs/abi.md section 12)."""
+        """Whether the module imports from `bridge` (host calls, streams, call context)."""
         return any(i.module == abi.HOST_MODULE for i in self.imports)
+
+    @property
+    def host_imports(self) -> frozenset[str]:
+        """The names the module imports from `bridge`."""
+        return frozenset(i.name for i in self.imports if i.module == abi.HOST_MODULE)
 
     @property
     def is_reactor(self) -> bool:

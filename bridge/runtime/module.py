@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import os
+import threading
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from time import monotonic_ns as _monotonic_ns
 
 from .. import abi
 from ..config import RuntimeConfig
-from ..errors import AbiMismatch, ConfigError, LoadError, NotABridgeModule, UnknownMethod
+from ..errors import (
+    AbiMismatch,
+    CallError,
+    ConfigError,
+    InvalidArguments,
+    InvalidModule,
+    LoadError,
+    ModuleClosed,
+    NotABridgeModule,
+    ResourceExhausted,
+    UnknownMethod,
+    WrongMethodKind,
+)
 from ..schema.embed import embedded_schema
+from ..schema.model import MethodKind
 from .closing import Closing
 from .engine import compile_file, engine_for, fork_guard, read_wasm
 from .hostcalls import HostServices
@@ -32,8 +47,11 @@ from .interface import (
 )
 from .limits import ticker as _ticker
 from .pool import InstancePool
+from .streams import CallState, Compressed, Metadata, Reply, ResponseStream, guest_metadata
 
 __all__ = ["GuestModule", "check_bridge_interface", "load"]
+
+log = logging.getLogger("bridge.runtime")
 
 
 class GuestModule(Closing):
@@ -49,6 +67,10 @@ class GuestModule(Closing):
     takes an instance from a bounded pool for its duration (`RuntimeConfig.pool_size`).
     An instance that traps, runs past its deadline or out of memory is discarded and
     replaced off the caller's path; other calls go on.
+
+    Streaming methods (docs/abi.md section 14) go through `stream` (server-streaming and
+    bidirectional: an iterator of responses) and `invoke` (client-streaming, and unary
+    calls that pass or want metadata: docs/abi.md section 15); `kind` says which.
 
     Close a module (`close()`, or `with`) when done with it: one that is garbage-collected
     unclosed is closed then, with a ResourceWarning, as an unclosed file is.
@@ -75,10 +97,23 @@ class GuestModule(Closing):
         self.interface = describe(module, wasm)  # with the bytes: every memory, exported or not
         check_bridge_interface(self.interface, str(self.path))
         self._methods = frozenset(self.interface.methods)
+        # Each method's kind comes from the schema the module carries (docs/abi.md
+        # section 14); host methods decode their requests with it.
+        try:
+            schema = embedded_schema(wasm, self.path)
+        except InvalidModule as exc:
+            if host is not None or self.interface.uses_host_calls:
+                raise  # its host calls or streams need it
+            # A module of plain unary methods runs without it, as it always has.
+            log.warning("%s: every method is taken as unary: %s", self.path.name, exc)
+            schema = None
+        self._kinds: dict[str, MethodKind] = {}
+        if schema is not None:
+            for service in schema.services.values():
+                for rpc in service.streaming:
+                    self._kinds[rpc.full_name] = rpc.kind
         services = None
         if host is not None or self.interface.uses_host_calls:
-            # Host methods decode requests with the schema the module carries.
-            schema = embedded_schema(wasm, self.path)
             services = HostServices(host or {}, schema, module=self.path.name)
 
         # The factory must not hold `self`: the pool's filler thread holds the factory,
@@ -109,6 +144,8 @@ class GuestModule(Closing):
             self._pool.release(first)
             if served is not None:
                 self._methods = self._methods & served
+        # What call() takes: the hot path checks one set.
+        self._unary = frozenset(m for m in self._methods if m not in self._kinds)
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -116,16 +153,26 @@ class GuestModule(Closing):
         less those it says have no server (its bridge_served export, if any)."""
         return tuple(sorted(self._methods))
 
-    def call(self, method: str, request: bytes, *, timeout_s: float | None = None) -> bytes:
-        """Call `method` (`pkg.Service/Method`) with an encoded request; the encoded response.
+    def call(
+        self,
+        method: str,
+        request: bytes,
+        *,
+        timeout_s: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> bytes:
+        """Call unary `method` (`pkg.Service/Method`) with an encoded request; the
+        encoded response.
 
         Raises GuestError for the guest's application errors, GuestTrap when it traps,
         DeadlineExceeded past `timeout_s` (default: the config's), AbiViolation when it
-        breaks the ABI, ResourceExhausted when memory or the pool runs out, and
-        UnknownMethod for a name it does not export.
+        breaks the ABI, ResourceExhausted when memory or the pool runs out,
+        UnknownMethod for a name it does not export, and WrongMethodKind for a
+        streaming method (see `stream` and `invoke`). `metadata` reaches the guest
+        (docs/abi.md section 15); `invoke` also answers the response's metadata.
         """
-        if method not in self._methods:
-            raise self._unknown(method)
+        if method not in self._unary or metadata is not None:
+            return self._call_with_context(method, request, timeout_s, metadata)
         pool = self._pool
         instance = pool.acquire()
         try:
@@ -135,6 +182,117 @@ class GuestModule(Closing):
             return instance.call(method, request, timeout_s)
         finally:
             pool.release(instance)
+
+    def _call_with_context(
+        self, method: str, request: bytes, timeout_s: float | None, metadata: Metadata | None
+    ) -> bytes:
+        kind = self.kind(method)  # UnknownMethod
+        if kind is not MethodKind.UNARY:
+            raise _wrong_kind(method, kind)
+        return self.invoke(method, request, timeout_s=timeout_s, metadata=metadata).response
+
+    def kind(self, method: str) -> MethodKind:
+        """Whether `method` is unary, server-streaming, client-streaming or bidirectional,
+        as the module's embedded schema says; UNARY for a module without one."""
+        if method not in self._methods:
+            raise self._unknown(method)
+        return self._kinds.get(method, MethodKind.UNARY)
+
+    def invoke(
+        self,
+        method: str,
+        request: bytes | Iterable[bytes],
+        *,
+        timeout_s: float | None = None,
+        metadata: Metadata | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> Reply:
+        """Call a unary method (`request` is bytes) or a client-streaming one (`request`
+        is an iterable of bytes, pulled in this thread as the guest receives each); the
+        response with the headers and trailers the guest set.
+
+        `metadata` is what the guest reads as the request's (docs/abi.md section 15).
+        `cancelled`, set by another thread, says the caller went away: the guest's next
+        receive answers CANCELLED, and the call raises Cancelled. An exception raised by
+        the request iterable ends the guest's stream the same way, and is raised here
+        once the guest returned. Errors are those of `call`, with the headers and
+        trailers set before the failure.
+        """
+        kind = self.kind(method)
+        if kind.server_streaming:
+            raise _wrong_kind(method, kind)
+        if kind.client_streaming:
+            payload, requests = b"", _requests(method, request)
+        else:
+            payload, requests = _request(method, request, kind), None
+        state = CallState(
+            method,
+            kind,
+            timeout_s=timeout_s if timeout_s is not None else self.config.call_timeout_s,
+            metadata=guest_metadata(method, metadata) if metadata else (),
+            request_compressed=isinstance(request, Compressed),
+            requests=requests,
+            cancelled=cancelled,
+            max_message_bytes=self.config.max_message_bytes,
+        )
+        pool = self._pool
+        instance = pool.acquire()
+        try:
+            if _monotonic_ns() >= _ticker.check_ns:
+                _ticker.refresh()
+            response = instance.run(state, payload)
+        except CallError as exc:
+            state.attach(exc)
+            raise
+        finally:
+            pool.release(instance)
+        return Reply(response, tuple(state.headers), tuple(state.trailers), state.compression)
+
+    def stream(
+        self,
+        method: str,
+        request: bytes | Iterable[bytes],
+        *,
+        timeout_s: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ResponseStream:
+        """Call a server-streaming method (`request` is bytes) or a bidirectional one
+        (`request` is an iterable of bytes); its responses as they come.
+
+        The guest runs on a worker thread with one instance of the pool for the whole
+        call, and runs at most STREAM_WINDOW_MESSAGES messages (or STREAM_WINDOW_BYTES)
+        ahead of the reader. `timeout_s` (default: the config's) covers the whole
+        stream. The stream raises the call's error after the messages sent before it;
+        close it (or use `with`) to end the call early.
+        """
+        kind = self.kind(method)
+        if not kind.server_streaming:
+            raise _wrong_kind(method, kind)
+        if self._pool.closed:  # said now, not by the first read
+            raise ModuleClosed(f"{self.path.name} was closed", path=self.path.name)
+        if kind.client_streaming:
+            payload, requests = b"", _requests(method, request)
+        else:
+            payload, requests = _request(method, request, kind), None
+        state = CallState(
+            method,
+            kind,
+            timeout_s=timeout_s if timeout_s is not None else self.config.call_timeout_s,
+            metadata=guest_metadata(method, metadata) if metadata else (),
+            request_compressed=isinstance(request, Compressed),
+            requests=requests,
+            window=True,
+            max_message_bytes=self.config.max_message_bytes,
+            name=self.path.name,
+        )
+        if len(payload) > self.config.max_message_bytes:
+            # Refused here, as call() refuses it, rather than by the worker.
+            raise ResourceExhausted(
+                f"{method}: request of {len(payload)} bytes is over the limit of "
+                f"{self.config.max_message_bytes} bytes",
+                method=method,
+            )
+        return ResponseStream(self._pool, state, payload)
 
     def stats(self) -> dict[str, int]:
         """The pool's state now: instances alive and idle, the idle ones' memory, and
@@ -167,6 +325,41 @@ class GuestModule(Closing):
         if not known:
             hint = "; it exports no methods"
         return UnknownMethod(f"{self.path.name} has no method {method}{hint}", method=method)
+
+
+def _wrong_kind(method: str, kind: MethodKind) -> WrongMethodKind:
+    use = "stream" if kind.server_streaming else "invoke"
+    return WrongMethodKind(
+        f"{method} is a {kind.label} method: call it with GuestModule.{use}()",
+        method=method,
+        kind=kind.label,
+        use=use,
+    )
+
+
+def _request(method: str, request: object, kind: MethodKind) -> bytes:
+    """The one request of a unary or server-streaming call."""
+    if isinstance(request, bytes):
+        return request
+    if isinstance(request, bytearray | memoryview):
+        return bytes(request)
+    raise InvalidArguments(
+        f"{method} is a {kind.label} method: its request is bytes, not {type(request).__name__}",
+        method=method,
+    )
+
+
+def _requests(method: str, request: object) -> Iterable[bytes]:
+    """The request messages of a client-streaming or bidirectional call."""
+    if isinstance(request, bytes | bytearray | memoryview | str) or not isinstance(
+        request, Iterable
+    ):
+        raise InvalidArguments(
+            f"{method} takes a stream of requests: pass an iterable of bytes (a list, a "
+            f"generator), not {type(request).__name__}",
+            method=method,
+        )
+    return request
 
 
 def _collected_unclosed(pool: InstancePool[Instance], path: str) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "File",
     "Message",
     "Method",
+    "MethodKind",
     "Schema",
     "Service",
     "kind_of",
@@ -179,14 +180,43 @@ class Enum:
     parent: str | None = None
 
 
+class MethodKind(str, enum.Enum):
+    """gRPC's four kinds of method (docs/abi.md section 14)."""
+
+    UNARY = "unary"
+    SERVER_STREAMING = "server_streaming"
+    CLIENT_STREAMING = "client_streaming"
+    BIDI_STREAMING = "bidi_streaming"
+
+    @classmethod
+    def of(cls, client_streaming: bool, server_streaming: bool) -> MethodKind:
+        if client_streaming:
+            return cls.BIDI_STREAMING if server_streaming else cls.CLIENT_STREAMING
+        return cls.SERVER_STREAMING if server_streaming else cls.UNARY
+
+    @property
+    def client_streaming(self) -> bool:
+        return self in (MethodKind.CLIENT_STREAMING, MethodKind.BIDI_STREAMING)
+
+    @property
+    def server_streaming(self) -> bool:
+        return self in (MethodKind.SERVER_STREAMING, MethodKind.BIDI_STREAMING)
+
+    @property
+    def label(self) -> str:
+        """As people say it: "server-streaming"."""
+        return self.value.replace("_", "-")
+
+
 @dataclass(frozen=True, slots=True)
 class Method:
-    """A unary RPC: one function to migrate."""
+    """An RPC: one function to migrate (a unary one, unless `kind` says otherwise)."""
 
     name: str
     service: str  # the service's full name
     input: str  # full message names
     output: str
+    kind: MethodKind = MethodKind.UNARY
 
     @property
     def full_name(self) -> str:
@@ -204,9 +234,18 @@ class Service:
     methods: tuple[Method, ...]
     #: Marked `option (bridge.host) = true`: Python implements it and guests call it.
     host: bool = False
-    #: Its streaming RPCs: accepted in a schema, not served by guests yet (the sidecar
-    #: answers UNIMPLEMENTED for them, as for any method a module does not export).
+    #: Its streaming RPCs (docs/abi.md section 14), kept apart from the unary `methods`
+    #: that routing, diff and proto work with.
     streaming: tuple[Method, ...] = ()
+
+    #: The RPC names in declaration order.
+    declared: tuple[str, ...] = ()
+
+    @property
+    def all_methods(self) -> tuple[Method, ...]:
+        """Every RPC, unary and streaming, in the order the schema declares them."""
+        order = {name: i for i, name in enumerate(self.declared)}
+        return tuple(sorted(self.methods + self.streaming, key=lambda m: order.get(m.name, 0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,10 +474,11 @@ class _Reader:
         methods: list[Method] = []
         streaming: list[Method] = []
         for m in proto.method:
-            method = Method(m.name, full, m.input_type.lstrip("."), m.output_type.lstrip("."))
+            kind = MethodKind.of(m.client_streaming, m.server_streaming)
+            method = Method(m.name, full, m.input_type.lstrip("."), m.output_type.lstrip("."), kind)
             # Real schemas mix unary and streaming RPCs: the streaming ones are kept
             # apart rather than refusing the whole file.
-            (streaming if m.client_streaming or m.server_streaming else methods).append(method)
+            (methods if kind is MethodKind.UNARY else streaming).append(method)
         self.schema.services[full] = Service(
             full_name=full,
             name=proto.name,
@@ -447,6 +487,7 @@ class _Reader:
             methods=tuple(methods),
             host=_is_host(proto.options),
             streaming=tuple(streaming),
+            declared=tuple(m.name for m in proto.method),
         )
 
     def _unsupported(self, path: tuple[int, ...], reason: str) -> None:

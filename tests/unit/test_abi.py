@@ -56,3 +56,39 @@ def test_markers() -> None:
 )
 def test_method_export_names(name: str, is_method: bool) -> None:
     assert abi.is_method_export(name) is is_method
+
+
+def test_stream_and_context_constants() -> None:
+    """docs/abi.md sections 14 and 15: flags are bits, answers are the documented ones."""
+    assert (abi.RECV_END, abi.RECV_COMPRESSED) == (1 << 0, 1 << 1)
+    assert abi.SEND_UNCOMPRESSED == 1 << 0
+    assert abi.STREAM_CLOSED == 1
+    assert (abi.METADATA_HEADER, abi.METADATA_TRAILER, abi.METADATA_REFUSED) == (0, 1, -1)
+    assert (abi.COMPRESSION_NONE, abi.COMPRESSION_GZIP) == (0, 2)  # grpc_compression_algorithm
+    assert abi.NO_DEADLINE == -1
+    assert (abi.STREAM_WINDOW_MESSAGES, abi.STREAM_WINDOW_BYTES) == (64, 4 << 20)
+    imports = {
+        abi.IMPORT_STREAM_RECV,
+        abi.IMPORT_STREAM_SEND,
+        abi.IMPORT_CALL_INFO,
+        abi.IMPORT_DEADLINE,
+        abi.IMPORT_SET_METADATA,
+        abi.IMPORT_SET_COMPRESSION,
+        abi.IMPORT_HOST_CALL,
+        abi.IMPORT_HOST_RESULT,
+    }
+    assert len(imports) == 8
+
+
+def test_stream_recv_results_use_the_call_layout() -> None:
+    # A pending message of 5 bytes that came compressed: len in bits 32-61, flags low.
+    message = abi.unpack(5 << abi.LEN_SHIFT | abi.RECV_COMPRESSED)
+    assert (message.length, message.ptr, message.error) == (5, abi.RECV_COMPRESSED, False)
+    # The call is over: an error envelope of 12 bytes is pending.
+    over = abi.unpack(abi.pack(0, 12, error=True) - (1 << 64))
+    assert (over.length, over.error) == (12, True)
+
+
+def test_every_name_in_all_exists() -> None:
+    for name in abi.__all__:
+        assert hasattr(abi, name), name

@@ -25,9 +25,26 @@ CONSTANTS = {
     "ERROR_BIT": "ErrorBit",
     "MAX_STATUS_CODE": "MaxStatusCode",
     "MARKER_PREFIX": "MarkerPrefix",
+    # Streams and the call context (docs/abi.md sections 14 and 15)
+    "IMPORT_STREAM_RECV": "ImportStreamRecv",
+    "IMPORT_STREAM_SEND": "ImportStreamSend",
+    "IMPORT_CALL_INFO": "ImportCallInfo",
+    "IMPORT_DEADLINE": "ImportDeadline",
+    "IMPORT_SET_METADATA": "ImportSetMetadata",
+    "IMPORT_SET_COMPRESSION": "ImportSetCompression",
+    "RECV_END": "FlagRecvEnd",
+    "RECV_COMPRESSED": "FlagRecvCompressed",
+    "SEND_UNCOMPRESSED": "FlagSendUncompressed",
+    "STREAM_CLOSED": "StreamClosed",
+    "METADATA_HEADER": "MetadataHeader",
+    "METADATA_TRAILER": "MetadataTrailer",
+    "METADATA_REFUSED": "MetadataRefused",
+    "COMPRESSION_NONE": "CompressionNone",
+    "COMPRESSION_GZIP": "CompressionGzip",
+    "NO_DEADLINE": "NoDeadline",
 }
 
-_VALUE = r'(0x[0-9A-Fa-f_]+|[0-9_]+|"[^"]*")'
+_VALUE = r'(0x[0-9A-Fa-f_]+|-?[0-9_]+|"[^"]*")'
 
 
 def _literal(text: str) -> int | str:
@@ -61,3 +78,19 @@ def test_rust_mirrors_python() -> None:
 def test_the_spec_names_every_export(name: str) -> None:
     spec = (ROOT / "docs" / "abi.md").read_text()
     assert f"`{name}`" in spec
+
+
+def test_the_spec_gives_every_import_its_signature() -> None:
+    """Each `bridge` import the host accepts is in docs/abi.md's tables, with the
+    signature the load check wants."""
+    from bridge.runtime.interface import HOST_IMPORTS
+
+    spec = (ROOT / "docs" / "abi.md").read_text()
+    for name, signature in HOST_IMPORTS.items():
+        row = next((ln for ln in spec.splitlines() if ln.startswith(f"| `bridge.{name}`")), None)
+        assert row is not None, name
+        documented = re.search(r"`\((.*?)\) -> (\w+)`", row)
+        assert documented is not None, row
+        params, result = signature.split(" -> ")
+        assert re.findall(r"i32|i64", documented.group(1)) == re.findall(r"i32|i64", params), row
+        assert documented.group(2) == result, row
