@@ -51,6 +51,55 @@ const (
 
 	// HostResultFailed is what host_result returns when it copies nothing.
 	HostResultFailed = -1
+
+	// ImportStreamRecv is the import that waits for the call's next request message
+	// (docs/abi.md, section 14).
+	ImportStreamRecv = "stream_recv"
+
+	// ImportStreamSend is the import that sends one response message of the call.
+	ImportStreamSend = "stream_send"
+
+	// ImportCallInfo is the import that hands over the request's metadata (section 15).
+	ImportCallInfo = "call_info"
+
+	// ImportDeadline is the import that tells the time left until the call's deadline.
+	ImportDeadline = "deadline"
+
+	// ImportSetMetadata is the import that adds a response header or trailer.
+	ImportSetMetadata = "set_metadata"
+
+	// ImportSetCompression is the import that asks for compressed responses.
+	ImportSetCompression = "set_compression"
+
+	// FlagRecvEnd is set in stream_recv's result when the client closed its stream.
+	FlagRecvEnd = 1
+
+	// FlagRecvCompressed is set in stream_recv's result when the message came compressed.
+	FlagRecvCompressed = 2
+
+	// FlagSendUncompressed asks stream_send to send this message uncompressed.
+	FlagSendUncompressed = 1
+
+	// StreamClosed is what stream_send returns when the call is over.
+	StreamClosed = 1
+
+	// MetadataHeader is set_metadata's kind for a response header.
+	MetadataHeader = 0
+
+	// MetadataTrailer is set_metadata's kind for a response trailer.
+	MetadataTrailer = 1
+
+	// MetadataRefused is what set_metadata and set_compression return when they refuse.
+	MetadataRefused = -1
+
+	// CompressionNone is set_compression's algorithm for uncompressed responses.
+	CompressionNone = 0
+
+	// CompressionGzip is set_compression's algorithm for gzip (gRPC's numbering).
+	CompressionGzip = 2
+
+	// NoDeadline is what deadline returns when the call has no deadline.
+	NoDeadline = -1
 )
 
 // Pack builds a method export's result from its parts:

@@ -40,6 +40,7 @@ func free(ptr uint32) {
 // next call. An empty resp is returned as 0. Only with standard Go: under TinyGo the
 // host's free is TinyGo's own, which does not know these buffers.
 func Owned(resp []byte) uint64 {
+	beginCall() // the call ends here (see borrow)
 	payload, isError := encodeResult(nil, resp, nil)
 	if len(payload) == 0 {
 		return Pack(0, 0, false, isError)

@@ -6,6 +6,8 @@
 
 package guest
 
+import "time"
+
 const notWasm = "bridge.dev/guest: method exports run only on GOOS=wasip1 GOARCH=wasm"
 
 // Request is the request of a method export; see the wasip1 version. Natively it panics.
@@ -27,3 +29,47 @@ func Owned(resp []byte) uint64 { panic(notWasm) }
 
 // HostCall calls a host method; see the wasip1 version. Natively it panics.
 func HostCall(method string, req []byte) ([]byte, error) { panic(notWasm) }
+
+// HandleServerStream runs a server-streaming method; see the wasip1 version. Natively it panics.
+func HandleServerStream(reqPtr, reqLen uint32, fn func(req []byte) error) uint64 {
+	panic(notWasm)
+}
+
+// HandleClientStream runs a client-streaming method; see the wasip1 version. Natively it panics.
+func HandleClientStream(fn func() ([]byte, error)) uint64 { panic(notWasm) }
+
+// HandleBidiStream runs a bidirectional method; see the wasip1 version. Natively it panics.
+func HandleBidiStream(fn func() error) uint64 { panic(notWasm) }
+
+// Recv receives a request message; see the wasip1 version. Natively it panics.
+func Recv() ([]byte, error) { panic(notWasm) }
+
+// RecvCompressed tells whether the last message came compressed; see the wasip1 version.
+// Natively it panics.
+func RecvCompressed() bool { panic(notWasm) }
+
+// Send sends a response message; see the wasip1 version. Natively it panics.
+func Send(msg []byte) error { panic(notWasm) }
+
+// SendUncompressed sends a response message uncompressed; see the wasip1 version.
+// Natively it panics.
+func SendUncompressed(msg []byte) error { panic(notWasm) }
+
+// IncomingMetadata is the request's metadata; see the wasip1 version. Natively it panics.
+func IncomingMetadata() MD { panic(notWasm) }
+
+// RequestCompressed tells whether the request came compressed; see the wasip1 version.
+// Natively it panics.
+func RequestCompressed() bool { panic(notWasm) }
+
+// Deadline is the time left; see the wasip1 version. Natively it panics.
+func Deadline() (time.Duration, bool) { panic(notWasm) }
+
+// SetHeader adds a response header; see the wasip1 version. Natively it panics.
+func SetHeader(key, value string) error { panic(notWasm) }
+
+// SetTrailer adds a response trailer; see the wasip1 version. Natively it panics.
+func SetTrailer(key, value string) error { panic(notWasm) }
+
+// SetCompression compresses the responses; see the wasip1 version. Natively it panics.
+func SetCompression(name string) error { panic(notWasm) }

@@ -40,11 +40,54 @@ func Request(reqPtr, reqLen uint32) []byte {
 //
 // A panic in fn is not recovered: it traps, and the host discards the instance.
 func Handle(reqPtr, reqLen uint32, fn func(req []byte) ([]byte, error)) uint64 {
+	beginCall()
 	resp, err := fn(Request(reqPtr, reqLen))
 	if err != nil {
 		return Fail(err)
 	}
 	return Borrowed(resp)
+}
+
+// HandleServerStream runs a server-streaming method (docs/abi.md, section 14): fn gets
+// the request, as Handle's fn does, and sends each response with Send. When fn returns
+// nil the stream ends OK; an error ends it with that status, after the messages sent.
+//
+//	//go:wasmexport stream.v1.Numbers/Count
+//	func count(reqPtr, reqLen uint32) uint64 {
+//		return guest.HandleServerStream(reqPtr, reqLen, countImpl)
+//	}
+func HandleServerStream(reqPtr, reqLen uint32, fn func(req []byte) error) uint64 {
+	beginCall()
+	return endStream(fn(Request(reqPtr, reqLen)))
+}
+
+// HandleClientStream runs a client-streaming method, whose export the host calls with
+// (0, 0): fn receives the requests with Recv until io.EOF, and its answer is returned
+// as Handle returns it.
+func HandleClientStream(fn func() ([]byte, error)) uint64 {
+	beginCall()
+	resp, err := fn()
+	if err != nil {
+		return Fail(err)
+	}
+	return Borrowed(resp)
+}
+
+// HandleBidiStream runs a bidirectional method, whose export the host calls with
+// (0, 0): fn receives with Recv and sends with Send, in any order. When fn returns nil
+// the stream ends OK; an error ends it with that status.
+func HandleBidiStream(fn func() error) uint64 {
+	beginCall()
+	return endStream(fn())
+}
+
+// endStream is a streaming method's result: 0 (len 0: the stream ended OK), or the
+// error envelope.
+func endStream(err error) uint64 {
+	if err != nil {
+		return Fail(err)
+	}
+	return borrow(nil, false)
 }
 
 // Borrowed returns resp to the host as a BORROWED payload: no copy; the slice stays
@@ -66,6 +109,9 @@ func Fail(err error) uint64 {
 }
 
 func borrow(payload []byte, isError bool) uint64 {
+	// The call ends here: its context must not reach the next one, also when a
+	// hand-written export answers through Borrowed or Fail without Handle.
+	beginCall()
 	if isError {
 		statusBuf = payload
 	}

@@ -47,10 +47,20 @@ func (c Code) String() string {
 
 // Status is an application error with a gRPC code. A method handler returns one (or
 // an error wrapping one) to answer with that code; every other error is sent as
-// CodeUnknown.
+// CodeUnknown. Details, when there are any, travel with it as the details of the
+// google.rpc.Status envelope (gRPC's rich error model: a sidecar's client finds them in
+// the grpc-status-details-bin trailer); a host method's status comes with its own.
 type Status struct {
 	Code    Code
 	Message string
+	Details []Any
+}
+
+// Any is a google.protobuf.Any: a serialized message and the URL of its type, for
+// example "type.googleapis.com/google.rpc.ErrorInfo". Status details are Anys.
+type Any struct {
+	TypeURL string
+	Value   []byte
 }
 
 // Errorf returns a *Status with the code and a message formatted as by fmt.Sprintf.
@@ -71,10 +81,11 @@ func (s *Status) Error() string {
 	return s.Code.String() + ": " + s.Message
 }
 
-// AppendStatus appends a serialized google.rpc.Status{code, message} to b: field 1
-// (int32 code, varint) and field 2 (string message), each omitted when it is the
-// proto3 default, which is byte for byte what protobuf's serializers produce.
-func AppendStatus(b []byte, code Code, message string) []byte {
+// AppendStatus appends a serialized google.rpc.Status{code, message, details} to b:
+// field 1 (int32 code, varint), field 2 (string message) and field 3 (each detail, a
+// google.protobuf.Any), the first two omitted when they are the proto3 default, which is
+// byte for byte what protobuf's serializers produce.
+func AppendStatus(b []byte, code Code, message string, details ...Any) []byte {
 	if code != 0 {
 		b = AppendTag(b, 1, WireVarint)
 		// int32 field: a value above MaxInt32 would be negative and sign-extended.
@@ -84,7 +95,38 @@ func AppendStatus(b []byte, code Code, message string) []byte {
 		b = AppendTag(b, 2, WireBytes)
 		b = AppendString(b, message)
 	}
+	for _, d := range details {
+		b = AppendTag(b, 3, WireBytes)
+		b = AppendVarint(b, uint64(sizeAny(d)))
+		b = AppendAny(b, d)
+	}
 	return b
+}
+
+// AppendAny appends the fields of a google.protobuf.Any (type_url = 1, value = 2, each
+// omitted when empty) to b, without a length prefix.
+func AppendAny(b []byte, a Any) []byte {
+	if a.TypeURL != "" {
+		b = AppendTag(b, 1, WireBytes)
+		b = AppendString(b, a.TypeURL)
+	}
+	if len(a.Value) > 0 {
+		b = AppendTag(b, 2, WireBytes)
+		b = AppendBytes(b, a.Value)
+	}
+	return b
+}
+
+// sizeAny is the length of AppendAny's output.
+func sizeAny(a Any) int {
+	n := 0
+	if a.TypeURL != "" {
+		n += SizeTag(1) + SizeBytes(len(a.TypeURL))
+	}
+	if len(a.Value) > 0 {
+		n += SizeTag(2) + SizeBytes(len(a.Value))
+	}
+	return n
 }
 
 // StatusOf is the code and message an error is answered with. A *Status (or an
@@ -93,14 +135,21 @@ func AppendStatus(b []byte, code Code, message string) []byte {
 // Any other error, and a Status whose code is OK or above MaxStatusCode (which the
 // ABI forbids), becomes CodeUnknown with err.Error() as the message.
 func StatusOf(err error) (Code, string) {
+	code, msg, _ := statusParts(err)
+	return code, msg
+}
+
+// statusParts is StatusOf with the Status's details, which a valid Status keeps
+// whether err is the Status itself or wraps it.
+func statusParts(err error) (Code, string, []Any) {
 	var st *Status
 	if errors.As(err, &st) && st != nil && st.Code != CodeOK && st.Code <= MaxStatusCode {
 		if e, ok := err.(*Status); ok && e == st {
-			return st.Code, st.Message
+			return st.Code, st.Message, st.Details
 		}
-		return st.Code, err.Error()
+		return st.Code, err.Error(), st.Details
 	}
-	return CodeUnknown, err.Error()
+	return CodeUnknown, err.Error(), nil
 }
 
 // encodeResult turns a handler's answer into the payload to hand back and whether it
@@ -112,16 +161,16 @@ func encodeResult(scratch []byte, resp []byte, err error) (payload []byte, isErr
 			"response of %d bytes exceeds the ABI limit of %d bytes", len(resp), MaxMessageLen)
 	}
 	if err != nil {
-		code, msg := StatusOf(err)
-		return AppendStatus(scratch[:0], code, msg), true
+		code, msg, details := statusParts(err)
+		return AppendStatus(scratch[:0], code, msg, details...), true
 	}
 	return resp, false
 }
 
-// DecodeStatus decodes a serialized google.rpc.Status: field 1 (int32 code) and
-// field 2 (string message); details (field 3) and unknown fields are skipped. A code
-// outside 0..MaxStatusCode becomes CodeUnknown. Truncated or malformed input is an
-// error.
+// DecodeStatus decodes a serialized google.rpc.Status: field 1 (int32 code), field 2
+// (string message) and field 3 (details, each a google.protobuf.Any, copied out of b);
+// unknown fields are skipped. A code outside 0..MaxStatusCode becomes CodeUnknown.
+// Truncated or malformed input is an error.
 func DecodeStatus(b []byte) (*Status, error) {
 	st := &Status{}
 	for len(b) > 0 {
@@ -151,6 +200,17 @@ func DecodeStatus(b []byte) (*Status, error) {
 			}
 			b = b[n:]
 			st.Message = v
+		case num == 3 && wt == WireBytes:
+			v, n, err := ConsumeBytes(b)
+			if err != nil {
+				return nil, err
+			}
+			b = b[n:]
+			a, err := decodeAny(v)
+			if err != nil {
+				return nil, err
+			}
+			st.Details = append(st.Details, a)
 		default:
 			n, err := ConsumeFieldValue(b, num, wt)
 			if err != nil {
@@ -160,6 +220,33 @@ func DecodeStatus(b []byte) (*Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// decodeAny decodes a google.protobuf.Any; the value is copied out of b.
+func decodeAny(b []byte) (Any, error) {
+	var a Any
+	for len(b) > 0 {
+		num, wt, n, err := ConsumeTag(b)
+		if err != nil {
+			return Any{}, err
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && wt == WireBytes:
+			a.TypeURL, n, err = ConsumeString(b)
+		case num == 2 && wt == WireBytes:
+			var v []byte
+			v, n, err = ConsumeBytes(b)
+			a.Value = append([]byte(nil), v...)
+		default:
+			n, err = ConsumeFieldValue(b, num, wt)
+		}
+		if err != nil {
+			return Any{}, err
+		}
+		b = b[n:]
+	}
+	return a, nil
 }
 
 // hostOutcome turns what the host handed back from a host call (its bytes and whether

@@ -108,3 +108,72 @@ func TestEncodeResult(t *testing.T) {
 		t.Errorf("plain error envelope = % x", payload)
 	}
 }
+
+func TestStatusDetailsRoundTrip(t *testing.T) {
+	details := []Any{{TypeURL: "t/x.Y", Value: []byte{0x08, 0x01}}, {}}
+	// google.rpc.Status{code: 3, message: "bad", details: [Any{"t/x.Y", 08 01}, Any{}]},
+	// as Python's protobuf serializes it.
+	want := []byte{
+		0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd',
+		0x1A, 0x0B, 0x0A, 0x05, 't', '/', 'x', '.', 'Y', 0x12, 0x02, 0x08, 0x01,
+		0x1A, 0x00,
+	}
+	got := AppendStatus(nil, CodeInvalidArgument, "bad", details...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("AppendStatus with details = % x, want % x", got, want)
+	}
+	st, err := DecodeStatus(got)
+	if err != nil || st.Code != CodeInvalidArgument || st.Message != "bad" || len(st.Details) != 2 {
+		t.Fatalf("DecodeStatus = %v, %v", st, err)
+	}
+	if st.Details[0].TypeURL != "t/x.Y" || !bytes.Equal(st.Details[0].Value, []byte{0x08, 0x01}) ||
+		st.Details[1].TypeURL != "" || len(st.Details[1].Value) != 0 {
+		t.Errorf("details = %+v", st.Details)
+	}
+	got[len(got)-4] = 0x77 // the decoded value is a copy
+	if st.Details[0].Value[1] != 0x01 {
+		t.Error("DecodeStatus aliases a detail's value")
+	}
+	// An Any of 200 bytes: a two-byte length prefix.
+	big := Any{TypeURL: "u", Value: bytes.Repeat([]byte{7}, 200)}
+	st, err = DecodeStatus(AppendStatus(nil, CodeInternal, "", big))
+	if err != nil || len(st.Details) != 1 || !bytes.Equal(st.Details[0].Value, big.Value) {
+		t.Errorf("big detail: %v, %v", st, err)
+	}
+	// A malformed detail is an error.
+	if _, err := DecodeStatus([]byte{0x1A, 0x02, 0x0A, 0x05}); err == nil {
+		t.Error("a truncated detail decoded")
+	}
+}
+
+func TestErrorEnvelopeKeepsDetails(t *testing.T) {
+	detail := Any{TypeURL: "type.googleapis.com/google.rpc.ErrorInfo", Value: []byte{0x0A, 0x01, 'x'}}
+	st := &Status{Code: CodeFailedPrecondition, Message: "stale", Details: []Any{detail}}
+	for _, err := range []error{st, fmt.Errorf("checking: %w", st)} {
+		payload, isErr := encodeResult(nil, nil, err)
+		got, derr := DecodeStatus(payload)
+		if !isErr || derr != nil || got.Code != CodeFailedPrecondition || len(got.Details) != 1 ||
+			got.Details[0].TypeURL != detail.TypeURL || !bytes.Equal(got.Details[0].Value, detail.Value) {
+			t.Errorf("envelope of %v = %v, %v", err, got, derr)
+		}
+	}
+	// A Status the ABI forbids becomes UNKNOWN, without its details.
+	payload, _ := encodeResult(nil, nil, &Status{Code: CodeOK, Details: []Any{detail}})
+	if got, _ := DecodeStatus(payload); got.Code != CodeUnknown || got.Details != nil {
+		t.Errorf("OK status envelope = %v", got)
+	}
+}
+
+func TestHostOutcomeKeepsDetails(t *testing.T) {
+	detail := Any{TypeURL: "t/q", Value: []byte("v")}
+	_, err := hostOutcome(AppendStatus(nil, CodeAborted, "retry", detail), true)
+	var st *Status
+	if !errors.As(err, &st) || st.Code != CodeAborted || len(st.Details) != 1 || st.Details[0].TypeURL != "t/q" {
+		t.Fatalf("hostOutcome = %v", err)
+	}
+	// Passed on unchanged by a handler, the envelope is the host's, details included.
+	payload, _ := encodeResult(nil, nil, err)
+	if !bytes.Equal(payload, AppendStatus(nil, CodeAborted, "retry", detail)) {
+		t.Errorf("passed-on envelope = % x", payload)
+	}
+}

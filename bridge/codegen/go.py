@@ -18,11 +18,18 @@ What the package holds:
   message has `MarshalAppend`, `Marshal`, `Unmarshal` (reset, then merge) and nil-safe
   `GetX` getters.
 - `services.bridge.go` (when a target file has services): per service the guest
-  implements an interface `SServer`, `RegisterSServer`, and one `//go:wasmexport pkg.S/M`
-  per method; per host service (`option (bridge.host) = true`, implemented by the
-  Python host) a client `SClient` whose methods call the host through
-  `guest.HostCall("pkg.S/M", ...)` (docs/abi.md, section 12). Host services get no
-  exports.
+  implements (every one of the target files, or those `emit(services=...)` names) an
+  interface `SServer`, `RegisterSServer`, one `//go:wasmexport pkg.S/M` per method, and
+  `bridge_served` (docs/abi.md section 13). Streaming methods have grpc-go's shapes, with
+  a struct for the stream (`*S_MServer`, whose `Recv` and `Send`/`SendUncompressed` go
+  through guest.Recv and guest.Send, docs/abi.md section 14):
+  `M(req *In, stream *S_MServer) error` (server-streaming),
+  `M(stream *S_MServer) (*Out, error)` (client-streaming) and
+  `M(stream *S_MServer) error` (bidirectional). Per host service (`option (bridge.host)
+  = true`, implemented by the Python host) a client `SClient` whose methods call the
+  host through `guest.HostCall("pkg.S/M", ...)` (docs/abi.md, section 12); a host call
+  is unary, so a host service's streaming methods get no client method. Host services
+  get no exports.
 - `runtime.bridge.go`: the package's private helpers (length prefixes, sorted map keys,
   the nesting limit).
 
@@ -43,11 +50,12 @@ than 64 bits is refused, where upb keeps its low 64 bits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import SchemaError
-from ..schema.model import Enum, Field, FieldKind, Message, Schema, Service
+from ..schema.model import Enum, Field, FieldKind, Message, MethodKind, Schema, Service
 from .base import GeneratedFile, header, template_env
 
 __all__ = [
@@ -307,7 +315,17 @@ class MethodView:
     output: str
     input_full: str
     handler: str  # the unexported Go function
-    out_buffer: str
+    out_buffer: str  # the response buffer of unary and client-streaming methods
+    kind: str = MethodKind.UNARY.value  # a MethodKind's value
+    stream: str = ""  # the type a streaming method gets, `S_MServer`
+
+    @property
+    def client_streaming(self) -> bool:
+        return MethodKind(self.kind).client_streaming
+
+    @property
+    def server_streaming(self) -> bool:
+        return MethodKind(self.kind).server_streaming
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +334,12 @@ class ServiceView:
     interface: str
     register: str
     server_var: str
-    methods: tuple[MethodView, ...]
+    methods: tuple[MethodView, ...]  # every RPC, in declaration order
+
+    @property
+    def streaming(self) -> bool:
+        """Whether any of its RPCs streams."""
+        return any(m.stream for m in self.methods)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,11 +375,40 @@ class _Names:
 # ---- emit ----
 
 
-def emit(schema: Schema, *, package: str = "bridgegen") -> list[GeneratedFile]:
-    """The Go package for the schema's target files (see the module docstring)."""
+def emit(
+    schema: Schema, *, package: str = "bridgegen", services: Sequence[str] | None = None
+) -> list[GeneratedFile]:
+    """The Go package for the schema's target files (see the module docstring).
+
+    `services` (full names) are the services the guest implements: only they get a
+    server interface and method exports (a Go export is fixed at compile time, so a
+    service left out is not the module's at all, as in Rust, where only the services a
+    guest implements export). None: every service of the target files.
+    """
     if not package.isidentifier() or not package.isascii() or package in _GO_KEYWORDS:
         raise SchemaError(f"{package!r} is not a valid Go package name")
-    return _Emitter(schema, package).files()
+    if services is not None:
+        _check_services(schema, services)
+    return _Emitter(schema, package, services).files()
+
+
+def _check_services(schema: Schema, services: Sequence[str]) -> None:
+    known = [s.full_name for s in schema.target_services()]
+    for name in services:
+        host = next((s for s in schema.host_services() if s.full_name == name), None)
+        if host is not None:
+            raise SchemaError(
+                f"{name} is a host service (option (bridge.host) = true): Python implements "
+                f"it, and guests call it through the generated {go_camel_case(host.name)}Client"
+            )
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (
+                f"did you mean {close[0]}?"
+                if close
+                else f"the schema has {', '.join(known) or 'none'}"
+            )
+            raise SchemaError(f"no service {name} in the schema: {hint}")
 
 
 def service_view(schema: Schema, service: str, *, package: str = "bridgegen") -> ServiceView:
@@ -366,9 +418,10 @@ def service_view(schema: Schema, service: str, *, package: str = "bridgegen") ->
 
 
 class _Emitter:
-    def __init__(self, schema: Schema, package: str) -> None:
+    def __init__(self, schema: Schema, package: str, services: Sequence[str] | None = None) -> None:
         self.schema = schema
         self.package = package
+        self.services = None if services is None else frozenset(services)
         self.messages, self.enums = self._reachable()
         self.names = _Names()
         self.type_names = self._assign_type_names()
@@ -382,7 +435,11 @@ class _Emitter:
         schema = self.schema
         todo_m = [m.full_name for m in schema.target_messages()]
         todo_e = [e.full_name for e in schema.enums.values() if e.file in schema.targets]
-        for service in schema.target_services() + schema.host_services():
+        # Guests implement every RPC of a target service; host calls are unary only.
+        for service in schema.target_services():
+            for method in service.all_methods:
+                todo_m += [method.input, method.output]
+        for service in schema.host_services():
             for method in service.methods:
                 todo_m += [method.input, method.output]
         seen_m: set[str] = set()
@@ -618,8 +675,14 @@ class _Emitter:
                     input_full=m.input,
                     handler=f"{lower}{go_camel_case(m.name)}",
                     out_buffer=f"{lower}{go_camel_case(m.name)}Out",
+                    kind=m.kind.value,
+                    # grpc-go's name for the stream, a struct here (no reflection, no
+                    # interface for TinyGo to keep).
+                    stream=""
+                    if m.kind is MethodKind.UNARY
+                    else f"{base}_{go_camel_case(m.name)}Server",
                 )
-                for m in s.methods
+                for m in s.all_methods
             ),
         )
         what = f"service {s.full_name}"
@@ -628,7 +691,10 @@ class _Emitter:
         for m in view.methods:
             self.names.claim(m.handler, f"method {m.export}")
             self.names.claim(m.handler + "Export", f"method {m.export}")
-            self.names.claim(m.out_buffer, f"method {m.export}")
+            if not m.server_streaming:
+                self.names.claim(m.out_buffer, f"method {m.export}")
+            if m.stream:
+                self.names.claim(m.stream, f"the stream of method {m.export}")
         return view
 
     def _client_view(self, s: Service) -> ClientView:
@@ -656,6 +722,7 @@ class _Emitter:
         services = [
             self._service_view(s)
             for s in sorted(self.schema.target_services(), key=lambda s: s.full_name)
+            if self.services is None or s.full_name in self.services
         ]
         clients = [
             self._client_view(s)

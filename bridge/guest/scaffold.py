@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,10 @@ def init_project(
     name = _project_name(project)
     env = template_env(language.value)
     glue_dir = project / (GO_PACKAGE if language is Language.GO else "src")
-    gen_command = sdk.gen_command(language, protos, includes, glue_dir, project)
+    # Go exports are fixed when the module is compiled: the glue, now and at every
+    # refresh, exports this service only (Rust's export macro does that in lib.rs).
+    extra = [f"--service {shlex.quote(service)}"] if language is Language.GO else []
+    gen_command = sdk.gen_command(language, protos, includes, glue_dir, project, extra=extra)
     if language is Language.GO:
         view_go = go.service_view(schema, service, package=GO_PACKAGE)
         module = f"bridge.local/{name}"
@@ -91,7 +95,7 @@ def init_project(
                 ),
             ),
         ]
-        glue = go.emit(schema, package=GO_PACKAGE)
+        glue = go.emit(schema, package=GO_PACKAGE, services=[service])
         generated = [f"/{GO_PACKAGE}/**", f"/{sdk.VENDOR_DIR}/**"]
         ignored = ["*.wasm"]
     else:

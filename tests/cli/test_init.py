@@ -122,7 +122,7 @@ def test_init_writes_a_portable_project(language: str, tmp_path: Path) -> None:
     assert stamp is not None and (stamp.bridge, stamp.abi) == (__version__, ABI_VERSION)
     assert stamp.gen == (
         f"bridge gen -I ../../proto ../../proto/pricing/v1/pricing.proto --{language}-out "
-        + ("bridgegen" if language == "go" else "src")
+        + ("bridgegen --service pricing.v1.Pricing" if language == "go" else "src")
     )
     assert sdk.stale_reason(project) is None
     assert "*.wasm" in (project / ".gitignore").read_text()
@@ -156,3 +156,39 @@ def test_gen_leaves_a_project_without_a_vendored_sdk_alone(tmp_path: Path) -> No
     gen = run("gen", str(PRICING_PROTO), "-I", PROTO_ROOT, "--go-out", str(tmp_path / "gen"))
     assert gen.exit_code == 0, gen.stderr
     assert not (tmp_path / "bridge-sdk").exists()
+
+
+def test_go_exports_the_service_asked_for_only(tmp_path: Path) -> None:
+    """A Go export is fixed at compile time: init's glue, and gen's with --service,
+    export the methods of the service the guest implements, as Rust's macro does."""
+    proto = tmp_path / "two.proto"
+    proto.write_text(
+        'syntax = "proto3"; package two.v1; message M { int32 x = 1; } '
+        "service A { rpc Get(M) returns (M); rpc Watch(M) returns (stream M); } "
+        "service B { rpc Get(M) returns (M); }"
+    )
+    project = tmp_path / "guest"
+    ran = run("init", "go", str(proto), "-I", str(tmp_path), "--service", "two.v1.A",
+              "--dir", str(project))  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    glue = project / "bridgegen" / "services.bridge.go"
+    assert "//go:wasmexport two.v1.A/Watch" in glue.read_text()
+    assert "two.v1.B" not in glue.read_text()
+    stamp = sdk.read_stamp(project)
+    assert stamp is not None and stamp.gen.endswith("--go-out bridgegen --service two.v1.A")
+    # gen with --service, as the stamp says, and without: every service.
+    out = project / "bridgegen"
+    gen = run("gen", str(proto), "-I", str(tmp_path), "--go-out", str(out), "--service",
+              "two.v1.B")  # fmt: skip
+    assert gen.exit_code == 0, gen.stderr
+    assert "two.v1.A" not in glue.read_text() and "//go:wasmexport two.v1.B/Get" in glue.read_text()
+    stamp = sdk.read_stamp(project)
+    assert stamp is not None and stamp.gen.endswith("--go-out bridgegen --service two.v1.B")
+    gen = run("gen", str(proto), "-I", str(tmp_path), "--go-out", str(out))
+    assert gen.exit_code == 0, gen.stderr
+    assert "//go:wasmexport two.v1.A/Get" in glue.read_text()
+    assert "//go:wasmexport two.v1.B/Get" in glue.read_text()
+    wrong = run(
+        "gen", str(proto), "-I", str(tmp_path), "--go-out", str(out), "--service", "two.v1.C"
+    )
+    assert_one_line_error(wrong, "no service two.v1.C in the schema")

@@ -14,7 +14,7 @@ import math
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,7 +27,8 @@ from bridge.codegen.go import emit, go_camel_case
 from bridge.conformance import varint
 from bridge.errors import GuestError, SchemaError, StatusCode, UnknownMethod
 from bridge.guest import toolchain
-from bridge.guest.build import build
+from bridge.guest.build import Language, build
+from bridge.guest.scaffold import init_project
 from bridge.schema.model import Schema
 
 from ..conftest import has_go
@@ -85,6 +86,127 @@ def test_golden_kitchen(kitchen: Schema) -> None:
 
 def test_golden_shop(shop: Schema) -> None:
     assert_golden(emit(shop), "shop", "go")
+
+
+STREAM_PROTO = ROOT / "tests" / "guests" / "stream-go" / "proto" / "stream" / "v1" / "numbers.proto"
+
+
+@pytest.fixture(scope="module")
+def numbers() -> Schema:
+    """stream.v1.Numbers: an RPC of each kind (tests/guests/stream-go)."""
+    return Schema.compile([STREAM_PROTO], [STREAM_PROTO.parents[2]])
+
+
+def test_golden_stream(numbers: Schema) -> None:
+    assert_golden(emit(numbers), "stream", "go")
+
+
+def test_streaming_methods_get_grpc_go_shapes(numbers: Schema) -> None:
+    text = next(f.text for f in emit(numbers) if f.path == "services.bridge.go")
+    for declaration in (
+        "Add(req *AddRequest) (*Number, error)",
+        "Count(req *CountRequest, stream *Numbers_CountServer) error",
+        "Sum(stream *Numbers_SumServer) (*Total, error)",
+        "Echo(stream *Numbers_EchoServer) error",
+        "func (s *Numbers_CountServer) Send(m *Number) error",
+        "func (s *Numbers_CountServer) SendUncompressed(m *Number) error",
+        "func (s *Numbers_SumServer) Recv() (*Number, error)",
+        "func (s *Numbers_EchoServer) Recv() (*Chat, error)",
+        "func (s *Numbers_EchoServer) Send(m *Chat) error",
+        "return guest.HandleServerStream(reqPtr, reqLen, numbersCount)",
+        "return guest.HandleClientStream(numbersSum)",
+        "return guest.HandleBidiStream(numbersEcho)",
+        # bridge_served lists every RPC, streaming ones too.
+        '"stream.v1.Numbers/Add\\nstream.v1.Numbers/Count\\nstream.v1.Numbers/Sum\\n'
+        'stream.v1.Numbers/Echo\\nstream.v1.Numbers/Inspect\\n"',
+    ):
+        assert declaration in text, declaration
+    for method in ("Add", "Count", "Sum", "Echo", "Inspect"):
+        assert f"//go:wasmexport stream.v1.Numbers/{method}\n" in text
+    assert "func (s *Numbers_CountServer) Recv" not in text  # it has no requests to receive
+    assert "func (s *Numbers_SumServer) Send" not in text
+    assert "OracleClient" in text and "//go:wasmexport stream.v1.Oracle/" not in text
+
+
+@needs_go
+def test_init_stubs_of_every_kind_build_and_answer_unimplemented(
+    numbers: Schema, tmp_path: Path
+) -> None:
+    """`bridge init`'s main.go has a stub of the right shape for each kind of RPC; each
+    answers UNIMPLEMENTED, as unary ones do."""
+    project = tmp_path / "numbers"
+    init_project(
+        Language.GO, numbers, "stream.v1.Numbers", project,
+        protos=[STREAM_PROTO], includes=[STREAM_PROTO.parents[2]],
+    )  # fmt: skip
+    main_go = (project / "main.go").read_text()
+    for stub in (
+        "Count(req *bridgegen.CountRequest, stream *bridgegen.Numbers_CountServer) error {",
+        "Sum(stream *bridgegen.Numbers_SumServer) (*bridgegen.Total, error) {",
+        "Echo(stream *bridgegen.Numbers_EchoServer) error {",
+    ):
+        assert stub in main_go, stub
+    wasm = build(project, tmp_path / "numbers.wasm").output
+    with bridge.load(wasm) as guest:
+        assert len(guest.methods) == 5
+        calls: dict[str, Callable[[str], object]] = {
+            "Add": lambda m: guest.call(m, b""),
+            "Count": lambda m: list(guest.stream(m, b"")),
+            "Sum": lambda m: guest.invoke(m, iter(())),
+            "Echo": lambda m: list(guest.stream(m, iter(()))),
+        }
+        for name, call in calls.items():
+            method = f"stream.v1.Numbers/{name}"
+            with pytest.raises(GuestError, match=f"{method} is not implemented yet") as raised:
+                call(method)
+            assert raised.value.code is StatusCode.UNIMPLEMENTED
+
+
+def test_stream_names_are_claimed(tmp_path: Path) -> None:
+    schema = _schema(
+        tmp_path,
+        {
+            "s.proto": 'syntax = "proto3"; package s; message E {} message S_WatchServer {} '
+            "service S { rpc Watch(E) returns (stream E); }",
+        },
+        ["s.proto"],
+    )
+    with pytest.raises(SchemaError, match="Go name collision.*'S_WatchServer'"):
+        emit(schema)
+
+
+def test_only_the_services_asked_for(tmp_path: Path) -> None:
+    """`services`: the glue of the services a guest implements, no export for the others
+    (bridge gen --service, which bridge init passes for its one service)."""
+    schema = _schema(
+        tmp_path,
+        {
+            "two.proto": 'syntax = "proto3"; package two; import "bridge/options.proto"; '
+            "message M { int32 x = 1; } "
+            "service A { rpc Get(M) returns (M); rpc Watch(M) returns (stream M); } "
+            "service B { rpc Get(M) returns (M); } "
+            "service H { option (bridge.host) = true; rpc Ask(M) returns (M); }",
+        },
+        ["two.proto"],
+    )
+    everything = {f.path: f.text for f in emit(schema)}
+    only_a = {f.path: f.text for f in emit(schema, services=["two.A"])}
+    assert "//go:wasmexport two.B/Get" in everything["services.bridge.go"]
+    text = only_a["services.bridge.go"]
+    assert "//go:wasmexport two.A/Get" in text and "//go:wasmexport two.A/Watch" in text
+    assert "two.B" not in text and "BServer" not in text
+    assert "type HClient struct{}" in text  # host clients stay: the guest may call them
+    assert '"two.A/Get\\ntwo.A/Watch\\n"' in text
+    # The messages are the same whichever services are asked for.
+    assert only_a["messages.bridge.go"] == everything["messages.bridge.go"]
+    assert emit(schema, services=[]) != emit(schema)
+    assert "//go:wasmexport" not in {f.path: f.text for f in emit(schema, services=[])}.get(
+        "services.bridge.go", ""
+    )
+    with pytest.raises(SchemaError, match="no service two.C in the schema: did you mean two.[AB]"):
+        emit(schema, services=["two.C"])
+    with pytest.raises(SchemaError, match="two.H is a host service"):
+        emit(schema, services=["two.H"])
 
 
 def test_deterministic_shop(shop: Schema) -> None:
@@ -310,6 +432,7 @@ def test_gofmt_clean(kitchen: Schema, pricing: Schema, shop: Schema, tmp_path: P
     write_files(emit(kitchen), tmp_path / "kitchen")
     write_files(emit(pricing), tmp_path / "pricing")
     write_files(emit(shop), tmp_path / "shop")
+    write_files(emit(Schema.compile([STREAM_PROTO], [STREAM_PROTO.parents[2]])), tmp_path / "st")
     done = subprocess.run(
         [str(gofmt), "-l", str(tmp_path)], capture_output=True, text=True, check=False
     )
