@@ -12,6 +12,8 @@
 - enums as open `i32` newtypes (`pub struct Color(pub i32)`) with one associated const
   per value, so unknown numbers survive a round trip;
 - oneofs as `Option<Message_Oneof>`, an enum with one variant per member;
+- messages implement `bridge_guest::Message` too (their full name, and the same codec),
+  which typed streams and `bridge_guest::Any::pack` use;
 - per service of the target files, a trait whose methods answer UNIMPLEMENTED until
   implemented, and a `macro_rules!` export macro writing one wasm export per method
   (docs/abi.md, section 3), in the service's package module:
@@ -20,14 +22,20 @@
   `crate::<module>`; mounted elsewhere, the path is passed:
   `export_kitchen!(MyImpl, crate::generated::bridge_gen);`. The exports exist on wasm32
   only, so the crate still builds (and tests) natively. A request that does not decode
-  is answered INVALID_ARGUMENT.
+  is answered INVALID_ARGUMENT. Streaming methods (section 14) take the call's
+  messages as `bridge_guest::Source<In>` (requests) and `bridge_guest::Sink<Out>`
+  (responses): `fn count(&self, request: In, responses: &mut Sink<Out>) -> Result<(),
+  Status>` (server-streaming), `fn sum(&self, requests: &mut Source<In>) -> Result<Out,
+  Status>` (client-streaming), `fn chat(&self, requests: &mut Source<In>, responses:
+  &mut Sink<Out>) -> Result<(), Status>` (bidirectional).
 - per host service of the target files (`option (bridge.host) = true`: the Python host
   implements it, docs/abi.md section 12), a unit struct `<Service>Client` in the
   service's package module, with one method per RPC on wasm32:
   `InventoryClient.price(&request)` encodes the request, calls
   `bridge_guest::host_call("shop.v1.Inventory/Price", ...)` and decodes the reply. The
   host's error status comes back unchanged (so `?` passes it on); a reply that does not
-  decode is INTERNAL. Host services get no trait and no export macro.
+  decode is INTERNAL. Host services get no trait and no export macro, and their
+  streaming methods no client method (a host call is unary).
 
 Field types: scalars as `f64 f32 i64 u64 i32 u32 bool`, `String`, `Vec<u8>`; `optional`
 as `Option<T>`; messages as `Option<T>`, boxed (`Option<Box<T>>`) when the field closes a
@@ -52,7 +60,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import SchemaError
-from ..schema.model import Enum, Field, FieldKind, Message, Schema, Service
+from ..schema.model import Enum, Field, FieldKind, Message, Method, MethodKind, Schema, Service
 from .base import GeneratedFile, header, template_env
 
 __all__ = ["ClientView", "MethodView", "ServiceView", "emit", "service_view"]
@@ -198,6 +206,8 @@ class MessageView:
     #: Fields in declaration order, for decoding.
     decode: tuple[FieldView, ...]
     oneofs: tuple[OneofView, ...]
+    #: rustfmt's layout: whether `const FULL_NAME: &'static str = "...";` fits on one line.
+    full_name_fits: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +237,18 @@ class MethodView:
     output_path: str
     #: rustfmt's layout: whether the signature fits on one line.
     signature_fits: bool
+    #: `MethodKind.value`: unary, server_streaming, client_streaming, bidi_streaming.
+    kind: str = MethodKind.UNARY.value
+    #: The trait method's parameters after `&self`, and its return type.
+    params: tuple[str, ...] = ()
+    returns: str = ""
+    #: What the default body discards (`request`, `(requests, responses)`).
+    unused: str = "request"
+
+    @property
+    def label(self) -> str:
+        """The kind as people say it (`server-streaming`)."""
+        return MethodKind(self.kind).label
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,9 +381,12 @@ class _Emitter:
     def _reached_messages(self) -> list[Message]:
         schema = self.schema
         todo: list[str] = [m.full_name for m in schema.target_messages()]
-        # Guests implement the target services and call the host services: both need
-        # their requests and responses.
-        for service in [*schema.target_services(), *schema.host_services()]:
+        # Guests implement the target services (streaming methods too) and call the host
+        # services (unary methods only): both need their requests and responses.
+        for service in schema.target_services():
+            for method in service.all_methods:
+                todo += [method.input, method.output]
+        for service in schema.host_services():
             for method in service.methods:
                 todo += [method.input, method.output]
         seen: set[str] = set()
@@ -625,6 +650,7 @@ class _Emitter:
                 OneofView(oneof_types[oneof], f"{message.full_name}.{oneof}", tuple(variants))
             )
         encode = tuple(sorted(views, key=lambda v: v.number))
+        full_name_line = f'const FULL_NAME: &\'static str = "{message.full_name}";'
         return MessageView(
             full_name=message.full_name,
             type_name=type_name,
@@ -632,6 +658,7 @@ class _Emitter:
             encode=encode,
             decode=tuple(views),
             oneofs=tuple(oneof_views),
+            full_name_fits=4 * (len(here) + 1) + len(full_name_line) <= _MAX_WIDTH,
         )
 
     def _member_type(self, f: Field, view: FieldView) -> str:
@@ -674,7 +701,7 @@ class _Emitter:
         self._claim(module.path, f"macro {macro_name}", f"the service `{service.full_name}`")
         methods = []
         idents: dict[str, str] = {}
-        for method in service.methods:
+        for method in service.all_methods:
             ident = _field_ident(method.name)
             if ident in idents:
                 raise SchemaError(
@@ -682,29 +709,7 @@ class _Emitter:
                     f"map to the Rust method `{ident}`; rename one of them"
                 )
             idents[ident] = method.name
-            export_fn = "__bridge_" + re.sub(r"[^A-Za-z0-9]+", "_", method.full_name).lower()
-            in_path, in_ident = self.names[method.input]
-            out_path, out_ident = self.names[method.output]
-            input_type = self._type_ref(method.input, module.path)
-            output_type = self._type_ref(method.output, module.path)
-            indent = 4 * (len(module.path) + 1)
-            signature = (
-                f"fn {ident}(&self, request: {input_type}) -> "
-                f"Result<{output_type}, ::bridge_guest::Status> {{"
-            )
-            methods.append(
-                MethodView(
-                    name=method.name,
-                    ident=ident,
-                    export_name=method.full_name,
-                    export_fn=export_fn,
-                    input_type=input_type,
-                    output_type=output_type,
-                    input_path=self._root_path(in_path, in_ident),
-                    output_path=self._root_path(out_path, out_ident),
-                    signature_fits=indent + len(signature) <= _MAX_WIDTH,
-                )
-            )
+            methods.append(self._method_view(method, ident, module.path))
         return ServiceView(
             full_name=service.full_name,
             trait_name=trait_name,
@@ -712,6 +717,43 @@ class _Emitter:
             macro_name=macro_name,
             macro_path=self._root_path(module.path, macro_name),
             methods=tuple(methods),
+        )
+
+    def _method_view(self, method: Method, ident: str, here: tuple[str, ...]) -> MethodView:
+        export_fn = "__bridge_" + re.sub(r"[^A-Za-z0-9]+", "_", method.full_name).lower()
+        in_path, in_ident = self.names[method.input]
+        out_path, out_ident = self.names[method.output]
+        input_type = self._type_ref(method.input, here)
+        output_type = self._type_ref(method.output, here)
+        kind = method.kind
+        # The trait method's shape by kind, as in the contract of docs/abi.md section 14.
+        params: list[str] = []
+        if kind.client_streaming:
+            params.append(f"requests: &mut ::bridge_guest::Source<{input_type}>")
+        else:
+            params.append(f"request: {input_type}")
+        if kind.server_streaming:
+            params.append(f"responses: &mut ::bridge_guest::Sink<{output_type}>")
+        ok = "()" if kind.server_streaming else output_type
+        returns = f"Result<{ok}, ::bridge_guest::Status>"
+        names = [p.split(":")[0] for p in params]
+        unused = names[0] if len(names) == 1 else f"({', '.join(names)})"
+        indent = 4 * (len(here) + 1)
+        signature = f"fn {ident}(&self, {', '.join(params)}) -> {returns} {{"
+        return MethodView(
+            name=method.name,
+            ident=ident,
+            export_name=method.full_name,
+            export_fn=export_fn,
+            input_type=input_type,
+            output_type=output_type,
+            input_path=self._root_path(in_path, in_ident),
+            output_path=self._root_path(out_path, out_ident),
+            signature_fits=indent + len(signature) <= _MAX_WIDTH,
+            kind=kind.value,
+            params=tuple(params),
+            returns=returns,
+            unused=unused,
         )
 
     def _client_view(self, service: Service) -> ClientView:

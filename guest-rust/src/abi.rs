@@ -31,6 +31,42 @@ pub const IMPORT_HOST_RESULT: &str = "host_result";
 /// What `host_result` returns when it copies nothing.
 pub const HOST_RESULT_FAILED: i32 = -1;
 
+// Streams (docs/abi.md, section 14) and the call context (section 15): imports of the
+// module `bridge`, each imported only by a module that uses it.
+
+/// `stream_recv() -> i64`: the next request message of the call.
+pub const IMPORT_STREAM_RECV: &str = "stream_recv";
+/// `stream_send(ptr, len, flags) -> i32`: send one response message.
+pub const IMPORT_STREAM_SEND: &str = "stream_send";
+/// `call_info() -> i64`: the request's metadata (a pending `CallInfo`).
+pub const IMPORT_CALL_INFO: &str = "call_info";
+/// `deadline() -> i64`: nanoseconds left, or `NO_DEADLINE`.
+pub const IMPORT_DEADLINE: &str = "deadline";
+/// `set_metadata(kind, key_ptr, key_len, value_ptr, value_len) -> i32`.
+pub const IMPORT_SET_METADATA: &str = "set_metadata";
+/// `set_compression(algorithm) -> i32`.
+pub const IMPORT_SET_COMPRESSION: &str = "set_compression";
+/// Flag of `stream_recv` (bit 0): the client closed its stream, no more requests.
+pub const RECV_END: u32 = 1;
+/// Flag of `stream_recv` (bit 1): the pending request arrived compressed.
+pub const RECV_COMPRESSED: u32 = 2;
+/// Flag of `stream_send` (bit 0): send this message uncompressed.
+pub const SEND_UNCOMPRESSED: u32 = 1;
+/// What `stream_send` returns when the call is over and the message was dropped.
+pub const STREAM_CLOSED: i32 = 1;
+/// `set_metadata` kind: a response header.
+pub const METADATA_HEADER: i32 = 0;
+/// `set_metadata` kind: a response trailer.
+pub const METADATA_TRAILER: i32 = 1;
+/// What `set_metadata` returns when it refuses the entry.
+pub const METADATA_REFUSED: i32 = -1;
+/// `set_compression` algorithm: no compression.
+pub const COMPRESSION_NONE: i32 = 0;
+/// `set_compression` algorithm: gzip (gRPC's numbering).
+pub const COMPRESSION_GZIP: i32 = 2;
+/// What `deadline` returns when the call has no deadline.
+pub const NO_DEADLINE: i64 = -1;
+
 /// Packs a method result: `error<<63 | borrowed<<62 | len<<32 | ptr`.
 ///
 /// # Panics

@@ -43,11 +43,19 @@ fn reply_within(result: Result<Vec<u8>, Status>, limit: usize) -> Reply {
     Reply::Error(error_envelope(status, limit))
 }
 
-/// The envelope of an error: code 0 (a rule break for the host) is sent as UNKNOWN, and
-/// a message too long for the limit is cut at a character boundary.
+/// The envelope of an error: code 0 (a rule break for the host) is sent as UNKNOWN; an
+/// envelope too long for the limit loses its details, then the end of its message (cut
+/// at a character boundary).
 fn error_envelope(mut status: Status, limit: usize) -> Vec<u8> {
     if status.code == Code::Ok {
         status.code = Code::Unknown;
+    }
+    if !status.details.is_empty() {
+        let envelope = status.encode();
+        if envelope.len() <= limit {
+            return envelope;
+        }
+        status.details.clear();
     }
     // Room for the two tags, the code and a length prefix of up to 5 bytes.
     let max_message = limit.saturating_sub(16);
@@ -62,13 +70,17 @@ fn error_envelope(mut status: Status, limit: usize) -> Vec<u8> {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use self::wasm::handle;
+pub use self::wasm::{
+    handle, handle_bidi_streaming, handle_client_streaming, handle_server_streaming,
+};
 
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use super::{reply, Reply};
     use crate::abi::pack;
+    use crate::message::Message;
     use crate::status::Status;
+    use crate::stream::{Sink, Source};
     use alloc::vec::Vec;
     use core::cell::UnsafeCell;
 
@@ -103,6 +115,39 @@ mod wasm {
         (ptr, len)
     }
 
+    /// What every export does first: the previous call's payload and context go.
+    fn begin() {
+        clear_slot();
+        crate::context::begin_call();
+    }
+
+    /// Packs a handler's result for the host (see `handle`).
+    fn finish(result: Result<Vec<u8>, Status>) -> u64 {
+        match reply(result) {
+            Reply::Empty => 0,
+            Reply::Response(bytes) => {
+                let (ptr, len) = put_slot(bytes);
+                pack(ptr, len, true, false)
+            }
+            Reply::Error(bytes) => {
+                let (ptr, len) = put_slot(bytes);
+                pack(ptr, len, true, true)
+            }
+        }
+    }
+
+    /// The request the host passed to the export (see `handle` for what the arguments
+    /// must be); the slice must not escape the handler.
+    fn request<'a>(req_ptr: u32, req_len: u32) -> &'a [u8] {
+        if req_len == 0 {
+            return &[];
+        }
+        // SAFETY: the host's side of the ABI (section 4): `req_len` bytes at `req_ptr`
+        // are a live buffer it wrote, untouched until we return, and
+        // `req_len <= 2^30 - 1` so the range fits in the address space.
+        unsafe { core::slice::from_raw_parts(req_ptr as usize as *const u8, req_len as usize) }
+    }
+
     /// Runs a method: `f` gets the request bytes and returns the encoded response or a
     /// [`Status`]. The result is packed for the host:
     ///
@@ -120,30 +165,57 @@ mod wasm {
     /// ABI, `req_len` bytes at `req_ptr` are the request, owned by the host and valid for
     /// the duration of the call only, so `f` cannot keep the slice. `req_len == 0` never
     /// reads memory (`req_ptr` may then be 0).
+    ///
+    /// It also serves a streaming method written on bytes with [`crate::stream`]: such a
+    /// method returns `Ok` with no bytes (section 14). Every entry point forgets the
+    /// previous call's context ([`crate::context`]) before `f` runs.
     pub fn handle<F>(req_ptr: u32, req_len: u32, f: F) -> u64
     where
         F: FnOnce(&[u8]) -> Result<Vec<u8>, Status>,
     {
-        clear_slot();
-        let request: &[u8] = if req_len == 0 {
-            &[]
-        } else {
-            // SAFETY: the host's side of the ABI (section 4): `req_len` bytes at
-            // `req_ptr` are a live buffer it wrote, untouched until we return, and
-            // `req_len <= 2^30 - 1` so the range fits in the address space.
-            unsafe { core::slice::from_raw_parts(req_ptr as usize as *const u8, req_len as usize) }
-        };
-        match reply(f(request)) {
-            Reply::Empty => 0,
-            Reply::Response(bytes) => {
-                let (ptr, len) = put_slot(bytes);
-                pack(ptr, len, true, false)
-            }
-            Reply::Error(bytes) => {
-                let (ptr, len) = put_slot(bytes);
-                pack(ptr, len, true, true)
-            }
-        }
+        begin();
+        finish(f(request(req_ptr, req_len)))
+    }
+
+    /// Runs a server-streaming method: `f` gets the request bytes and the call's
+    /// responses, and returns `Ok(())` when the stream ends well (the export returns 0)
+    /// or the `Status` that ends it, after the messages sent. As [`handle`] otherwise.
+    pub fn handle_server_streaming<Out, F>(req_ptr: u32, req_len: u32, f: F) -> u64
+    where
+        Out: Message,
+        F: FnOnce(&[u8], &mut Sink<Out>) -> Result<(), Status>,
+    {
+        begin();
+        let mut responses = Sink::host();
+        finish(f(request(req_ptr, req_len), &mut responses).map(|()| Vec::new()))
+    }
+
+    /// Runs a client-streaming method (the host calls its export with `(0, 0)`): `f`
+    /// gets the call's requests and returns the encoded response or a `Status`, as for
+    /// [`handle`].
+    pub fn handle_client_streaming<In, F>(req_ptr: u32, req_len: u32, f: F) -> u64
+    where
+        In: Message,
+        F: FnOnce(&mut Source<In>) -> Result<Vec<u8>, Status>,
+    {
+        let _ = (req_ptr, req_len);
+        begin();
+        let mut requests = Source::host();
+        finish(f(&mut requests))
+    }
+
+    /// Runs a bidirectional method (called with `(0, 0)`): `f` gets the call's requests
+    /// and responses, and returns as for [`handle_server_streaming`].
+    pub fn handle_bidi_streaming<In, Out, F>(req_ptr: u32, req_len: u32, f: F) -> u64
+    where
+        In: Message,
+        Out: Message,
+        F: FnOnce(&mut Source<In>, &mut Sink<Out>) -> Result<(), Status>,
+    {
+        let _ = (req_ptr, req_len);
+        begin();
+        let (mut requests, mut responses) = (Source::host(), Sink::host());
+        finish(f(&mut requests, &mut responses).map(|()| Vec::new()))
     }
 }
 
@@ -194,6 +266,20 @@ mod tests {
             reply_within(Ok(vec![1; 40]), 40),
             Reply::Response(vec![1; 40])
         );
+    }
+
+    #[test]
+    fn details_travel_in_the_envelope_unless_it_is_too_long() {
+        let detailed = Status::not_found("x").with_detail(crate::Any::new("t/a", vec![1; 8]));
+        assert_eq!(
+            reply(Err(detailed.clone())),
+            Reply::Error(detailed.encode())
+        );
+        // Over the limit: the details go first.
+        match reply_within(Err(detailed), 20) {
+            Reply::Error(bytes) => assert_eq!(bytes, Status::not_found("x").encode()),
+            other => panic!("unexpected {:?}", other),
+        }
     }
 
     #[test]

@@ -36,32 +36,23 @@ pub use self::wasm::host_call;
 mod wasm {
     use super::outcome;
     use crate::abi::unpack;
+    use crate::imports;
     use crate::status::Status;
-    use alloc::vec;
     use alloc::vec::Vec;
-
-    // A module imports these only when it calls `host_call`: the linker drops
-    // unreachable imports.
-    #[link(wasm_import_module = "bridge")]
-    extern "C" {
-        #[link_name = "host_call"]
-        fn bridge_host_call(method_ptr: u32, method_len: u32, req_ptr: u32, req_len: u32) -> u64;
-        #[link_name = "host_result"]
-        fn bridge_host_result(dst_ptr: u32, dst_len: u32) -> i32;
-    }
 
     /// Calls a method the host implements, by its full gRPC name
     /// (`"legacy.v1.Inventory/Reserve"`), with an encoded request, and returns the
     /// encoded response.
     ///
-    /// When the host method fails the error is the host's [`Status`], code and message
-    /// kept (`UNIMPLEMENTED` for a method the host does not have), so a handler can pass
-    /// it on with `?`. The host never calls back into the guest during a host call.
+    /// When the host method fails the error is the host's [`Status`], code, message and
+    /// details kept (`UNIMPLEMENTED` for a method the host does not have), so a handler
+    /// can pass it on with `?`. The host never calls back into the guest during a host
+    /// call.
     pub fn host_call(method: &str, request: &[u8]) -> Result<Vec<u8>, Status> {
         // SAFETY: both ranges are live guest memory, read by the host during the call
         // only (section 12, step 1).
         let raw = unsafe {
-            bridge_host_call(
+            imports::host_call(
                 method.as_ptr() as usize as u32,
                 method.len() as u32,
                 request.as_ptr() as usize as u32,
@@ -69,16 +60,10 @@ mod wasm {
             )
         };
         let r = unpack(raw);
-        if r.len == 0 {
-            return outcome(Vec::new(), r.error);
+        match imports::collect(r.len) {
+            Some(payload) => outcome(payload, r.error),
+            None => Err(Status::internal("host_result failed")),
         }
-        let mut buf = vec![0u8; r.len as usize];
-        // SAFETY: `buf` is `r.len` writable bytes; the host writes at most that many.
-        let got = unsafe { bridge_host_result(buf.as_mut_ptr() as usize as u32, r.len) };
-        if got < 0 || got as u32 != r.len {
-            return Err(Status::internal("host_result failed"));
-        }
-        outcome(buf, r.error)
     }
 }
 
@@ -94,9 +79,11 @@ mod tests {
     }
 
     #[test]
-    fn a_status_keeps_its_code_and_message() {
+    fn a_status_keeps_its_code_message_and_details() {
         let status = Status::not_found("sku X");
         assert_eq!(outcome(status.encode(), true), Err(status));
+        let detailed = Status::not_found("sku Y").with_detail(crate::Any::new("t/x", vec![7]));
+        assert_eq!(outcome(detailed.encode(), true), Err(detailed));
         let unimplemented = Status::unimplemented("no method legacy.v1.Echo/Nope");
         assert_eq!(outcome(unimplemented.encode(), true), Err(unimplemented));
     }

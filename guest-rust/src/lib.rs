@@ -2,11 +2,17 @@
 //!
 //! Depending on this crate gives a `cdylib` the exports every bridge module needs
 //! (`bridge_abi_v1`, `malloc`, `free`, and `_initialize` on wasm32-wasi, where `malloc`
-//! and `free` need two lines of build.rs: see README.md), `handle` (wasm32 only) to write
-//! a method export in one line, `host_call` (wasm32 only) to call a method the host
-//! implements (docs/abi.md, section 12), [`Status`]/[`Code`] for application errors, and
-//! [`wire`], the protobuf wire-format primitives that hand-written and generated message
-//! code use.
+//! and `free` need two lines of build.rs: see README.md), and:
+//!
+//! - `handle` (wasm32 only) to write a method export in one line, and
+//!   `handle_server_streaming`, `handle_client_streaming`, `handle_bidi_streaming`, the
+//!   typed entry points of streaming methods that generated glue uses (section 14);
+//! - [`stream`]: a streaming call's messages, raw (`recv`, `send`) or typed ([`Source`],
+//!   [`Sink`]); [`context`]: the call's metadata, deadline and compression (section 15);
+//! - `host_call` (wasm32 only) to call a method the host implements (section 12);
+//! - [`Status`]/[`Code`] for application errors, with [`Any`] details (section 5);
+//! - [`Message`], which generated messages implement, and [`wire`], the protobuf
+//!   wire-format primitives that hand-written and generated message code use.
 //!
 //! ```ignore
 //! #[export_name = "pricing.v1.Pricing/Quote"]
@@ -37,15 +43,23 @@ compile_error!("bridge-guest assumes single-threaded wasm32 (no `atomics` target
 
 pub mod abi;
 mod call;
+pub mod context;
 #[cfg(target_arch = "wasm32")]
 mod exports;
 mod host;
+#[cfg(target_arch = "wasm32")]
+mod imports;
+mod message;
 mod status;
+pub mod stream;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
-pub use call::handle;
+pub use call::{handle, handle_bidi_streaming, handle_client_streaming, handle_server_streaming};
+pub use context::Compression;
 #[cfg(target_arch = "wasm32")]
 pub use host::host_call;
-pub use status::{Code, Status};
+pub use message::Message;
+pub use status::{Any, Code, Status, TYPE_URL_PREFIX};
+pub use stream::{Sink, Source};
 pub use wire::DecodeError;

@@ -1,9 +1,11 @@
-//! Application errors: gRPC codes and the `google.rpc.Status` envelope (docs/abi.md, section 5).
+//! Application errors: gRPC codes and the `google.rpc.Status` envelope with its details
+//! (docs/abi.md, section 5).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::message::Message;
 use crate::wire::{self, DecodeError, Reader};
 
 /// A gRPC status code. An error returned to the host carries 1 to 16; `Ok` exists for
@@ -93,11 +95,16 @@ impl fmt::Display for Code {
 }
 
 /// An application error: what a handler returns as `Err`, sent to the host as a
-/// serialized `google.rpc.Status { int32 code = 1; string message = 2; }`.
+/// serialized `google.rpc.Status { int32 code = 1; string message = 2; repeated
+/// google.protobuf.Any details = 3; }`. The details reach a gRPC client in the
+/// `grpc-status-details-bin` trailer (gRPC's rich error model).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     pub code: Code,
     pub message: String,
+    /// Messages that say more about the error (`google.rpc.ErrorInfo`, ...), each packed
+    /// in an [`Any`].
+    pub details: Vec<Any>,
 }
 
 impl Status {
@@ -105,7 +112,15 @@ impl Status {
         Status {
             code,
             message: message.into(),
+            details: Vec::new(),
         }
+    }
+
+    /// The status with `detail` appended to its details:
+    /// `Status::not_found("no sku").with_detail(Any::pack(&info))`.
+    pub fn with_detail(mut self, detail: Any) -> Self {
+        self.details.push(detail);
+        self
     }
 
     /// `INVALID_ARGUMENT`: the request is wrong (also what an undecodable request gets).
@@ -142,6 +157,9 @@ impl Status {
         if !self.message.is_empty() {
             wire::encode_str_field(buf, 2, &self.message);
         }
+        for detail in &self.details {
+            wire::encode_bytes_field(buf, 3, &detail.encode_to_vec());
+        }
     }
 
     /// The protobuf encoding.
@@ -151,16 +169,18 @@ impl Status {
         buf
     }
 
-    /// Decodes a `google.rpc.Status`; `details` (field 3) and unknown fields are skipped.
-    /// A code outside 0..=16 becomes `Unknown`.
+    /// Decodes a `google.rpc.Status`, details included; unknown fields are skipped. A
+    /// code outside 0..=16 becomes `Unknown`.
     pub fn decode(bytes: &[u8]) -> Result<Status, DecodeError> {
         let mut r = Reader::new(bytes);
         let mut code = 0i32;
         let mut message: &str = "";
+        let mut details = Vec::new();
         while !r.is_empty() {
             match r.read_tag()? {
                 (1, wire::VARINT) => code = r.read_int32()?,
                 (2, wire::LEN) => message = r.read_str()?,
+                (3, wire::LEN) => details.push(Any::decode(r.read_bytes()?)?),
                 (field, wire_type) => r.skip_field(field, wire_type)?,
             }
         }
@@ -168,7 +188,81 @@ impl Status {
             .ok()
             .and_then(Code::from_u32)
             .unwrap_or(Code::Unknown);
-        Ok(Status::new(code, message))
+        let mut status = Status::new(code, message);
+        status.details = details;
+        Ok(status)
+    }
+}
+
+/// `google.protobuf.Any`: a message of any type, as bytes, with the URL of its type.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Any {
+    /// `type.googleapis.com/` and the message's full name, by convention.
+    pub type_url: String,
+    /// The message's protobuf encoding.
+    pub value: Vec<u8>,
+}
+
+/// The prefix of the type URLs [`Any::pack`] writes, as the reference implementations do.
+pub const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
+
+impl Any {
+    pub fn new(type_url: impl Into<String>, value: Vec<u8>) -> Any {
+        Any {
+            type_url: type_url.into(),
+            value,
+        }
+    }
+
+    /// Packs a message: `type.googleapis.com/<full name>` and its encoding.
+    pub fn pack<M: Message>(message: &M) -> Any {
+        let mut type_url = String::with_capacity(TYPE_URL_PREFIX.len() + M::FULL_NAME.len());
+        type_url.push_str(TYPE_URL_PREFIX);
+        type_url.push_str(M::FULL_NAME);
+        Any::new(type_url, message.encode_to_vec())
+    }
+
+    /// Whether this holds an `M`: the type URL's last segment is `M`'s full name.
+    pub fn is<M: Message>(&self) -> bool {
+        let name = match self.type_url.rfind('/') {
+            Some(i) => &self.type_url[i + 1..],
+            None => &self.type_url[..],
+        };
+        name == M::FULL_NAME
+    }
+
+    /// The `M` this holds; `Ok(None)` when it holds another type.
+    pub fn unpack<M: Message>(&self) -> Result<Option<M>, DecodeError> {
+        if !self.is::<M>() {
+            return Ok(None);
+        }
+        M::decode(&self.value).map(Some)
+    }
+}
+
+impl Message for Any {
+    const FULL_NAME: &'static str = "google.protobuf.Any";
+
+    fn encode(&self, buf: &mut Vec<u8>) {
+        if !self.type_url.is_empty() {
+            wire::encode_str_field(buf, 1, &self.type_url);
+        }
+        if !self.value.is_empty() {
+            wire::encode_bytes_field(buf, 2, &self.value);
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let mut any = Any::default();
+        while !r.is_empty() {
+            match r.read_tag()? {
+                (1, wire::LEN) => any.type_url = String::from(r.read_str()?),
+                (2, wire::LEN) => any.value = r.read_bytes()?.to_vec(),
+                (field, wire_type) => r.skip_field(field, wire_type)?,
+            }
+        }
+        Ok(any)
     }
 }
 
@@ -235,18 +329,88 @@ mod tests {
     }
 
     #[test]
-    fn status_decodes_what_it_encodes_and_skips_details() {
+    fn status_decodes_what_it_encodes_and_skips_unknown_fields() {
         let s = Status::new(Code::Aborted, "naïve");
         assert_eq!(Status::decode(&s.encode()), Ok(s.clone()));
-        // details (field 3, an Any) and an unknown fixed32 are skipped.
+        // A detail (field 3: an Any whose type_url is empty) and an unknown fixed32.
         let mut buf = s.encode();
         buf.extend_from_slice(&[0x1A, 0x02, 0x0A, 0x00, 0x25, 1, 2, 3, 4]);
-        assert_eq!(Status::decode(&buf), Ok(s));
+        assert_eq!(
+            Status::decode(&buf),
+            Ok(s.with_detail(Any::new("", Vec::new())))
+        );
         assert_eq!(Status::decode(&[0x08, 0x63]).unwrap().code, Code::Unknown);
         assert_eq!(
             Status::decode(&[0x12, 0x05]),
             Err(DecodeError::LengthOutOfBounds)
         );
+        // A detail that does not decode fails the whole status.
+        assert_eq!(
+            Status::decode(&[0x1A, 0x02, 0x0A, 0x05]),
+            Err(DecodeError::LengthOutOfBounds)
+        );
+    }
+
+    #[test]
+    fn details_encode_as_repeated_any() {
+        // Status{code: 5, message: "x", details: [Any{type_url: "t/a", value: [1]}, Any{}]}
+        let s = Status::not_found("x")
+            .with_detail(Any::new("t/a", vec![1]))
+            .with_detail(Any::default());
+        let expected = [
+            0x08, 0x05, 0x12, 0x01, b'x', // code, message
+            0x1A, 0x08, 0x0A, 0x03, b't', b'/', b'a', 0x12, 0x01, 0x01, // first detail
+            0x1A, 0x00, // the empty Any
+        ];
+        assert_eq!(s.encode(), expected);
+        assert_eq!(Status::decode(&expected), Ok(s));
+    }
+
+    /// A message for the Any tests: `test.v1.Flag { bool on = 1; }`.
+    #[derive(Debug, PartialEq)]
+    struct Flag(bool);
+
+    impl Message for Flag {
+        const FULL_NAME: &'static str = "test.v1.Flag";
+
+        fn encode(&self, buf: &mut Vec<u8>) {
+            if self.0 {
+                wire::encode_varint_field(buf, 1, 1);
+            }
+        }
+
+        fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+            let mut r = Reader::new(bytes);
+            let mut on = false;
+            while !r.is_empty() {
+                match r.read_tag()? {
+                    (1, wire::VARINT) => on = r.read_bool()?,
+                    (field, wire_type) => r.skip_field(field, wire_type)?,
+                }
+            }
+            Ok(Flag(on))
+        }
+    }
+
+    #[test]
+    fn any_packs_and_unpacks_by_full_name() {
+        let any = Any::pack(&Flag(true));
+        assert_eq!(any.type_url, "type.googleapis.com/test.v1.Flag");
+        assert_eq!(any.value, [0x08, 0x01]);
+        assert!(any.is::<Flag>());
+        assert!(!any.is::<Any>());
+        assert_eq!(any.unpack::<Flag>(), Ok(Some(Flag(true))));
+        assert_eq!(any.unpack::<Any>(), Ok(None));
+        // Any URL whose last segment is the name will do; a bare name too.
+        assert!(Any::new("example.com/x/test.v1.Flag", Vec::new()).is::<Flag>());
+        assert!(Any::new("test.v1.Flag", Vec::new()).is::<Flag>());
+        assert!(!Any::new("type.googleapis.com/test.v1.Flags", Vec::new()).is::<Flag>());
+        assert_eq!(
+            Any::new("/test.v1.Flag", vec![0x08]).unpack::<Flag>(),
+            Err(DecodeError::Truncated)
+        );
+        // Any is a Message itself, and round-trips.
+        assert_eq!(<Any as Message>::decode(&any.encode_to_vec()), Ok(any));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 """The Rust emitter: golden files, determinism, name handling, and the generated code
 compiled into a real guest (tests/codegen/rust-host) that round-trips kitchen.proto's
 `Everything` through wasm and refuses hostile bytes without trapping: the rule of
-tests/codegen/differential.py, the same for the Go guest."""
+tests/codegen/differential.py, the same for the Go guest. Streaming methods: their trait
+shapes, and glue for gRPC's official interop schema built by rustc 1.63 without a
+warning (tests/guests/test_stream_rust.py runs a streaming guest)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -13,13 +16,16 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import wasmtime
 
 import bridge
 from bridge.codegen.rust import emit
 from bridge.conformance import varint
 from bridge.errors import SchemaError, StatusCode, ToolchainError
+from bridge.guest import toolchain
 from bridge.guest.build import build
 from bridge.schema.model import Schema
+from tests.cli.conftest import run
 
 from .differential import (
     NESTING,
@@ -40,6 +46,13 @@ PROTO_ROOT = ROOT / "proto" / "examples"
 KITCHEN_PROTO = PROTO_ROOT / "kitchen" / "v1" / "kitchen.proto"
 PRICING_PROTO = PROTO_ROOT / "pricing" / "v1" / "pricing.proto"
 SHOP_PROTO = PROTO_ROOT / "shop" / "v1" / "shop.proto"
+# The streaming test guests' schema: one RPC of each kind.
+STREAM_ROOT = ROOT / "tests" / "guests" / "stream-rust" / "proto"
+STREAM_PROTO = STREAM_ROOT / "stream" / "v1" / "numbers.proto"
+# gRPC's interop protos, as scripts/install_test_clients.py caches them.
+INTEROP_PROTO = Path(
+    os.environ.get("BRIDGE_INTEROP_PROTO") or ROOT / "build" / "tools" / "interop" / "proto"
+)
 HOST_CRATE = Path(__file__).resolve().parent / "rust-host"
 GUEST_SDK = ROOT / "guest-rust"
 ECHO = "kitchen.v1.Kitchen/Echo"
@@ -81,6 +94,10 @@ def test_golden_shop(shop_schema: Schema) -> None:
     assert_golden(emit(shop_schema), "shop", "rust")
 
 
+def test_golden_stream() -> None:
+    assert_golden(emit(Schema.compile([STREAM_PROTO], [STREAM_ROOT])), "stream", "rust")
+
+
 @pytest.mark.parametrize("proto", [KITCHEN_PROTO, SHOP_PROTO], ids=["kitchen", "shop"])
 def test_deterministic(proto: Path) -> None:
     first = emit(Schema.compile([proto], [PROTO_ROOT]))
@@ -99,14 +116,21 @@ def test_module_name(pricing_schema: Schema) -> None:
 
 
 @pytest.mark.parametrize(
-    "proto", [KITCHEN_PROTO, PRICING_PROTO, SHOP_PROTO], ids=["kitchen", "pricing", "shop"]
+    ("proto", "root"),
+    [
+        (KITCHEN_PROTO, PROTO_ROOT),
+        (PRICING_PROTO, PROTO_ROOT),
+        (SHOP_PROTO, PROTO_ROOT),
+        (STREAM_PROTO, STREAM_ROOT),
+    ],
+    ids=["kitchen", "pricing", "shop", "stream"],
 )
-def test_generated_code_is_rustfmt_clean(proto: Path, tmp_path: Path) -> None:
+def test_generated_code_is_rustfmt_clean(proto: Path, root: Path, tmp_path: Path) -> None:
     rustfmt = shutil.which("rustfmt")
     if rustfmt is None:
         pytest.skip("no rustfmt")
     path = tmp_path / "bridge_gen.rs"
-    path.write_text(emit(Schema.compile([proto], [PROTO_ROOT]))[0].text, encoding="utf-8")
+    path.write_text(emit(Schema.compile([proto], [root]))[0].text, encoding="utf-8")
     done = subprocess.run(
         [rustfmt, "--edition", "2021", "--check", str(path)],
         capture_output=True,
@@ -114,6 +138,43 @@ def test_generated_code_is_rustfmt_clean(proto: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_streaming_methods_take_sources_and_sinks() -> None:
+    """The contract's shapes (docs/abi.md section 14), each answering UNIMPLEMENTED until
+    implemented, and exported through the SDK's entry point of its kind."""
+    text = emit(Schema.compile([STREAM_PROTO], [STREAM_ROOT]))[0].text
+    trait = text[text.index("pub trait Numbers {") : text.index("macro_rules! export_numbers")]
+    assert "fn add(&self, request: AddRequest) -> Result<Number, ::bridge_guest::Status> {" in trait
+    assert (
+        "fn count(\n"
+        "                &self,\n"
+        "                request: CountRequest,\n"
+        "                responses: &mut ::bridge_guest::Sink<Number>,\n"
+        "            ) -> Result<(), ::bridge_guest::Status> {\n"
+        "                let _ = (request, responses);\n"
+        "                Err(::bridge_guest::Status::unimplemented(\n"
+        '                    "stream.v1.Numbers/Count is not implemented",'
+    ) in trait
+    assert "requests: &mut ::bridge_guest::Source<Number>,\n" in trait
+    assert ") -> Result<Total, ::bridge_guest::Status> {" in trait
+    assert "requests: &mut ::bridge_guest::Source<Chat>,\n" in trait
+    assert "responses: &mut ::bridge_guest::Sink<Chat>,\n" in trait
+    assert trait.count("Status::unimplemented(") == 5
+    assert "/// `stream.v1.Numbers/Echo`, bidi-streaming" in trait
+    exports = text[text.index("macro_rules! export_numbers") :]
+    for entry in (
+        "handle(",
+        "handle_server_streaming(",
+        "handle_client_streaming(",
+        "handle_bidi_streaming(",
+    ):
+        assert f"::bridge_guest::{entry}ptr, len, |" in exports, entry
+    # Every message is a bridge_guest::Message, named as the schema names it.
+    assert "impl ::bridge_guest::Message for CountRequest {\n" in text
+    assert 'const FULL_NAME: &\'static str = "stream.v1.CountRequest";' in text
+    # The host service's client stays unary.
+    assert "pub fn ask(&self, request: &Number) -> Result<Number, ::bridge_guest::Status> {" in text
 
 
 def test_host_services_get_a_client_and_no_export(shop_schema: Schema) -> None:
@@ -616,3 +677,154 @@ def test_nesting_at_the_limit(guest: Any, kitchen_pb2: ModuleType, case: str) ->
 
 def test_the_rule_has_teeth(guest: Any, kitchen_pb2: ModuleType) -> None:
     assert_rule_has_teeth(kitchen_pb2, echo(guest))
+
+
+# ---------------------------------------------------------------------------
+# gRPC's interop schema: every kind of RPC, compiled for wasm32 by rustc 1.63
+
+#: An implementation of TestService's streaming methods on the SDK's whole streaming and
+#: context API, to compile against the generated glue.
+INTEROP_LIB = """\
+mod bridge_gen;
+
+use bridge_gen::grpc::testing::{
+    EchoStatus, Payload, StreamingInputCallRequest, StreamingInputCallResponse,
+    StreamingOutputCallRequest, StreamingOutputCallResponse, TestService,
+};
+use bridge_guest::context::{self, Compression};
+use bridge_guest::{Any, Code, Sink, Source, Status};
+
+pub struct Interop;
+
+fn reply(
+    request: &StreamingOutputCallRequest,
+    responses: &mut Sink<StreamingOutputCallResponse>,
+) -> Result<(), Status> {
+    for parameters in &request.response_parameters {
+        let body = vec![0; parameters.size.max(0) as usize];
+        let payload = Some(Payload { body, ..Default::default() });
+        let response = StreamingOutputCallResponse { payload };
+        match &parameters.compressed {
+            Some(flag) if !flag.value => responses.send_uncompressed(&response)?,
+            _ => responses.send(&response)?,
+        }
+    }
+    match &request.response_status {
+        Some(status) if status.code != 0 => {
+            let code = Code::from_u32(status.code as u32).unwrap_or(Code::Unknown);
+            let echo = EchoStatus { code: status.code, message: status.message.clone() };
+            Err(Status::new(code, status.message.clone()).with_detail(Any::pack(&echo)))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl TestService for Interop {
+    fn streaming_output_call(
+        &self,
+        request: StreamingOutputCallRequest,
+        responses: &mut Sink<StreamingOutputCallResponse>,
+    ) -> Result<(), Status> {
+        if let Some(value) = context::metadata_value("x-grpc-test-echo-initial") {
+            context::set_header("x-grpc-test-echo-initial", value)?;
+        }
+        let late = context::deadline() == Some(core::time::Duration::ZERO);
+        if late || context::request_compressed() {
+            return Err(Status::new(Code::DeadlineExceeded, "too late"));
+        }
+        context::set_compression(Compression::Gzip)?;
+        reply(&request, responses)
+    }
+
+    fn streaming_input_call(
+        &self,
+        requests: &mut Source<StreamingInputCallRequest>,
+    ) -> Result<StreamingInputCallResponse, Status> {
+        let mut size = 0;
+        while let Some(request) = requests.recv()? {
+            let expected = request.expect_compressed.map_or(false, |e| e.value);
+            if expected != requests.recv_compressed() {
+                return Err(Status::invalid_argument("compression"));
+            }
+            size += request.payload.map_or(0, |p| p.body.len() as i32);
+        }
+        Ok(StreamingInputCallResponse { aggregated_payload_size: size })
+    }
+
+    fn full_duplex_call(
+        &self,
+        requests: &mut Source<StreamingOutputCallRequest>,
+        responses: &mut Sink<StreamingOutputCallResponse>,
+    ) -> Result<(), Status> {
+        for request in requests {
+            reply(&request?, responses)?;
+        }
+        let metadata = context::metadata();
+        context::set_trailer("x-grpc-test-echo-trailing-bin", [metadata.len() as u8])
+    }
+}
+
+bridge_gen::grpc::testing::export_test_service!(Interop);
+"""
+
+
+def test_interop_glue_builds_without_warnings(tmp_path: Path) -> None:
+    """`bridge init rust` for grpc.testing.TestService of the official, unmodified
+    test.proto (four kinds of RPC, five more services): its user file, the glue and the
+    vendored SDK build for both wasm32 targets with `-D warnings`, and so does an
+    implementation of the streaming methods on the SDK's streaming and context API."""
+    test_proto = INTEROP_PROTO / "grpc" / "testing" / "test.proto"
+    if not test_proto.is_file():
+        pytest.skip(
+            f"the interop protos are not at {INTEROP_PROTO} (scripts/install_test_clients.py "
+            "puts them there; BRIDGE_INTEROP_PROTO names another directory with "
+            "grpc/testing/*.proto)"
+        )
+    project = tmp_path / "interop"
+    init = run(
+        "init", "rust", str(test_proto), "-I", str(INTEROP_PROTO),
+        "--service", "grpc.testing.TestService", "--dir", str(project),
+    )  # fmt: skip
+    assert init.exit_code == 0, init.stderr
+
+    def cargo_build(target: str) -> Path:
+        rust = toolchain.find_rust(target)
+        if rust is None:
+            pytest.skip(f"no rustc with the {target} target")
+        done = subprocess.run(
+            [str(rust.bin_dir / "cargo"), "build", "--offline", "--release", "--target", target],
+            cwd=project,
+            env=rust.env() | {"RUSTFLAGS": "-D warnings"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert "warning" not in done.stderr, done.stderr[-4000:]
+        return project / "target" / target / "release" / "interop.wasm"
+
+    # The user file bridge init wrote: every method UNIMPLEMENTED, streaming ones too.
+    user = (project / "src" / "lib.rs").read_text(encoding="utf-8")
+    assert "_responses: &mut bridge_guest::Sink<bridge_gen::grpc::testing::" in user
+    assert "_requests: &mut bridge_guest::Source<bridge_gen::grpc::testing::" in user
+    wasm = cargo_build("wasm32-unknown-unknown")
+    module = wasmtime.Module.from_file(wasmtime.Engine(), str(wasm))
+    methods = {e.name for e in module.exports if "/" in e.name}
+    assert methods == {
+        f"grpc.testing.TestService/{m}"
+        for m in (
+            "EmptyCall", "UnaryCall", "CacheableUnaryCall", "StreamingOutputCall",
+            "StreamingInputCall", "FullDuplexCall", "HalfDuplexCall", "UnimplementedCall",
+        )
+    }  # fmt: skip
+    # Methods that all answer UNIMPLEMENTED receive nothing and send nothing.
+    assert not {i.name for i in module.imports if i.module == "bridge"}
+
+    (project / "src" / "lib.rs").write_text(INTEROP_LIB, encoding="utf-8")
+    wasm = cargo_build("wasm32-wasi")
+    module = wasmtime.Module.from_file(wasmtime.Engine(), str(wasm))
+    assert {i.name for i in module.imports if i.module == "bridge"} == {
+        "stream_recv", "stream_send", "host_result", "call_info", "deadline", "set_metadata",
+        "set_compression",
+    }  # fmt: skip

@@ -11,6 +11,7 @@
     non_snake_case,
     non_upper_case_globals,
     unused_imports,
+    unused_macros,
     unused_variables
 )]
 
@@ -176,6 +177,18 @@ pub mod shop {
             }
         }
 
+        impl ::bridge_guest::Message for Line {
+            const FULL_NAME: &'static str = "shop.v1.Line";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Line::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Line::decode(bytes)
+            }
+        }
+
         /// `shop.v1.Cart`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Cart {
@@ -230,6 +243,18 @@ pub mod shop {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Cart {
+            const FULL_NAME: &'static str = "shop.v1.Cart";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Cart::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Cart::decode(bytes)
             }
         }
 
@@ -299,6 +324,18 @@ pub mod shop {
             }
         }
 
+        impl ::bridge_guest::Message for Total {
+            const FULL_NAME: &'static str = "shop.v1.Total";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Total::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Total::decode(bytes)
+            }
+        }
+
         /// `shop.v1.PriceRequest`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct PriceRequest {
@@ -344,6 +381,18 @@ pub mod shop {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for PriceRequest {
+            const FULL_NAME: &'static str = "shop.v1.PriceRequest";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                PriceRequest::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                PriceRequest::decode(bytes)
             }
         }
 
@@ -395,6 +444,18 @@ pub mod shop {
             }
         }
 
+        impl ::bridge_guest::Message for PriceReply {
+            const FULL_NAME: &'static str = "shop.v1.PriceReply";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                PriceReply::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                PriceReply::decode(bytes)
+            }
+        }
+
         /// The service `shop.v1.Checkout`: implement the methods it serves (the others answer
         /// UNIMPLEMENTED) and export them with `export_checkout!`.
         pub trait Checkout {
@@ -411,7 +472,8 @@ pub mod shop {
         /// served by `$service`: a value (a unit struct, a constant expression) whose type
         /// implements `Checkout`. `export_checkout!(MyService);` expects this file at
         /// `crate::bridge_gen`; elsewhere, name the module: `export_checkout!(MyService, crate::a::bridge_gen);`.
-        /// A request that does not decode is answered with INVALID_ARGUMENT.
+        /// A request that does not decode is answered with INVALID_ARGUMENT (a streamed one: the
+        /// method's `Source` gives it as an error).
         macro_rules! export_checkout {
             ($service:expr) => {
                 crate::bridge_gen::shop::v1::export_checkout!($service, crate::bridge_gen);

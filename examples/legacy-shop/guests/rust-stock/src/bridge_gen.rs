@@ -11,6 +11,7 @@
     non_snake_case,
     non_upper_case_globals,
     unused_imports,
+    unused_macros,
     unused_variables
 )]
 
@@ -182,6 +183,18 @@ pub mod shop {
             }
         }
 
+        impl ::bridge_guest::Message for LineTotalRequest {
+            const FULL_NAME: &'static str = "shop.v1.LineTotalRequest";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                LineTotalRequest::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                LineTotalRequest::decode(bytes)
+            }
+        }
+
         /// `shop.v1.LineTotalResponse`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct LineTotalResponse {
@@ -227,6 +240,18 @@ pub mod shop {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for LineTotalResponse {
+            const FULL_NAME: &'static str = "shop.v1.LineTotalResponse";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                LineTotalResponse::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                LineTotalResponse::decode(bytes)
             }
         }
 
@@ -284,6 +309,18 @@ pub mod shop {
             }
         }
 
+        impl ::bridge_guest::Message for VatRequest {
+            const FULL_NAME: &'static str = "shop.v1.VatRequest";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                VatRequest::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                VatRequest::decode(bytes)
+            }
+        }
+
         /// `shop.v1.VatResponse`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct VatResponse {
@@ -329,6 +366,18 @@ pub mod shop {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for VatResponse {
+            const FULL_NAME: &'static str = "shop.v1.VatResponse";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                VatResponse::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                VatResponse::decode(bytes)
             }
         }
 
@@ -410,6 +459,18 @@ pub mod shop {
             }
         }
 
+        impl ::bridge_guest::Message for ReorderQuantityRequest {
+            const FULL_NAME: &'static str = "shop.v1.ReorderQuantityRequest";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                ReorderQuantityRequest::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                ReorderQuantityRequest::decode(bytes)
+            }
+        }
+
         /// `shop.v1.ReorderQuantityResponse`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct ReorderQuantityResponse {
@@ -464,6 +525,18 @@ pub mod shop {
             }
         }
 
+        impl ::bridge_guest::Message for ReorderQuantityResponse {
+            const FULL_NAME: &'static str = "shop.v1.ReorderQuantityResponse";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                ReorderQuantityResponse::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                ReorderQuantityResponse::decode(bytes)
+            }
+        }
+
         /// The service `shop.v1.Pricing`: implement the methods it serves (the others answer
         /// UNIMPLEMENTED) and export them with `export_pricing!`.
         pub trait Pricing {
@@ -491,7 +564,8 @@ pub mod shop {
         /// served by `$service`: a value (a unit struct, a constant expression) whose type
         /// implements `Pricing`. `export_pricing!(MyService);` expects this file at
         /// `crate::bridge_gen`; elsewhere, name the module: `export_pricing!(MyService, crate::a::bridge_gen);`.
-        /// A request that does not decode is answered with INVALID_ARGUMENT.
+        /// A request that does not decode is answered with INVALID_ARGUMENT (a streamed one: the
+        /// method's `Source` gives it as an error).
         macro_rules! export_pricing {
             ($service:expr) => {
                 crate::bridge_gen::shop::v1::export_pricing!($service, crate::bridge_gen);
@@ -539,7 +613,8 @@ pub mod shop {
         /// served by `$service`: a value (a unit struct, a constant expression) whose type
         /// implements `Stock`. `export_stock!(MyService);` expects this file at
         /// `crate::bridge_gen`; elsewhere, name the module: `export_stock!(MyService, crate::a::bridge_gen);`.
-        /// A request that does not decode is answered with INVALID_ARGUMENT.
+        /// A request that does not decode is answered with INVALID_ARGUMENT (a streamed one: the
+        /// method's `Source` gives it as an error).
         macro_rules! export_stock {
             ($service:expr) => {
                 crate::bridge_gen::shop::v1::export_stock!($service, crate::bridge_gen);

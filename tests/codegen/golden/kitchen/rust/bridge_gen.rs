@@ -11,6 +11,7 @@
     non_snake_case,
     non_upper_case_globals,
     unused_imports,
+    unused_macros,
     unused_variables
 )]
 
@@ -222,6 +223,18 @@ pub mod google {
             }
         }
 
+        impl ::bridge_guest::Message for Duration {
+            const FULL_NAME: &'static str = "google.protobuf.Duration";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Duration::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Duration::decode(bytes)
+            }
+        }
+
         /// `google.protobuf.Empty`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Empty {}
@@ -259,6 +272,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Empty {
+            const FULL_NAME: &'static str = "google.protobuf.Empty";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Empty::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Empty::decode(bytes)
             }
         }
 
@@ -330,6 +355,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Struct {
+            const FULL_NAME: &'static str = "google.protobuf.Struct";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Struct::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Struct::decode(bytes)
             }
         }
 
@@ -451,6 +488,18 @@ pub mod google {
             }
         }
 
+        impl ::bridge_guest::Message for Value {
+            const FULL_NAME: &'static str = "google.protobuf.Value";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Value::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Value::decode(bytes)
+            }
+        }
+
         /// `google.protobuf.ListValue`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct ListValue {
@@ -499,6 +548,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for ListValue {
+            const FULL_NAME: &'static str = "google.protobuf.ListValue";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                ListValue::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                ListValue::decode(bytes)
             }
         }
 
@@ -556,6 +617,18 @@ pub mod google {
             }
         }
 
+        impl ::bridge_guest::Message for Timestamp {
+            const FULL_NAME: &'static str = "google.protobuf.Timestamp";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Timestamp::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Timestamp::decode(bytes)
+            }
+        }
+
         /// `google.protobuf.DoubleValue`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct DoubleValue {
@@ -601,6 +674,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for DoubleValue {
+            const FULL_NAME: &'static str = "google.protobuf.DoubleValue";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                DoubleValue::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                DoubleValue::decode(bytes)
             }
         }
 
@@ -652,6 +737,18 @@ pub mod google {
             }
         }
 
+        impl ::bridge_guest::Message for FloatValue {
+            const FULL_NAME: &'static str = "google.protobuf.FloatValue";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                FloatValue::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                FloatValue::decode(bytes)
+            }
+        }
+
         /// `google.protobuf.Int64Value`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Int64Value {
@@ -697,6 +794,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Int64Value {
+            const FULL_NAME: &'static str = "google.protobuf.Int64Value";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Int64Value::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Int64Value::decode(bytes)
             }
         }
 
@@ -748,6 +857,18 @@ pub mod google {
             }
         }
 
+        impl ::bridge_guest::Message for UInt64Value {
+            const FULL_NAME: &'static str = "google.protobuf.UInt64Value";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                UInt64Value::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                UInt64Value::decode(bytes)
+            }
+        }
+
         /// `google.protobuf.Int32Value`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Int32Value {
@@ -793,6 +914,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Int32Value {
+            const FULL_NAME: &'static str = "google.protobuf.Int32Value";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Int32Value::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Int32Value::decode(bytes)
             }
         }
 
@@ -844,6 +977,18 @@ pub mod google {
             }
         }
 
+        impl ::bridge_guest::Message for UInt32Value {
+            const FULL_NAME: &'static str = "google.protobuf.UInt32Value";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                UInt32Value::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                UInt32Value::decode(bytes)
+            }
+        }
+
         /// `google.protobuf.BoolValue`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct BoolValue {
@@ -889,6 +1034,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for BoolValue {
+            const FULL_NAME: &'static str = "google.protobuf.BoolValue";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                BoolValue::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                BoolValue::decode(bytes)
             }
         }
 
@@ -940,6 +1097,18 @@ pub mod google {
             }
         }
 
+        impl ::bridge_guest::Message for StringValue {
+            const FULL_NAME: &'static str = "google.protobuf.StringValue";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                StringValue::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                StringValue::decode(bytes)
+            }
+        }
+
         /// `google.protobuf.BytesValue`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct BytesValue {
@@ -985,6 +1154,18 @@ pub mod google {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for BytesValue {
+            const FULL_NAME: &'static str = "google.protobuf.BytesValue";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                BytesValue::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                BytesValue::decode(bytes)
             }
         }
     }
@@ -1236,6 +1417,18 @@ pub mod kitchen {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Scalars {
+            const FULL_NAME: &'static str = "kitchen.v1.Scalars";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Scalars::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Scalars::decode(bytes)
             }
         }
 
@@ -1521,6 +1714,18 @@ pub mod kitchen {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Repeated {
+            const FULL_NAME: &'static str = "kitchen.v1.Repeated";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Repeated::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Repeated::decode(bytes)
             }
         }
 
@@ -2015,6 +2220,18 @@ pub mod kitchen {
             }
         }
 
+        impl ::bridge_guest::Message for Maps {
+            const FULL_NAME: &'static str = "kitchen.v1.Maps";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Maps::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Maps::decode(bytes)
+            }
+        }
+
         /// `kitchen.v1.Presence`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Presence {
@@ -2150,6 +2367,18 @@ pub mod kitchen {
             }
         }
 
+        impl ::bridge_guest::Message for Presence {
+            const FULL_NAME: &'static str = "kitchen.v1.Presence";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Presence::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Presence::decode(bytes)
+            }
+        }
+
         /// `kitchen.v1.Node.Label`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Node_Label {
@@ -2195,6 +2424,18 @@ pub mod kitchen {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Node_Label {
+            const FULL_NAME: &'static str = "kitchen.v1.Node.Label";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Node_Label::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Node_Label::decode(bytes)
             }
         }
 
@@ -2268,6 +2509,18 @@ pub mod kitchen {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for Node {
+            const FULL_NAME: &'static str = "kitchen.v1.Node";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Node::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Node::decode(bytes)
             }
         }
 
@@ -2425,6 +2678,18 @@ pub mod kitchen {
             }
         }
 
+        impl ::bridge_guest::Message for WellKnown {
+            const FULL_NAME: &'static str = "kitchen.v1.WellKnown";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                WellKnown::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                WellKnown::decode(bytes)
+            }
+        }
+
         /// `kitchen.v1.Everything`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Everything {
@@ -2515,6 +2780,18 @@ pub mod kitchen {
             }
         }
 
+        impl ::bridge_guest::Message for Everything {
+            const FULL_NAME: &'static str = "kitchen.v1.Everything";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                Everything::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                Everything::decode(bytes)
+            }
+        }
+
         /// The service `kitchen.v1.Kitchen`: implement the methods it serves (the others answer
         /// UNIMPLEMENTED) and export them with `export_kitchen!`.
         pub trait Kitchen {
@@ -2542,7 +2819,8 @@ pub mod kitchen {
         /// served by `$service`: a value (a unit struct, a constant expression) whose type
         /// implements `Kitchen`. `export_kitchen!(MyService);` expects this file at
         /// `crate::bridge_gen`; elsewhere, name the module: `export_kitchen!(MyService, crate::a::bridge_gen);`.
-        /// A request that does not decode is answered with INVALID_ARGUMENT.
+        /// A request that does not decode is answered with INVALID_ARGUMENT (a streamed one: the
+        /// method's `Source` gives it as an error).
         macro_rules! export_kitchen {
             ($service:expr) => {
                 crate::bridge_gen::kitchen::v1::export_kitchen!($service, crate::bridge_gen);

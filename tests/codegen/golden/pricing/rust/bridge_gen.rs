@@ -11,6 +11,7 @@
     non_snake_case,
     non_upper_case_globals,
     unused_imports,
+    unused_macros,
     unused_variables
 )]
 
@@ -188,6 +189,18 @@ pub mod pricing {
             }
         }
 
+        impl ::bridge_guest::Message for QuoteRequest {
+            const FULL_NAME: &'static str = "pricing.v1.QuoteRequest";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                QuoteRequest::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                QuoteRequest::decode(bytes)
+            }
+        }
+
         /// `pricing.v1.QuoteResponse`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct QuoteResponse {
@@ -266,6 +279,18 @@ pub mod pricing {
             }
         }
 
+        impl ::bridge_guest::Message for QuoteResponse {
+            const FULL_NAME: &'static str = "pricing.v1.QuoteResponse";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                QuoteResponse::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                QuoteResponse::decode(bytes)
+            }
+        }
+
         /// `pricing.v1.NormalizeSkuRequest`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct NormalizeSkuRequest {
@@ -311,6 +336,18 @@ pub mod pricing {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for NormalizeSkuRequest {
+            const FULL_NAME: &'static str = "pricing.v1.NormalizeSkuRequest";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                NormalizeSkuRequest::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                NormalizeSkuRequest::decode(bytes)
             }
         }
 
@@ -362,6 +399,18 @@ pub mod pricing {
             }
         }
 
+        impl ::bridge_guest::Message for NormalizeSkuResponse {
+            const FULL_NAME: &'static str = "pricing.v1.NormalizeSkuResponse";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                NormalizeSkuResponse::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                NormalizeSkuResponse::decode(bytes)
+            }
+        }
+
         /// `pricing.v1.LookupRequest`
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct LookupRequest {
@@ -407,6 +456,18 @@ pub mod pricing {
                     }
                 }
                 Ok(())
+            }
+        }
+
+        impl ::bridge_guest::Message for LookupRequest {
+            const FULL_NAME: &'static str = "pricing.v1.LookupRequest";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                LookupRequest::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                LookupRequest::decode(bytes)
             }
         }
 
@@ -470,6 +531,18 @@ pub mod pricing {
             }
         }
 
+        impl ::bridge_guest::Message for LookupResponse {
+            const FULL_NAME: &'static str = "pricing.v1.LookupResponse";
+
+            fn encode(&self, buf: &mut Vec<u8>) {
+                LookupResponse::encode(self, buf)
+            }
+
+            fn decode(bytes: &[u8]) -> Result<Self, wire::DecodeError> {
+                LookupResponse::decode(bytes)
+            }
+        }
+
         /// The service `pricing.v1.Pricing`: implement the methods it serves (the others answer
         /// UNIMPLEMENTED) and export them with `export_pricing!`.
         pub trait Pricing {
@@ -511,7 +584,8 @@ pub mod pricing {
         /// served by `$service`: a value (a unit struct, a constant expression) whose type
         /// implements `Pricing`. `export_pricing!(MyService);` expects this file at
         /// `crate::bridge_gen`; elsewhere, name the module: `export_pricing!(MyService, crate::a::bridge_gen);`.
-        /// A request that does not decode is answered with INVALID_ARGUMENT.
+        /// A request that does not decode is answered with INVALID_ARGUMENT (a streamed one: the
+        /// method's `Source` gives it as an error).
         macro_rules! export_pricing {
             ($service:expr) => {
                 crate::bridge_gen::pricing::v1::export_pricing!($service, crate::bridge_gen);
