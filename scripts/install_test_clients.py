@@ -5,6 +5,13 @@
 - grpcurl, built by bridge's Go into build/tools/bin (`go install ...grpcurl@VERSION`).
 - chromium, Debian's, with apt when run as root: the headless browser that renders
   `bridge report --html` in its test.
+- gRPC's official interop clients, for tests/interop: grpc-go's (`go install
+  google.golang.org/grpc/interop/client@VERSION` into build/tools/interop/go) and
+  grpc-java's (io.grpc:grpc-interop-testing from Maven Central, resolved by `mvn` into
+  ~/.m2, its classpath written to build/tools/interop/java; Debian's openjdk-17 and maven
+  with apt when they are missing and this runs as root), and the official, unmodified
+  grpc/testing/{test,messages,empty}.proto, taken from that jar into
+  build/tools/interop/proto (what BRIDGE_INTEROP_PROTO names for the tests).
 
 bridge itself needs neither, so this never fails the test command: when a client cannot
 be installed it says why and how to get it, and the tests that need it skip with the
@@ -19,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 from bridge.guest import toolchain
@@ -36,6 +44,20 @@ GRPCURL_STAMP = TOOLS_BIN.parent / "grpcurl.version"
 #: Why the last attempt failed; no new attempt for a day (delete it to retry now).
 GRPCURL_FAILED = TOOLS_BIN.parent / "grpcurl.failed"
 RETRY_AFTER_S = 24 * 3600
+
+#: gRPC's interop clients and protos (tests/interop); tests/interop/clients.py reads
+#: the same paths.
+INTEROP = ROOT / "build" / "tools" / "interop"
+INTEROP_PROTO = INTEROP / "proto"
+PROTO_FILES = ("grpc/testing/test.proto", "grpc/testing/messages.proto", "grpc/testing/empty.proto")
+GO_INTEROP_PACKAGE = "google.golang.org/grpc/interop/client"
+GO_INTEROP_VERSION = "v1.85.0"
+GO_INTEROP = INTEROP / "go"  # bin/client, version, failed
+# 1.70.0: the newest grpc-interop-testing that Maven Central serves here.
+JAVA_INTEROP_ARTIFACT = "io.grpc:grpc-interop-testing:1.70.0"
+JAVA_INTEROP = INTEROP / "java"  # pom.xml, classpath.txt, version, failed
+M2 = Path.home() / ".m2" / "repository"
+JAVA_PACKAGES = ("openjdk-17-jre-headless", "maven")
 
 
 def say(message: str) -> None:
@@ -148,13 +170,169 @@ def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _retry_later(failed: Path, what: str) -> bool:
+    """True (and why said) while the last failure of `what` is less than a day old."""
+    if failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_AFTER_S:
+        reason = failed.read_text().strip()
+        say(f"{what}: not retried ({reason}); delete {failed} to retry now")
+        return True
+    return False
+
+
+def _failed(failed: Path, what: str, reason: str) -> bool:
+    failed.parent.mkdir(parents=True, exist_ok=True)
+    failed.write_text(reason + "\n")
+    say(f"{what} was not installed: {reason}; the interop tests that need it will skip")
+    return False
+
+
+def ensure_go_interop_client() -> bool:
+    """grpc-go's interop client at build/tools/interop/go/bin/client."""
+    binary, stamp, failed = (
+        GO_INTEROP / "bin" / "client",
+        GO_INTEROP / "version",
+        GO_INTEROP / "failed",
+    )
+    installed = stamp.read_text().strip() if stamp.is_file() else None
+    if binary.is_file() and installed == GO_INTEROP_VERSION:
+        return True
+    what = "grpc-go's interop client"
+    if _retry_later(failed, what):
+        return False
+    go = toolchain.find_go()
+    if go is None:
+        return _failed(failed, what, f"no Go to build it with ({toolchain.go_install_hint()})")
+    where = GO_INTEROP.relative_to(ROOT)
+    say(f"building {what} {GO_INTEROP_VERSION} with {go.version} into {where}")
+    env = dict(
+        os.environ,
+        GOBIN=str(binary.parent),
+        GOTOOLCHAIN="local",  # build with this Go, never download another
+        CGO_ENABLED="0",
+        PATH=f"{go.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    argv = [str(go.path), "install", f"{GO_INTEROP_PACKAGE}@{GO_INTEROP_VERSION}"]
+    error = run_quietly(argv, cwd=ROOT, env=env, timeout_s=900)
+    if error is not None:
+        return _failed(failed, what, error)
+    stamp.write_text(GO_INTEROP_VERSION + "\n")
+    failed.unlink(missing_ok=True)
+    return True
+
+
+def java_pom() -> str:
+    """A pom of nothing but the interop client, for `mvn dependency:build-classpath`."""
+    group, artifact, version = JAVA_INTEROP_ARTIFACT.split(":")
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by scripts/install_test_clients.py: the classpath of gRPC's interop client. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>bridge.tests</groupId>
+  <artifactId>interop-client</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>{group}</groupId>
+      <artifactId>{artifact}</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def java_classpath_ok() -> bool:
+    """Whether the classpath written last time is this version's and all its jars exist."""
+    stamp, classpath = JAVA_INTEROP / "version", JAVA_INTEROP / "classpath.txt"
+    if not (stamp.is_file() and classpath.is_file()):
+        return False
+    if stamp.read_text().strip() != JAVA_INTEROP_ARTIFACT:
+        return False
+    jars = classpath.read_text().strip().split(os.pathsep)
+    return bool(jars) and all(Path(jar).is_file() for jar in jars)
+
+
+def ensure_java_tools() -> str | None:
+    """None when java and mvn are there (installed with apt if need be), else why not."""
+    if shutil.which("java") and shutil.which("mvn"):
+        return None
+    if os.geteuid() != 0:
+        sudo = f"sudo apt-get update && sudo apt-get install -y {' '.join(JAVA_PACKAGES)}"
+        return f"java or mvn not found (to get them: {sudo})"
+    say(f"installing Debian's {' and '.join(JAVA_PACKAGES)} with apt (grpc-java's interop client)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *JAVA_PACKAGES]
+    for argv in (["apt-get", "update", "-qq"], install):
+        error = run_quietly(argv, cwd=ROOT, env=env, timeout_s=900)
+        if error is not None:
+            return error
+    if shutil.which("java") and shutil.which("mvn"):
+        return None
+    return "apt-get installed them, but java or mvn is still not on PATH"
+
+
+def ensure_java_interop_client() -> bool:
+    """grpc-java's interop client: its jars in ~/.m2, their classpath in classpath.txt."""
+    if java_classpath_ok():
+        return True
+    what = "grpc-java's interop client"
+    failed = JAVA_INTEROP / "failed"
+    if _retry_later(failed, what):
+        return False
+    error = ensure_java_tools()
+    if error is not None:
+        return _failed(failed, what, error)
+    mvn = shutil.which("mvn")
+    assert mvn is not None
+    say(f"resolving {JAVA_INTEROP_ARTIFACT} with Maven into {M2}")
+    JAVA_INTEROP.mkdir(parents=True, exist_ok=True)
+    (JAVA_INTEROP / "pom.xml").write_text(java_pom())
+    classpath = JAVA_INTEROP / "classpath.txt"
+    argv = [mvn, "-q", "-B", "dependency:build-classpath", f"-Dmdep.outputFile={classpath}"]
+    error = run_quietly(argv, cwd=JAVA_INTEROP, env=dict(os.environ), timeout_s=900)
+    if error is not None:
+        return _failed(failed, what, error)
+    (JAVA_INTEROP / "version").write_text(JAVA_INTEROP_ARTIFACT + "\n")
+    if not java_classpath_ok():
+        return _failed(failed, what, f"{classpath} names jars that are not there")
+    failed.unlink(missing_ok=True)
+    return True
+
+
+def interop_jar() -> Path:
+    group, artifact, version = JAVA_INTEROP_ARTIFACT.split(":")
+    return M2.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}.jar")
+
+
+def ensure_interop_protos() -> bool:
+    """The official test.proto, messages.proto and empty.proto, as the jar ships them."""
+    if all((INTEROP_PROTO / name).is_file() for name in PROTO_FILES):
+        return True
+    jar = interop_jar()
+    if not jar.is_file():
+        say(f"{jar} is not there: the interop protos are missing, the interop tests will skip")
+        return False
+    with zipfile.ZipFile(jar) as archive:
+        for name in PROTO_FILES:
+            target = INTEROP_PROTO / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(name))
+    say(f"took {', '.join(PROTO_FILES)} from {jar.name} into {INTEROP_PROTO.relative_to(ROOT)}")
+    return True
+
+
 def main() -> int:
     started = time.monotonic()
     node = ensure_node_client()
     grpcurl = ensure_grpcurl()
     chromium = ensure_chromium()
+    go_interop = ensure_go_interop_client()
+    java_interop = ensure_java_interop_client()
+    protos = ensure_interop_protos()
     elapsed = time.monotonic() - started
-    if node and grpcurl and chromium and elapsed > 1:
+    ready = node and grpcurl and chromium and go_interop and java_interop and protos
+    if ready and elapsed > 1:
         say(f"test clients ready in {elapsed:.1f} s")
     return 0  # the tests skip, with the reason, what is missing
 

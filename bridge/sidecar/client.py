@@ -17,15 +17,23 @@ still have run. gRPC's transparent retries (of calls that never reached a server
 Errors: a status is the guest's own answer (GuestError) only when the sidecar marked it
 so in its trailing metadata (`bridge-error: GuestError`, server.ERROR_KIND_KEY); any
 other status is a failure of the bridge (SidecarUnavailable, SidecarCallFailed, ...),
-which a routed function with fallback answers from Python.
+which a routed function with fallback answers from Python. A GuestError carries the
+guest's details (the `grpc-status-details-bin` trailer), and every error the headers
+and trailers the call had.
+
+`invoke` and `stream` are GuestModule's, over gRPC: every kind of method (the request
+is bytes, or an iterable of messages for a client-streaming or bidirectional one),
+metadata each way. gRPC's Python client does not say whether a response came
+compressed, so a Reply's and a stream's `compression` is None.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 import grpc
@@ -33,6 +41,7 @@ import grpc
 from ..errors import (
     AbiViolation,
     CallError,
+    Cancelled,
     ConfigError,
     DeadlineExceeded,
     FuelExhausted,
@@ -48,6 +57,8 @@ from ..errors import (
     UnknownMethod,
 )
 from ..runtime.closing import Closing
+from ..runtime.streams import Metadata, MetadataTuple, Reply, ResponseStream
+from .calls import DETAILS_KEY, ERROR_KIND_KEY
 
 __all__ = ["Connection", "SidecarBackend", "connect", "normalize_target"]
 
@@ -126,6 +137,9 @@ class _Channel:
     def __init__(self, channel: grpc.Channel) -> None:
         self.channel = channel
         self.calls: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
+        # (kind, method) -> the multi-callable of a streaming call, or of a unary one
+        # with metadata (`invoke`, `stream`)
+        self.multis: dict[tuple[str, str], Any] = {}
         self.handles = 0
 
     def stub(self, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
@@ -134,6 +148,14 @@ class _Channel:
             # Racing threads may both make one: equivalent, and the last one is kept.
             stub = self.calls[method] = self.channel.unary_unary(f"/{method}")
         return stub
+
+    def multi(self, kind: str, method: str) -> Any:
+        """The channel's `kind` multi-callable (unary_unary, stream_unary, unary_stream,
+        stream_stream) for `method`."""
+        multi = self.multis.get((kind, method))
+        if multi is None:
+            multi = self.multis[(kind, method)] = getattr(self.channel, kind)(f"/{method}")
+        return multi
 
 
 #: Guards every handle count (connect, close); never taken on the call path.
@@ -223,6 +245,74 @@ class Connection(Closing):
             raise
         return response
 
+    def invoke(
+        self,
+        method: str,
+        request: bytes | Iterable[bytes],
+        *,
+        timeout_s: float | None = None,
+        metadata: Metadata | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> Reply:
+        """Call a unary method (`request` is bytes) or a client-streaming one (an
+        iterable of messages, sent as gRPC pulls them); the response with the headers
+        and trailers the guest set. `cancelled`, set by another thread, cancels the
+        call (Cancelled)."""
+        argument: bytes | Iterator[bytes]
+        if isinstance(request, bytes | bytearray | memoryview):
+            multi, argument = self._multi("unary_unary", method), bytes(request)
+        else:
+            multi, argument = self._multi("stream_unary", method), iter(request)
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        sent = tuple(metadata) if metadata else None
+        try:
+            if cancelled is None:
+                response, call = multi.with_call(argument, timeout=timeout, metadata=sent)
+            else:
+                call = multi.future(argument, timeout=timeout, metadata=sent)
+                response = _result(call, cancelled)
+        except grpc.RpcError as exc:
+            raise status_error(exc, method, self.target, timeout) from None
+        except grpc.FutureCancelledError:
+            raise Cancelled(f"{method}: the call was cancelled", method=method) from None
+        except ValueError:
+            if self.closed:  # grpc's "closed channel"
+                raise self._closed_error(method) from None
+            raise
+        return Reply(
+            response, _plain(call.initial_metadata()), _plain(call.trailing_metadata()), None
+        )
+
+    def stream(
+        self,
+        method: str,
+        request: bytes | Iterable[bytes],
+        *,
+        timeout_s: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> ResponseStream:
+        """Call a server-streaming method (`request` is bytes) or a bidirectional one
+        (an iterable of messages); its responses as they come, as a ResponseStream."""
+        argument: bytes | Iterator[bytes]
+        if isinstance(request, bytes | bytearray | memoryview):
+            multi, argument = self._multi("unary_stream", method), bytes(request)
+        else:
+            multi, argument = self._multi("stream_stream", method), iter(request)
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        sent = tuple(metadata) if metadata else None
+        try:
+            call = multi(argument, timeout=timeout, metadata=sent)
+        except ValueError:
+            if self.closed:
+                raise self._closed_error(method) from None
+            raise
+        return SidecarStream(call, method, self.target, timeout)
+
+    def _multi(self, kind: str, method: str) -> Any:
+        if self.closed:
+            raise self._closed_error(method)
+        return self._shared.multi(kind, method)
+
     def close(self) -> None:
         """Close this handle, and the channel if no other handle is open; safe twice."""
         with _handles_lock:
@@ -251,6 +341,97 @@ class Connection(Closing):
 
 #: What sidecar mode calls through: a Connection is a bridge Backend.
 SidecarBackend = Connection
+
+# How often a call with a `cancelled` event looks at it.
+_CANCEL_POLL_S = 0.05
+
+
+def _result(call: Any, cancelled: threading.Event) -> bytes:
+    """The response of a call started as a future, cancelling it once `cancelled` is set."""
+    while True:
+        try:
+            response: bytes = call.result(timeout=_CANCEL_POLL_S)
+            return response
+        except grpc.FutureTimeoutError:
+            if cancelled.is_set():
+                call.cancel()
+
+
+def _plain(metadata: Iterable[tuple[str, str | bytes]] | None) -> MetadataTuple:
+    """gRPC's metadata as plain (key, value) pairs, without the sidecar's own keys."""
+    return tuple(
+        (key, value) for key, value in metadata or () if key not in (ERROR_KIND_KEY, DETAILS_KEY)
+    )
+
+
+class SidecarStream(ResponseStream):
+    """The responses of a streaming call to a sidecar: a ResponseStream over a gRPC call.
+    Errors come as an in-process stream's would (status_error); messages are never
+    flagged send_uncompressed (gRPC does not say)."""
+
+    def __init__(self, call: Any, method: str, target: str, timeout_s: float) -> None:
+        # Not ResponseStream's __init__: no instance, no worker; gRPC's call is both.
+        self._call = call
+        self._method = method
+        self._target = target
+        self._timeout_s = timeout_s
+        self._cancelled = False
+        self._ended = False
+
+    @property
+    def method(self) -> str:
+        return self._method
+
+    def read(self) -> tuple[bytes, bool] | None:
+        if self._ended:
+            return None
+        try:
+            message: bytes = next(self._call)
+        except StopIteration:
+            self._ended = True
+            return None
+        except grpc.RpcError as exc:
+            self._ended = True
+            if self._cancelled:
+                raise Cancelled(
+                    f"{self._method}: the stream was cancelled by its consumer",
+                    method=self._method,
+                ) from None
+            raise status_error(exc, self._method, self._target, self._timeout_s) from None
+        return message, False
+
+    async def __anext__(self) -> bytes:
+        # gRPC's synchronous call blocks: read on a worker thread, not the event loop.
+        item = await asyncio.to_thread(self.read)
+        if item is None:
+            raise StopAsyncIteration
+        return item[0]
+
+    def headers(self) -> MetadataTuple:
+        return _plain(self._call.initial_metadata())
+
+    def trailers(self) -> MetadataTuple:
+        return _plain(self._call.trailing_metadata())
+
+    @property
+    def compression(self) -> str | None:
+        return None
+
+    @property
+    def done(self) -> bool:
+        return bool(self._call.done())
+
+    def cancel(self) -> None:
+        if not self._call.done():
+            self._cancelled = True
+            self._call.cancel()
+
+    def close(self) -> None:
+        self.cancel()
+
+    def __repr__(self) -> str:
+        return f"<SidecarStream {self._method} at {self._target} {'done' if self.done else 'open'}>"
+
 
 _shared: dict[tuple[str, float, tuple[str, ...] | bool, bool], _Channel] = {}
 
@@ -359,14 +540,34 @@ def status_error(exc: grpc.RpcError, method: str, target: str, timeout_s: float)
     details = (exc.details() if isinstance(exc, grpc.Call) else None) or str(exc)
     status = StatusCode(code.value[0])
     kind = _error_kind(exc)
+    error = _status_error(exc, code, details, status, kind, method, target, timeout_s)
+    if isinstance(exc, grpc.Call):
+        # what the guest had set when it failed, as an in-process call's error has it
+        error.headers = _plain(exc.initial_metadata())
+        error.trailers = _plain(exc.trailing_metadata())
+    return error
+
+
+def _status_error(
+    exc: grpc.RpcError,
+    code: grpc.StatusCode,
+    details: str,
+    status: StatusCode,
+    kind: str | None,
+    method: str,
+    target: str,
+    timeout_s: float,
+) -> CallError:
     if kind == "GuestError":
-        return GuestError(status, details, method=method)
+        return GuestError(status, details, method=method, status=_rich_status(exc, status))
     if kind == "DeadlineExceeded" or code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(
             f"{method} ran past its {timeout_s:g} s deadline at {target}",
             method=method,
             timeout_s=timeout_s,
         )
+    if kind == "Cancelled" or code == grpc.StatusCode.CANCELLED:
+        return Cancelled(f"{method} at {target}: {details}", method=method)
     named = _KINDS.get(kind or "")
     if named is not None:
         return named(f"{method} at {target}: {details}", method=method)
@@ -379,11 +580,29 @@ def status_error(exc: grpc.RpcError, method: str, target: str, timeout_s: float)
     return SidecarCallFailed(status, f"{method} at {target}: {details}", method=method)
 
 
+def _rich_status(exc: grpc.RpcError, code: StatusCode) -> Any:
+    """The guest's google.rpc.Status from the `grpc-status-details-bin` trailer, when the
+    sidecar sent one that agrees with the call's code; else None."""
+    if not isinstance(exc, grpc.Call):
+        return None
+    for key, value in exc.trailing_metadata() or ():
+        if key == DETAILS_KEY and isinstance(value, bytes):
+            from google.protobuf.message import DecodeError
+            from google.rpc.status_pb2 import Status
+
+            try:
+                status = Status.FromString(value)
+            except DecodeError:
+                return None
+            return status if status.code == code else None
+    return None
+
+
 def _error_kind(exc: grpc.RpcError) -> str | None:
     """The bridge error a sidecar names in its trailing metadata (server.ERROR_KIND_KEY)."""
     if not isinstance(exc, grpc.Call):
         return None
     for key, value in exc.trailing_metadata() or ():
-        if key == "bridge-error":
+        if key == ERROR_KIND_KEY:
             return str(value)
     return None

@@ -1,7 +1,11 @@
 """The sidecar: guest modules served as real gRPC services, with health and reflection.
 
 Each method's request bytes go straight to the guest and its answer straight back
-(grpcio generic handlers, no decode or re-encode). Guest calls run on a pool of their
+(grpcio generic handlers, no decode or re-encode), for each of gRPC's four kinds of
+method (the module's schema says which): unary, server-streaming, client-streaming and
+bidirectional. The guest gets the client's metadata, deadline and whether a request was
+compressed; its headers, trailers, compression and error details go back to the client
+(calls.py). Guest calls run on a pool of their
 own, so gRPC's threads stay free to answer health and reflection while every worker is
 inside a guest. A module is held in a Generation that counts the calls inside it, so a
 reload swaps in the new module for new calls while the calls in flight finish on the old
@@ -11,6 +15,7 @@ method table and schemas are built first and committed only when they are whole.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -22,30 +27,38 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, cast
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
+from .. import abi
 from ..config import RuntimeConfig
 from ..errors import (
-    AbiViolation,
     BridgeError,
     CallError,
     DeadlineExceeded,
     GuestError,
-    GuestTrap,
     LoadError,
-    ModuleClosed,
-    ResourceExhausted,
     SidecarError,
     StatusCode,
-    UnknownMethod,
 )
 from ..runtime.engine import read_wasm
 from ..runtime.module import GuestModule
+from ..runtime.streams import ResponseStream
 from ..schema.embed import embedded_schema
+from ..schema.model import MethodKind
+from .calls import (
+    ERROR_KIND_KEY,
+    SERVER_OPTIONS,
+    Refused,
+    fail,
+    inflate,
+    inflated,
+    request_metadata,
+)
 from .handshake import Handshake
 from .process import wait_closed
 
@@ -53,9 +66,12 @@ __all__ = ["ERROR_KIND_KEY", "ServeOptions", "Sidecar", "run"]
 
 logger = logging.getLogger("bridge.sidecar")
 
-#: Trailing metadata that names the bridge error behind a status, so that a client can
-#: raise the same exception an in-process call would (a trap is not a guest's answer).
-ERROR_KIND_KEY = "bridge-error"
+# The imports through which a guest sees its call's context or shapes its answer
+# (docs/abi.md section 15): a unary call into a module without them needs neither the
+# client's metadata nor the reply's, and takes GuestModule.call's fast path.
+_CONTEXT_IMPORTS = frozenset(
+    {abi.IMPORT_CALL_INFO, abi.IMPORT_SET_METADATA, abi.IMPORT_SET_COMPRESSION}
+)
 # Longer than this, a remaining time means "no deadline" (gRPC says ~292 years).
 _NO_DEADLINE_S = 365 * 24 * 3600.0
 # gRPC's own threads, for health and reflection (a reflection stream holds one while it
@@ -102,6 +118,11 @@ class Generation:
         #: What health last concluded; written by the health thread only.
         self.healthy = True
         self._failures = module.stats().get("failures")
+        #: Whether the module imports a call-context function (_CONTEXT_IMPORTS).
+        self.context_aware = any(
+            i.module == abi.HOST_MODULE and i.name in _CONTEXT_IMPORTS
+            for i in module.interface.imports
+        )
         self._active = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -167,7 +188,8 @@ class Sidecar:
         # Both swapped whole, each in one assignment, by a reload that succeeded.
         self._generations: Mapping[Path, Generation] = {}
         self._table: Mapping[str, Generation] = {}  # method -> generation
-        self._handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {}
+        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        self._kinds: dict[str, MethodKind] = {}  # method -> the kind its handler serves
         # Guest calls run here, not on gRPC's threads (see _handler).
         self._calls = futures.ThreadPoolExecutor(
             max_workers=max(options.workers, 1), thread_name_prefix="bridge-call"
@@ -208,10 +230,13 @@ class Sidecar:
                 thread_name_prefix="bridge-serve",
             ),
             handlers=[_Generic(self._handlers)],
-            options=[("grpc.so_reuseport", 0)],
+            options=[("grpc.so_reuseport", 0), *SERVER_OPTIONS],
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(self._reflection, server)  # type: ignore[no-untyped-call]
+        # Through _Inflating: with grpcio's decompression off, their requests may come
+        # gzip-compressed too.
+        inflating = cast(grpc.Server, _Inflating(server, self.runtime.max_message_bytes))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, inflating)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(self._reflection, inflating)  # type: ignore[no-untyped-call]
         self._commit(generations, table, schemas)
         self.handshake = self._bind(server)
         server.start()
@@ -290,32 +315,129 @@ class Sidecar:
 
     # --- calls --------------------------------------------------------------------
 
-    def _handler(self, method: str) -> grpc.RpcMethodHandler[bytes, bytes]:
-        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
-            while True:
-                generation = self._table.get(method)
-                if generation is None:
-                    context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not served")
-                if generation.enter():
-                    break
-                if self._stopped.is_set():  # retired for good: looking again would spin
-                    context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is stopping")
+    def _enter(self, method: str, context: grpc.ServicerContext) -> Generation:
+        """The generation that serves `method` now, with this call counted in."""
+        while True:
+            generation = self._table.get(method)
+            if generation is None:
+                context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not served")
+            if generation.enter():
+                return generation
+            if self._stopped.is_set():  # retired for good: looking again would spin
+                context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is stopping")
+
+    def _handler(self, method: str, kind: MethodKind) -> grpc.RpcMethodHandler[Any, Any]:
+        limit = self.runtime.max_message_bytes
+
+        def unary(request: bytes, context: grpc.ServicerContext) -> bytes:
+            generation = self._enter(method, context)
             try:
-                return generation.module.call(
-                    method, request, timeout_s=self._timeout(method, context)
+                module = generation.module
+                timeout_s = self._timeout(method, context)
+                if not generation.context_aware:  # the hot path: the guest sees bytes only
+                    return module.call(method, inflate(request, limit), timeout_s=timeout_s)
+                reply = module.invoke(
+                    method,
+                    inflate(request, limit),
+                    timeout_s=timeout_s,
+                    metadata=request_metadata(context),
                 )
+                _answer_headers(context, reply.headers, reply.compression)
+                if reply.trailers:
+                    context.set_trailing_metadata(reply.trailers)
+                return reply.response
             except BridgeError as exc:
-                code, kind = _status(exc)
-                context.set_trailing_metadata(((ERROR_KIND_KEY, kind),))
-                message = exc.status_message if isinstance(exc, GuestError) else str(exc)
-                context.abort(code, message)
+                fail(context, exc)
+            except Refused as refused:
+                context.abort(refused.code, refused.message)
+            finally:
+                generation.exit()
+
+        def client_streaming(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+            generation = self._enter(method, context)
+            try:
+                cancelled = threading.Event()
+                if not context.add_callback(cancelled.set):
+                    cancelled.set()  # the call ended already
+                reply = generation.module.invoke(
+                    method,
+                    inflated(requests, limit, cancelled),
+                    timeout_s=self._timeout(method, context),
+                    metadata=request_metadata(context),
+                    cancelled=cancelled,
+                )
+                _answer_headers(context, reply.headers, reply.compression)
+                if reply.trailers:
+                    context.set_trailing_metadata(reply.trailers)
+                return reply.response
+            except BridgeError as exc:
+                fail(context, exc)
+            except Refused as refused:
+                context.abort(refused.code, refused.message)
+            except grpc.RpcError:  # grpcio's request iterator: the call ended under it
+                context.abort(grpc.StatusCode.CANCELLED, f"{method}: the call was cancelled")
+            finally:
+                generation.exit()
+
+        def server_streaming(
+            request: bytes | Iterator[bytes], context: grpc.ServicerContext
+        ) -> Iterator[bytes]:
+            generation = self._enter(method, context)
+            try:
+                # The client went away or cancelled: the guest's next send or receive
+                # says so (and a stream that ended is not bothered).
+                cancelled = threading.Event()
+                streams: list[ResponseStream] = []
+
+                def on_done() -> None:
+                    cancelled.set()
+                    for stream in streams:
+                        stream.cancel()
+
+                if not context.add_callback(on_done):
+                    cancelled.set()  # the call ended already
+                stream = generation.module.stream(
+                    method,
+                    inflate(request, limit)
+                    if isinstance(request, bytes)
+                    else inflated(request, limit, cancelled),
+                    timeout_s=self._timeout(method, context),
+                    metadata=request_metadata(context),
+                )
+                streams.append(stream)
+                if cancelled.is_set():
+                    stream.cancel()
+                with stream:
+                    _answer_headers(context, stream.headers(), stream.compression)
+                    while (item := stream.read()) is not None:
+                        message, uncompressed = item
+                        if uncompressed:
+                            context.disable_next_message_compression()
+                        yield message
+                    trailers = stream.trailers()
+                    if trailers:
+                        context.set_trailing_metadata(trailers)
+            except BridgeError as exc:
+                fail(context, exc)
+            except Refused as refused:
+                context.abort(refused.code, refused.message)
+            except grpc.RpcError:  # grpcio's request iterator: the call ended under it
+                context.abort(grpc.StatusCode.CANCELLED, f"{method}: the call was cancelled")
             finally:
                 generation.exit()
 
         # grpcio runs a handler on the pool its behavior names (as grpc_health's Watch
         # does): guest calls go to their own, and gRPC's threads stay free for health.
+        handle: Callable[..., Any] = server_streaming
+        make: Callable[..., grpc.RpcMethodHandler[Any, Any]] = grpc.stream_stream_rpc_method_handler
+        if kind == MethodKind.UNARY:
+            handle, make = unary, grpc.unary_unary_rpc_method_handler
+        elif kind == MethodKind.CLIENT_STREAMING:
+            handle, make = client_streaming, grpc.stream_unary_rpc_method_handler
+        elif kind == MethodKind.SERVER_STREAMING:
+            make = grpc.unary_stream_rpc_method_handler
         handle.experimental_thread_pool = self._calls  # type: ignore[attr-defined]
-        return grpc.unary_unary_rpc_method_handler(handle)
+        return make(handle)
 
     # --- internals ----------------------------------------------------------------
 
@@ -353,9 +475,13 @@ class Sidecar:
         schemas: descriptor_pool.DescriptorPool,
     ) -> None:
         """Serve `table`: new methods get handlers, reflection and health describe it."""
-        for method in table:
-            if f"/{method}" not in self._handlers:
-                self._handlers[f"/{method}"] = self._handler(method)
+        for method, generation in table.items():
+            # A method's handler serves its kind; a reload that changes the kind (a
+            # unary method made streaming) changes the handler.
+            kind = generation.module.kind(method)
+            if self._kinds.get(method) != kind:
+                self._handlers[f"/{method}"] = self._handler(method, kind)
+                self._kinds[method] = kind
         self._generations = generations
         self._table = table
         services = [*_services(table), health.SERVICE_NAME, reflection.SERVICE_NAME]
@@ -528,13 +654,78 @@ class Sidecar:
 class _Generic(grpc.GenericRpcHandler):
     """Finds a method's handler by its full path; the dict grows on reload."""
 
-    def __init__(self, handlers: Mapping[str, grpc.RpcMethodHandler[bytes, bytes]]) -> None:
+    def __init__(self, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]) -> None:
         self._handlers = handlers
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[bytes, bytes] | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         return self._handlers.get(handler_call_details.method)
+
+
+class _Inflating:
+    """Stands for the server when health and reflection add their handlers, and adds
+    them with request deserializers that decompress gzip requests first (grpcio's own
+    decompression is off: calls.SERVER_OPTIONS)."""
+
+    def __init__(self, server: grpc.Server, limit: int) -> None:
+        self._server = server
+        self._limit = limit
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_InflatingHandler(handler, self._inflating) for handler in handlers)
+        )
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: self._inflating(h) for name, h in handlers.items()}
+        )
+
+    def _inflating(
+        self, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        deserialize = handler.request_deserializer
+        if deserialize is None:
+            return handler
+        limit = self._limit
+
+        def inflating_deserializer(data: bytes) -> Any:
+            # One that does not inflate is given as it is: the deserializer refuses it,
+            # as it refuses any malformed message.
+            with contextlib.suppress(Refused):
+                data = inflate(data, limit)
+            return deserialize(data)
+
+        # grpcio's handlers are namedtuples
+        return cast(Any, handler)._replace(request_deserializer=inflating_deserializer)  # type: ignore[no-any-return]
+
+
+class _InflatingHandler(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers decompress their requests first."""
+
+    def __init__(
+        self,
+        inner: grpc.GenericRpcHandler,
+        inflating: Callable[[grpc.RpcMethodHandler[Any, Any]], grpc.RpcMethodHandler[Any, Any]],
+    ) -> None:
+        self._inner = inner
+        self._inflating = inflating
+        self._made: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = handler_call_details.method
+        made = self._made.get(method)
+        if made is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:
+                return None  # not kept: any client could fill the dict with names
+            made = self._made[method] = self._inflating(handler)
+        return made
 
 
 class _Reflection(reflection_pb2_grpc.ServerReflectionServicer):
@@ -557,40 +748,39 @@ class _Reflection(reflection_pb2_grpc.ServerReflectionServicer):
             yield from self._current.ServerReflectionInfo(iter((request,)), context)
 
 
-def _status(exc: BridgeError) -> tuple[grpc.StatusCode, str]:
-    """The gRPC status of a failed call, and the error's kind for the trailing metadata."""
-    if isinstance(exc, GuestError):
-        code = next(c for c in grpc.StatusCode if c.value[0] == exc.code)
-        return code, "GuestError"
-    for kind, code in _STATUS_OF:
-        if isinstance(exc, kind):
-            return code, kind.__name__
-    return grpc.StatusCode.INTERNAL, type(exc).__name__
-
-
-_STATUS_OF: tuple[tuple[type[BridgeError], grpc.StatusCode], ...] = (
-    # a module closed under a call (a reload retired it): another sidecar, or a retry, can
-    (ModuleClosed, grpc.StatusCode.UNAVAILABLE),
-    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (UnknownMethod, grpc.StatusCode.UNIMPLEMENTED),
-    (GuestTrap, grpc.StatusCode.INTERNAL),
-    (AbiViolation, grpc.StatusCode.INTERNAL),
-)
-
-
 def _implements(module: GuestModule, method: str) -> bool:
-    """Whether `module` implements `method` rather than only exporting it: Go glue
-    exports every service of the schema, and a service without a server answers
-    UNIMPLEMENTED before it reads the request. Asked only when two modules export one
-    method."""
+    """Whether `module` implements `method` rather than only exporting it: a method
+    without a server answers UNIMPLEMENTED before it reads a request. Asked only when
+    two modules export one method."""
+    kind = module.kind(method)
     try:
-        module.call(method, b"", timeout_s=5.0)
+        if kind == MethodKind.UNARY:
+            module.call(method, b"", timeout_s=5.0)
+        elif not kind.server_streaming:
+            module.invoke(method, iter(()), timeout_s=5.0)
+        else:
+            request: bytes | Iterator[bytes] = iter(()) if kind.client_streaming else b""
+            with module.stream(method, request, timeout_s=5.0) as stream:
+                stream.read()  # its first answer says it; the rest is not needed
     except GuestError as exc:
         return exc.code != StatusCode.UNIMPLEMENTED
     except CallError:
         return True
     return True
+
+
+def _answer_headers(
+    context: grpc.ServicerContext,
+    headers: tuple[tuple[str, str | bytes], ...],
+    compression: str | None,
+) -> None:
+    """Send the guest's response headers, and compress its answer as it asked (before
+    the headers leave: grpcio names the encoding in them). A client that does not
+    accept gzip gets it uncompressed: gRPC's core sees to that."""
+    if compression == "gzip":
+        context.set_compression(grpc.Compression.Gzip)
+    if headers:
+        context.send_initial_metadata(headers)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

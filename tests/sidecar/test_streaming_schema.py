@@ -1,15 +1,17 @@
-"""A schema that mixes unary and streaming RPCs is accepted: its unary RPCs migrate, and
-its streaming ones answer UNIMPLEMENTED (guests do not serve them yet), instead of the
-whole file being refused by every command."""
+"""A schema that mixes unary and streaming RPCs is accepted by every command, and a Go
+guest made from it by `bridge init` serves every kind: the methods it has not written
+yet answer UNIMPLEMENTED through the sidecar, whatever their kind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
 
 import bridge
+from bridge.schema.model import MethodKind
 from tests.cli.conftest import run
 from tests.sidecar.conftest import go_guest, serving
 
@@ -32,28 +34,27 @@ MIRROR = """\
 """
 
 
-def test_gen_accepts_it_and_says_what_guests_leave_out(tmp_path: Path) -> None:
+def test_gen_accepts_it(tmp_path: Path) -> None:
     proto = tmp_path / "route.proto"
     proto.write_text(SCHEMA)
     ran = run("gen", str(proto), "--python-out", str(tmp_path / "py"),
-              "--go-out", str(tmp_path / "go"), "--rust-out", str(tmp_path / "rs"))  # fmt: skip
+              "--go-out", str(tmp_path / "go"))  # fmt: skip
     assert ran.exit_code == 0, ran.stderr
-    for name in ("Watch", "Record", "Chat"):
-        assert f"route.v1.Routes/{name} is a streaming RPC" in ran.stderr
     stubs = (tmp_path / "py" / "route_pb2_grpc.py").read_text()
     assert "def Watch(" in stubs and "def Chat(" in stubs  # Python's stubs have them all
     go = (tmp_path / "go" / "services.bridge.go").read_text()
-    assert "//go:wasmexport route.v1.Routes/Mirror" in go
-    assert "Watch" not in go
+    for name in ("Mirror", "Watch", "Record", "Chat"):
+        assert f"//go:wasmexport route.v1.Routes/{name}" in go
 
 
-def test_its_unary_rpc_is_served_and_the_streaming_ones_are_unimplemented(
+def test_its_unary_rpc_is_served_and_the_unwritten_ones_are_unimplemented(
     tmp_path: Path,
 ) -> None:
-    module, said = go_guest(tmp_path, SCHEMA, "route.v1.Routes", MIRROR)
-    assert "route.v1.Routes/Watch is a streaming RPC" in said
+    module, _ = go_guest(tmp_path, SCHEMA, "route.v1.Routes", MIRROR)
     with bridge.load(module) as loaded:
-        assert loaded.methods == ("route.v1.Routes/Mirror",)
+        assert loaded.kind("route.v1.Routes/Watch") == MethodKind.SERVER_STREAMING
+        assert loaded.kind("route.v1.Routes/Record") == MethodKind.CLIENT_STREAMING
+        assert loaded.kind("route.v1.Routes/Chat") == MethodKind.BIDI_STREAMING
 
     with (
         serving(str(module), "--no-watch", folder=tmp_path) as served,
@@ -66,6 +67,19 @@ def test_its_unary_rpc_is_served_and_the_streaming_ones_are_unimplemented(
         watch: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
             "/route.v1.Routes/Watch"
         )
-        with pytest.raises(grpc.RpcError) as raised:
-            list(watch(b"", timeout=30))
-        assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        record: grpc.StreamUnaryMultiCallable[bytes, bytes] = channel.stream_unary(
+            "/route.v1.Routes/Record"
+        )
+        chat: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(
+            "/route.v1.Routes/Chat"
+        )
+        calls: list[Callable[[], object]] = [
+            lambda: list(watch(b"", timeout=30)),
+            lambda: record(iter([b""]), timeout=30),
+            lambda: list(chat(iter([b""]), timeout=30)),
+        ]
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as raised:
+                call()
+            assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert "is not implemented yet" in (raised.value.details() or "")
