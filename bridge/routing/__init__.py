@@ -6,8 +6,10 @@
     def line_total(unit_price_cents: int, quantity: int, discount_percent: int) -> int:
         ...  # the legacy code, unchanged
 
-Configuration says who answers each function (python, wasm, sidecar, shadow, canary:N);
-`bridge.routes` flips it at run time and holds the statistics `bridge report` shows.
+A generator function routes the same way to a server-streaming rpc, one response per
+value it yields. Configuration says who answers each function (python, wasm, sidecar,
+shadow, canary:N); `bridge.routes` flips it at run time and holds the statistics
+`bridge report` shows.
 """
 
 from __future__ import annotations

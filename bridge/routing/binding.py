@@ -14,9 +14,20 @@ import datetime
 import decimal
 import enum
 import inspect
+import keyword
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 
 from google.protobuf import descriptor_pool, message_factory
@@ -26,7 +37,7 @@ from google.protobuf.message import DecodeError, Message
 from .. import abi
 from ..errors import AbiViolation, InvalidArguments, RouteError
 
-__all__ = ["Binding", "bind", "identity", "is_map", "parameters", "plain"]
+__all__ = ["Binding", "bind", "field_of", "identity", "is_map", "parameters", "plain"]
 
 _INTS = frozenset(
     {
@@ -77,6 +88,9 @@ class Binding:
     to_message: Callable[[Any], Message]
     #: The request message as the keyword arguments of the legacy function (for replay).
     to_kwargs: Callable[[Message], dict[str, Any]]
+    #: A server-streaming rpc, routed from a generator function: `to_python` and
+    #: `to_message` then convert each message the function yields.
+    streaming: bool = False
 
     def decode(self, data: bytes) -> Message:
         """The response message from its bytes; a guest that answers garbage broke the ABI."""
@@ -97,9 +111,15 @@ def bind(
     to_python: Callable[[Message], Any] | None = None,
     to_message: Callable[[Any], Message] | None = None,
 ) -> Binding:
-    """Match `fn` to `method`'s messages; RouteError says what does not fit."""
+    """Match `fn` to `method`'s messages; RouteError says what does not fit.
+
+    A generator function (sync or async) binds to a server-streaming rpc: its arguments
+    to the request as for a unary rpc, each value it yields to the response message as
+    a unary function's return value (by the yield type of its `Iterator[T]` hint).
+    """
     name = getattr(fn, "__qualname__", repr(fn))
     descriptor = _method_descriptor(method, name)
+    streaming = _check_kind(fn, method, descriptor, name)
     request = message_factory.GetMessageClass(descriptor.input_type)
     response = message_factory.GetMessageClass(descriptor.output_type)
     signature = inspect.signature(fn)
@@ -107,8 +127,16 @@ def bind(
     params = parameters(signature, name)
     _check_parameters(params, descriptor.input_type, hints, name)
     return_hint = hints.get("return", inspect.Parameter.empty)
+    if streaming:
+        return_hint = _yield_hint(return_hint, name)
     if to_python is None:
-        to_python = _result_reader(descriptor.output_type, response, return_hint, name)
+        to_python = _result_reader(
+            descriptor.output_type,
+            response,
+            return_hint,
+            name,
+            verb="yields" if streaming else "returns",
+        )
     if to_message is None:
         to_message = _result_writer(descriptor.output_type, response)
     return Binding(
@@ -119,6 +147,7 @@ def bind(
         to_python=to_python,
         to_message=to_message,
         to_kwargs=_kwargs_reader(params, descriptor.input_type, hints),
+        streaming=streaming,
     )
 
 
@@ -155,9 +184,55 @@ def _method_descriptor(method: str, name: str) -> MethodDescriptor:
             f"@route({method!r}) on {name}: no such rpc among the loaded protobuf types; "
             "import its generated _pb2 module (bridge gen --python-out) before this decorator"
         ) from None
-    if found.client_streaming or found.server_streaming:
-        raise RouteError(f"@route({method!r}) on {name}: a streaming rpc cannot be routed")
+    if found.client_streaming:
+        kind = "bidirectional" if found.server_streaming else "client-streaming"
+        raise RouteError(
+            f"@route({method!r}) on {name}: {method} is a {kind} rpc; bridge routes unary "
+            "and server-streaming rpcs only (call it with GuestModule.invoke or .stream)"
+        )
     return found
+
+
+def _check_kind(fn: Any, method: str, descriptor: MethodDescriptor, name: str) -> bool:
+    """Whether the route streams: a generator function for a server-streaming rpc, any
+    other function for a unary one; RouteError for a mix."""
+    generator = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+    if descriptor.server_streaming and not generator:
+        raise RouteError(
+            f"@route({method!r}) on {name}: {method} is a server-streaming rpc; route a "
+            "generator function to it (one that yields each response, sync or async)"
+        )
+    if generator and not descriptor.server_streaming:
+        raise RouteError(
+            f"@route({method!r}) on {name}: {name} is a generator function, but {method} "
+            "is a unary rpc; route it to a server-streaming rpc, or return one value"
+        )
+    return generator
+
+
+#: The hints a generator function's return may have, and where their yield type is.
+_GENERATOR_HINTS = frozenset(
+    {Iterator, Iterable, Generator, AsyncIterator, AsyncIterable, AsyncGenerator}
+)
+
+
+def _yield_hint(hint: Any, name: str) -> Any:
+    """The type a generator function yields, from its return hint (`Iterator[T]`,
+    `Generator[T, None, None]`, `AsyncIterator[T]`, ...); empty when it has none."""
+    if hint is inspect.Parameter.empty or hint is Any:
+        return inspect.Parameter.empty
+    origin = typing.get_origin(hint) or hint
+    if origin not in _GENERATOR_HINTS:
+        raise RouteError(
+            f"{name}() is a generator function whose return type is {_shown(hint)}; "
+            "annotate it Iterator[T] (AsyncIterator[T]) with T what it yields"
+        )
+    args = typing.get_args(hint)
+    return args[0] if args else inspect.Parameter.empty
+
+
+def _shown(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
 
 
 def _hints(fn: Any) -> dict[str, Any]:
@@ -199,8 +274,9 @@ def _check_parameters(
     params: Sequence[inspect.Parameter], message: Descriptor, hints: Mapping[str, Any], name: str
 ) -> None:
     fields = message.fields_by_name
-    extra = [p.name for p in params if p.name not in fields]
-    missing = [f for f in fields if f not in {p.name for p in params}]
+    bound = {p.name: field_of(p.name, fields) for p in params}
+    extra = [p for p, f in bound.items() if f not in fields]
+    missing = [f for f in fields if f not in bound.values()]
     if extra or missing:
         problems = []
         if extra:
@@ -213,12 +289,22 @@ def _check_parameters(
         )
     for param in params:
         if param.name in hints:
-            problem = _hint_problem(hints[param.name], fields[param.name])
+            field = bound[param.name]
+            problem = _hint_problem(hints[param.name], fields[field])
             if problem:
                 raise RouteError(
-                    f"{name}() parameter {param.name}: {problem} for "
-                    f"{message.full_name}.{param.name}"
+                    f"{name}() parameter {param.name}: {problem} for {message.full_name}.{field}"
                 )
+
+
+def field_of(parameter: str, fields: Mapping[str, Any]) -> str:
+    """The field a parameter binds: the one of its name; for a field whose name is a
+    Python keyword, which no parameter can have, PEP 8's trailing underscore
+    (`from_` binds `from`)."""
+    base = parameter[:-1]
+    if parameter not in fields and parameter.endswith("_") and keyword.iskeyword(base):
+        return base
+    return parameter
 
 
 def _hint_problem(hint: Any, field: Field) -> str | None:
@@ -342,13 +428,18 @@ def _encoder(
         params.append(text)
     if slash_needed:
         params.append("/")
+    fields = message.fields_by_name
+    param_of = {field_of(p.name, fields): p.name for p in parameters(signature, method)}
     values = []
     for field in message.fields:
-        value = field.name
-        if field.type == FieldDescriptor.TYPE_MESSAGE or _mentions_decimal(hints.get(field.name)):
+        value = param_of[field.name]
+        if field.type == FieldDescriptor.TYPE_MESSAGE or _mentions_decimal(hints.get(value)):
             # Dataclasses and named tuples become dicts, which protobuf takes; Decimals text.
-            value = f"_plain({field.name})"
-        values.append(f"{field.name}={value}")
+            value = f"_plain({value})"
+        if keyword.iskeyword(field.name):
+            values.append(f"**{{{field.name!r}: {value}}}")  # from=... would not parse
+        else:
+            values.append(f"{field.name}={value}")
     source = (
         f"def _encode({', '.join(params)}):\n"
         f"    try:\n"
@@ -375,8 +466,9 @@ def _encoder(
 def _kwargs_reader(
     params: Sequence[inspect.Parameter], message: Descriptor, hints: Mapping[str, Any]
 ) -> Callable[[Message], dict[str, Any]]:
+    fields = message.fields_by_name
     readers = {
-        p.name: _value_reader(message.fields_by_name[p.name], hints.get(p.name, p.empty))
+        p.name: _value_reader(fields[field_of(p.name, fields)], hints.get(p.name, p.empty))
         for p in params
     }
 
@@ -390,33 +482,36 @@ def _kwargs_reader(
 
 
 def _result_reader(
-    message: Descriptor, response: type[Message], hint: Any, name: str
+    message: Descriptor, response: type[Message], hint: Any, name: str, *, verb: str = "returns"
 ) -> Callable[[Message], Any]:
     """The response message as the legacy function's return value, by its return hint:
     the message itself, the value of a single-field response, or a dataclass, named
-    tuple or dict with the response's fields."""
+    tuple or dict with the response's fields. `verb` is "yields" for a generator's
+    values, which convert the same way."""
     if isinstance(hint, type) and issubclass(hint, Message):
         if not issubclass(response, hint):
             raise RouteError(
-                f"{name}() returns {hint.__name__}, but the rpc answers {message.full_name}"
+                f"{name}() {verb} {hint.__name__}, but the rpc answers {message.full_name}"
             )
         return identity
     fields = message.fields
     if _is_record(hint):
-        return _record_reader(message, hint, name)
+        return _record_reader(message, hint, name, verb)
     if len(fields) == 1:
         if hint is not inspect.Parameter.empty:
             problem = _hint_problem(hint, fields[0])
             if problem:
+                what = "return" if verb == "returns" else "yield"
                 raise RouteError(
-                    f"{name}() return type: {problem} for {message.full_name}.{fields[0].name}"
+                    f"{name}() {what} type: {problem} for {message.full_name}.{fields[0].name}"
                 )
         return _value_reader(fields[0], hint)
     if hint is inspect.Parameter.empty or hint is Any:
         return identity
+    what = "return" if verb == "returns" else "yield"
     raise RouteError(
-        f"{name}() returns {getattr(hint, '__name__', hint)}, which cannot hold "
-        f"{message.full_name} ({len(fields)} fields): return the message, a dataclass or a "
+        f"{name}() {verb} {getattr(hint, '__name__', hint)}, which cannot hold "
+        f"{message.full_name} ({len(fields)} fields): {what} the message, a dataclass or a "
         "dict, or pass to_python="
     )
 
@@ -430,7 +525,9 @@ def _is_record(hint: Any) -> bool:
     )
 
 
-def _record_reader(message: Descriptor, hint: Any, name: str) -> Callable[[Message], Any]:
+def _record_reader(
+    message: Descriptor, hint: Any, name: str, verb: str = "returns"
+) -> Callable[[Message], Any]:
     if dataclasses.is_dataclass(hint) or _is_named_tuple(hint):
         names = (
             [f.name for f in dataclasses.fields(hint)]
@@ -439,7 +536,7 @@ def _record_reader(message: Descriptor, hint: Any, name: str) -> Callable[[Messa
         )
         if set(names) != set(message.fields_by_name):
             raise RouteError(
-                f"{name}() returns {hint.__name__} ({', '.join(names)}), which does not fit "
+                f"{name}() {verb} {hint.__name__} ({', '.join(names)}), which does not fit "
                 f"{message.full_name} ({', '.join(message.fields_by_name)})"
             )
         field_hints = _hints(hint)

@@ -33,6 +33,8 @@ logger = logging.getLogger("bridge.route")
 
 #: How many mismatch records each route keeps (the newest).
 RECORDS_KEPT = 100
+#: How many differences a stream's mismatch lists (as compare.py's for one message).
+_MAX_STREAM_DIFFERENCES = 20
 
 
 def detached(exc: BaseException) -> BaseException:
@@ -51,16 +53,30 @@ def detached(exc: BaseException) -> BaseException:
     return exc
 
 
+#: How many messages of a stream a mismatch's description shows.
+_MESSAGES_SHOWN = 5
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one side did: a response message, or the exception it raised."""
+    """What one side did: a response message, or the exception it raised. A stream's
+    side (a server-streaming route) has `values`, its messages in order: all of them, or
+    those before `error`."""
 
     value: Message | None = None
     error: BaseException | None = None
+    values: tuple[Message, ...] | None = None
 
     def describe(self) -> str:
-        if self.error is not None:
-            return f"{type(self.error).__name__}: {self.error}"
+        error = None if self.error is None else f"{type(self.error).__name__}: {self.error}"
+        if self.values is not None:
+            shown = [message_json(v) for v in self.values[:_MESSAGES_SHOWN]]
+            if len(self.values) > _MESSAGES_SHOWN:
+                shown.append(f"... {len(self.values) - _MESSAGES_SHOWN} more")
+            stream = f"[{', '.join(shown)}]"
+            return stream if error is None else f"{stream} then {error}"
+        if error is not None:
+            return error
         if self.value is None:
             return "(nothing)"
         return message_json(self.value)
@@ -199,6 +215,8 @@ class Experiment:
                 port=self.recorder.side,
             )
 
+        if control.values is not None or candidate.values is not None:
+            return self._compare_streams(control, candidate, found)
         if control.error is not None:
             if isinstance(control.error, Unmappable):
                 return found("unmappable", [str(control.error)])
@@ -211,6 +229,31 @@ class Experiment:
             return None if self.compare(control.value, candidate.value) else found("value")
         differences = self.comparison.differences(control.value, candidate.value)
         return found("value", differences) if differences else None
+
+    def _compare_streams(
+        self, control: Outcome, candidate: Outcome, found: Callable[..., Mismatch]
+    ) -> Mismatch | None:
+        """Two streams: their lengths and each message. Messages before an error count
+        too, so both sides failing agrees only if they sent the same messages first."""
+        if isinstance(control.error, Unmappable):
+            return found("unmappable", [str(control.error)])
+        if control.error is not None and candidate.error is None:
+            return found("control-error")
+        if candidate.error is not None and control.error is None:
+            return found("candidate-error")
+        python, port = control.values or (), candidate.values or ()
+        differences: list[str] = []
+        if len(python) != len(port):
+            differences.append(f"messages: {len(python)} != {len(port)}")
+        for index, (a, b) in enumerate(zip(python, port, strict=False)):
+            if len(differences) >= _MAX_STREAM_DIFFERENCES:
+                break
+            if self.compare is not None:
+                if not self.compare(a, b):
+                    differences.append(f"[{index}]: the compare function rejects the port's")
+                continue
+            differences.extend(f"[{index}].{d}" for d in self.comparison.differences(a, b))
+        return found("value", differences[:_MAX_STREAM_DIFFERENCES]) if differences else None
 
     def _redacted(self, mismatch: Mismatch) -> Mismatch:
         if self.redact is None or mismatch.request is None:

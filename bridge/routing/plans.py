@@ -21,7 +21,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from google.protobuf.message import DecodeError, Message
 
@@ -144,15 +144,18 @@ class Plan:
         A guest's application error is an answer, not a failure: it is raised (as the
         exception the route maps its code to, if any) and never falls back.
         """
-        if isinstance(exc, GuestError):
-            mapped = self.errors.get(exc.code)
-            if mapped is None:
-                raise exc
-            raise mapped(exc.status_message) from exc
-        if not self.fallback:
-            raise exc
+        if isinstance(exc, GuestError) or not self.fallback:
+            self.raise_error(exc)
         recorder.count("fallbacks")
         logger.warning("%s: python answered instead of %s: %s", self.method, self.slot.name, exc)
+
+    def raise_error(self, exc: Exception) -> NoReturn:
+        """Raise `exc`; a GuestError as the exception the route maps its code to, if any."""
+        if isinstance(exc, GuestError):
+            mapped = self.errors.get(exc.code)
+            if mapped is not None:
+                raise mapped(exc.status_message) from exc
+        raise exc
 
 
 class BridgePlan(Plan):

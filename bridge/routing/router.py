@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -41,6 +42,12 @@ from .compare import Comparison
 from .experiment import RECORDS_KEPT, Experiment, Mismatch, Outcome, Workers, control_outcome
 from .plans import BackendSlot, BridgePlan, CanaryPlan, Plan, ShadowPlan
 from .stats import Recorder, Row, write_report
+from .streams import (
+    StreamingBridgePlan,
+    StreamingCanaryPlan,
+    StreamingShadowPlan,
+    python_stream_outcome,
+)
 
 __all__ = ["Route", "Router"]
 
@@ -75,7 +82,10 @@ class Route:
         self.binding = binding
         self.options = options
         self.method = binding.method
-        self.is_async = inspect.iscoroutinefunction(fn)
+        #: A generator function, routed to a server-streaming rpc (streams.py).
+        self.streaming = binding.streaming
+        #: An `async def`: a coroutine function, or an async generator function.
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
         self.config = RouteConfig()
         #: None in python mode: the wrapper then calls the function and nothing else.
         self.plan: Any = None
@@ -111,13 +121,16 @@ class Route:
             raise ValueError("this mismatch kept no request (redact removed it)")
         kwargs = self.binding.to_kwargs(mismatch.request)
         args = () if instance is None else (instance,)
-        try:
-            value = self.fn(*args, **kwargs)
-            if self.is_async:
-                value = asyncio.run(value)
-            control = control_outcome(value, self.binding.to_message)
-        except Exception as exc:  # noqa: BLE001 - compared, not raised
-            control = Outcome(error=exc)
+        if self.streaming:
+            control = python_stream_outcome(self.fn, args, kwargs, self.binding.to_message)
+        else:
+            try:
+                value = self.fn(*args, **kwargs)
+                if self.is_async:
+                    value = asyncio.run(value)
+                control = control_outcome(value, self.binding.to_message)
+            except Exception as exc:  # noqa: BLE001 - compared, not raised
+                control = Outcome(error=exc)
         plan = self.router.replay_plan(self)
         candidate = plan.candidate(mismatch.request, None)
         experiment = self.experiment(
@@ -184,7 +197,9 @@ class Router:
         The function's parameters must be the request message's fields, by name; its
         result maps to the response (a single-field response unwraps to its value; a
         dataclass, named tuple or dict return type is filled from the fields; otherwise
-        the message). RouteError says what does not fit, when the decorator runs.
+        the message). A generator function (sync or async) routes to a server-streaming
+        rpc, each value it yields mapping to one response (streams.py). RouteError says
+        what does not fit, when the decorator runs.
         Settings (mode, fallback, ...) come from configuration; see docs/migration.md.
 
         key: canary mode sends the same key to the same side (called with the arguments).
@@ -388,13 +403,14 @@ class Router:
             "errors": routed.options.errors,
         }
         mode = str(config.mode)
+        streaming = routed.streaming
         plan: Plan
         if config.mode.kind in ("wasm", "sidecar"):
-            plan = BridgePlan(
+            plan = (StreamingBridgePlan if streaming else BridgePlan)(
                 **common, recorder=self._recorder(method, mode, kind, scratch=scratch)
             )
         elif config.mode.kind == "canary":
-            plan = CanaryPlan(
+            plan = (StreamingCanaryPlan if streaming else CanaryPlan)(
                 **common,
                 percent=config.mode.percent,
                 key=routed.options.key,
@@ -408,7 +424,7 @@ class Router:
             if not scratch:
                 records = self._records.setdefault(method, deque(maxlen=RECORDS_KEPT))
             experiment = routed.experiment(config, bridge_recorder, records)
-            plan = ShadowPlan(
+            plan = (StreamingShadowPlan if streaming else ShadowPlan)(
                 **common,
                 experiment=experiment,
                 workers=self._workers,
@@ -533,17 +549,63 @@ class _Traced:
         self.attributes = {"rpc.system": "bridge", "rpc.method": method, "bridge.mode": mode}
         self.name = method
         self.slot = plan.slot
+        self.streaming = getattr(plan, "streaming", False)
 
     def __call__(self, args: Any, kwargs: Any) -> Any:
+        if self.streaming:
+            return self._stream(self.plan(args, kwargs))
         with self.tracer.start_as_current_span(self.name, attributes=self.attributes):
             return self.plan(args, kwargs)
 
-    async def call_async(self, args: Any, kwargs: Any) -> Any:
+    def call_async(self, args: Any, kwargs: Any) -> Any:
+        if self.streaming:
+            return self._stream_async(self.plan.call_async(args, kwargs))
+        return self._call_async(args, kwargs)
+
+    async def _call_async(self, args: Any, kwargs: Any) -> Any:
         with self.tracer.start_as_current_span(self.name, attributes=self.attributes):
             return await self.plan.call_async(args, kwargs)
 
+    # A stream's span runs from its first message asked for to its end. It is not made
+    # the current span: the caller's code runs between messages, and must not find
+    # itself inside the bridge's span.
+    def _stream(self, stream: Any) -> Any:
+        span = None
+        try:
+            span = self.tracer.start_span(self.name, attributes=self.attributes)
+            yield from stream
+        except Exception as exc:
+            _span_failed(span, exc)
+            raise
+        finally:
+            if span is not None:
+                span.end()
+
+    async def _stream_async(self, stream: Any) -> Any:
+        span = None
+        try:
+            span = self.tracer.start_span(self.name, attributes=self.attributes)
+            async with contextlib.aclosing(stream):
+                async for value in stream:
+                    yield value
+        except Exception as exc:
+            _span_failed(span, exc)
+            raise
+        finally:
+            if span is not None:
+                span.end()
+
     def candidate(self, request: Any, error: Any) -> Any:
         return self.plan.candidate(request, error)
+
+
+def _span_failed(span: Any, exc: Exception) -> None:
+    if span is None:
+        return
+    from opentelemetry.trace import Status, StatusCode
+
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 def _after_fork_in_child() -> None:
@@ -557,6 +619,8 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
 
 def _wrapper(fn: Callable[P, R], routed: Route) -> Callable[P, R]:
     """The function callers get: in python mode, one attribute read and the original."""
+    if routed.streaming:
+        return _stream_wrapper(fn, routed)
     if routed.is_async:
 
         async def routed_async(*args: Any, **kwargs: Any) -> Any:
@@ -585,6 +649,33 @@ def _wrapper(fn: Callable[P, R], routed: Route) -> Callable[P, R]:
                 raise
 
         wrapper = routed_sync
+    functools.update_wrapper(wrapper, fn)
+    wrapper.__bridge_route__ = routed
+    return wrapper  # type: ignore[no-any-return]
+
+
+def _stream_wrapper(fn: Callable[P, R], routed: Route) -> Callable[P, R]:
+    """A generator function's wrapper: a plain function that returns the stream (in
+    python mode, the original's own generator, untouched). Strict shadow's mismatch is
+    raised by the stream itself, at its end (streams.py)."""
+    if routed.is_async:
+
+        def routed_stream_async(*args: Any, **kwargs: Any) -> Any:
+            plan = routed.plan
+            if plan is None:
+                return fn(*args, **kwargs)
+            return plan.call_async(args, kwargs)
+
+        wrapper: Any = routed_stream_async
+    else:
+
+        def routed_stream(*args: Any, **kwargs: Any) -> Any:
+            plan = routed.plan
+            if plan is None:
+                return fn(*args, **kwargs)
+            return plan(args, kwargs)
+
+        wrapper = routed_stream
     functools.update_wrapper(wrapper, fn)
     wrapper.__bridge_route__ = routed
     return wrapper  # type: ignore[no-any-return]

@@ -26,6 +26,7 @@ from ..imports import import_attribute
 from ..routing.experiment import Mismatch, Outcome, Unmappable, control_outcome
 from ..routing.router import Route
 from ..routing.stats import Recorder
+from ..routing.streams import python_stream_outcome
 from .domains import Domain, parse_domain
 from .results import Difference, DiffResult, describe_error, readable
 from .strategies import message_strategy
@@ -94,6 +95,11 @@ class _Sides:
             raise RouteError(f"{self.method}: diff calls functions, not methods")
 
     def python(self, request: Message) -> Outcome:
+        binding = self.route.binding
+        if binding.streaming:  # a generator: its whole stream is Python's answer
+            return python_stream_outcome(
+                self.route.fn, (), binding.to_kwargs(request), binding.to_message
+            )
         try:
             value = self.route.fn(**self.route.binding.to_kwargs(request))
             if self.route.is_async:
@@ -158,6 +164,11 @@ class _Sides:
 
     def shown(self, outcome: Outcome, *, mapped: bool) -> dict[str, Any]:
         """An outcome as readable JSON; Python's errors with the code errors= gives them."""
+        if outcome.values is not None:  # a stream: its messages, then its error if any
+            shown: dict[str, Any] = {"messages": [readable(m) for m in outcome.values]}
+            if outcome.error is not None:
+                shown["then"] = self.shown(Outcome(error=outcome.error), mapped=mapped)
+            return shown
         if outcome.error is None:
             assert outcome.value is not None
             return readable(outcome.value)
