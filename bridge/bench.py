@@ -29,6 +29,16 @@ interleaved rounds so that the machine's drift falls on all of them alike. The s
 servers are then loaded by `SIDECAR_CLIENTS` threads sharing the channel for a while, and
 their calls per second are the `throughput` figures (`sidecar_uds_8`, ...).
 
+With `streaming=True` (`bridge bench --streaming`), three more figures time a
+server-streaming call, `routeguide.RouteGuide/ListFeatures` of the Go guest
+examples/go-routeguide answering 10,000 `Feature` messages (a Go toolchain is needed;
+without one they are skipped with the reason): `stream_bridge` reads them in-process
+through `bridge.load(path).stream(method, bytes)`, `stream_sidecar_uds` from `bridge
+serve` of the guest, and `stream_grpc_bare_uds` from a bare grpcio server whose
+handler yields the same messages pre-encoded (see `serve_bare`), both over a unix
+socket with a grpcio client reading bytes. Each is timed a whole stream at a time, in
+interleaved rounds, per message and in messages per second (see `measure_streaming`).
+
 With `deadlines=True` (`bridge bench --deadlines`), the `deadlines` figures time how
 deadlines hold beside CPU-busy Python threads: a guest method that loops forever
 (`LOOP_WAT`, a hand-written module compiled at run time) called with a deadline while
@@ -42,9 +52,10 @@ call; new figures register the same way. Each call is timed on its own with
 a figure reports the median and the 99th percentile. Before timing, every figure's
 answer must equal the Python reference byte for byte.
 
-The guests are built from the sources bridge ships (examples/rust-pricing and
-bench/extism-pricing, in the wheel as in a checkout), copied into the user's cache
-(`~/.cache/bridge/bench`), so the benchmark runs from any folder of an installed bridge.
+The guests are built from the sources bridge ships (examples/rust-pricing,
+bench/extism-pricing and examples/go-routeguide, in the wheel as in a checkout), copied
+into the user's cache (`~/.cache/bridge/bench`), so the benchmark runs from any folder
+of an installed bridge.
 """
 
 from __future__ import annotations
@@ -64,7 +75,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,10 +84,12 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from ._version import __version__
-from .errors import CallError, ProjectError, SidecarError
+from .errors import CallError, ProjectError, SidecarError, ToolchainError
 from .resources import copy_out, source_root, user_cache_dir
 
 if TYPE_CHECKING:
+    import grpc
+
     from .runtime import GuestModule
 
 __all__ = [
@@ -91,15 +104,22 @@ __all__ = [
     "FigureSkipped",
     "Measurement",
     "SIDECAR_FIGURES",
+    "STREAM_FIGURES",
     "SidecarFigure",
+    "StreamFigure",
+    "StreamMeasurement",
     "Throughput",
     "busy_threads",
     "figure",
+    "list_features",
     "measure_deadlines",
     "measure_sidecar",
+    "measure_streaming",
     "percentile",
     "run_bench",
     "serve_bare",
+    "stream_rectangle",
+    "stream_reference",
 ]
 
 QUOTE_METHOD = "pricing.v1.Pricing/Quote"
@@ -108,9 +128,11 @@ PRICING_PROTO = Path("proto/examples/pricing/v1/pricing.proto")
 GUEST_PROJECTS = {
     "rust-pricing": Path("examples/rust-pricing"),
     "extism-pricing": Path("bench/extism-pricing"),
+    "go-routeguide": Path("examples/go-routeguide"),  # the streaming figures' guest
 }
-# What the guests' builds read: the projects and the SDK their Cargo.toml points at.
-GUEST_SOURCES = ("guest-rust", *map(str, GUEST_PROJECTS.values()))
+# What the guests' builds read: the projects and the SDKs their Cargo.toml or go.mod
+# points at.
+GUEST_SOURCES = ("guest-rust", "guest-go", *map(str, GUEST_PROJECTS.values()))
 
 # Without --iterations each figure runs this long (after the warm-up) or this many calls.
 DEFAULT_SECONDS = 1.5
@@ -130,6 +152,19 @@ THROUGHPUT_SECONDS = 1.5
 SERVER_START_TIMEOUT_S = 60.0
 SIDECAR_CALL_TIMEOUT_S = 10.0
 TRANSPORTS = ("uds", "tcp")
+
+# The streaming figures (--streaming): the method, the schema its messages are read from
+# (the one `bridge gen` wrote into the guest), the guest's map (examples/go-routeguide
+# main.go: a feature every STREAM_SPACING on a STREAM_GRID x STREAM_GRID grid), the
+# messages of each stream, the streams each figure is timed on, and each stream's deadline.
+STREAM_METHOD = "routeguide.RouteGuide/ListFeatures"
+STREAM_GUEST = "go-routeguide"
+ROUTEGUIDE_SCHEMA = GUEST_PROJECTS[STREAM_GUEST] / "bridgegen" / "bridge-schema.binpb"
+STREAM_GRID = 100
+STREAM_SPACING = 1000
+STREAM_MESSAGES = STREAM_GRID * STREAM_GRID
+STREAM_ROUNDS = 6
+STREAM_CALL_TIMEOUT_S = 60.0
 
 # About 100 bytes encoded: a SKU with the whitespace the guest normalises, a quantity
 # with the volume discount, so that every field and the note are in the response.
@@ -197,7 +232,11 @@ def figure(
 
 
 def _require_sources(root: Path) -> None:
-    needed = [PRICING_PROTO, *(project / "Cargo.toml" for project in GUEST_PROJECTS.values())]
+    needed = [PRICING_PROTO, ROUTEGUIDE_SCHEMA]
+    needed += [
+        project / ("go.mod" if name.startswith("go-") else "Cargo.toml")
+        for name, project in GUEST_PROJECTS.items()
+    ]
     missing = [path for path in needed if not (root / path).is_file()]
     if missing:
         raise ProjectError(
@@ -244,6 +283,21 @@ class Context:
                 result = build(sources / relative, self.cache / f"{name}.wasm")
             self._built[name] = result.output
         return self._built[name]
+
+    @functools.cached_property
+    def routeguide(self) -> dict[str, type[Message]]:
+        """The route guide's messages by short name (`Rectangle`, `Point`, `Feature`),
+        from the schema `bridge gen` wrote into the guest, in a private pool."""
+        files = descriptor_pb2.FileDescriptorSet.FromString(
+            (self.root / ROUTEGUIDE_SCHEMA).read_bytes()
+        )
+        pool = descriptor_pool.DescriptorPool()
+        for file in files.file:
+            pool.Add(file)
+        return {
+            name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"routeguide.{name}"))
+            for name in ("Rectangle", "Point", "Feature")
+        }
 
 
 def _pricing_messages(proto: Path, cache: Path) -> tuple[type[Message], type[Message]]:
@@ -487,9 +541,11 @@ def load_extism() -> Any:
 class Budget:
     """A limit on a median, on what `of` adds to `minus`'s median, on a speed-up of `of`
     over `over`, or on a ratio to `ratio_to`: of medians (at most `limit`), or with
-    `throughput` of calls per second (at least `limit`). A `sidecar` budget is checked
-    only in a run with the sidecar figures; a `deadline` budget limits the longest a
-    guest ran past its deadline in the deadline figure `of` (ms), in a run with them."""
+    `throughput` of calls per second (at least `limit`), or with `streaming` of the
+    streaming figures' messages per second (at least `limit`). A `sidecar` budget is
+    checked only in a run with the sidecar figures, a `streaming` one only in a run with
+    the streaming figures; a `deadline` budget limits the longest a guest ran past its
+    deadline in the deadline figure `of` (ms), in a run with them."""
 
     name: str
     of: str
@@ -500,6 +556,7 @@ class Budget:
     throughput: bool = False
     sidecar: bool = False
     deadline: bool = False
+    streaming: bool = False
 
     @property
     def text(self) -> str:
@@ -511,6 +568,8 @@ class Budget:
             return f"{self.of} adds <= {self.limit:g} us to {self.minus} (median)"
         if self.ratio_to and self.throughput:
             return f"{self.of} >= {self.limit:g}x {self.ratio_to} (calls/s)"
+        if self.ratio_to and self.streaming:
+            return f"{self.of} >= {self.limit:g}x {self.ratio_to} (messages/s)"
         if self.ratio_to:
             return f"{self.of} <= {self.limit:g}x {self.ratio_to} (median)"
         return f"{self.of} median <= {self.limit:g} us"
@@ -526,12 +585,17 @@ class Budget:
         figures: dict[str, Measurement],
         throughput: dict[str, Throughput] | None = None,
         deadlines: dict[str, DeadlineFigure] | None = None,
+        streams: dict[str, StreamMeasurement] | None = None,
     ) -> BudgetCheck:
         if self.deadline:
             found = (deadlines or {}).get(self.of)
             return BudgetCheck(self, None if found is None else found.overrun_max_ms)
-        if self.throughput:
-            rates = {name: t.calls_per_s for name, t in (throughput or {}).items()}
+        if self.throughput or self.streaming:
+            rates = (
+                {name: m.messages_per_s for name, m in (streams or {}).items()}
+                if self.streaming
+                else {name: t.calls_per_s for name, t in (throughput or {}).items()}
+            )
             if self.of not in rates or self.ratio_to not in rates:
                 return BudgetCheck(self, None)
             return BudgetCheck(self, rates[self.of] / rates[self.ratio_to])
@@ -558,7 +622,7 @@ class BudgetCheck:
     def met(self) -> bool | None:
         if self.measured is None:
             return None
-        if self.budget.over or self.budget.throughput:
+        if self.budget.over or self.budget.throughput or self.budget.streaming:
             return self.measured >= self.budget.limit
         return self.measured <= self.budget.limit
 
@@ -619,6 +683,15 @@ BUDGETS: tuple[Budget, ...] = (
     # caller's own lateness has no budget (docs/performance.md, "Deadlines beside busy
     # Python threads").
     Budget("deadline_overrun_busy_3", "deadline_busy_3", 50.0, deadline=True),
+    # A stream through the sidecar against grpcio yielding the same messages pre-encoded,
+    # same client, same socket (docs/performance.md, "Server streaming").
+    Budget(
+        "stream_sidecar_uds_throughput",
+        "stream_sidecar_uds",
+        0.5,
+        ratio_to="stream_grpc_bare_uds",
+        streaming=True,
+    ),
 )
 
 
@@ -799,6 +872,9 @@ def serve_bare(argv: Sequence[str]) -> None:
     What grpcio does without bridge: the thread pool, server options and generic-handler
     lookup of `bridge serve` (bridge/sidecar/server.py), and a handler that returns a
     constant (`--response`, hex: the reference response, so that the same bytes travel).
+    With `--stream-responses FILE` (messages, each after its length as 4 bytes big-endian:
+    see `write_messages`), it also serves STREAM_METHOD, a unary_stream handler yielding
+    those messages, pre-encoded, for the streaming figures.
     Prints a handshake line when it serves; stops on SIGTERM or when `--lifeline-fd`
     closes (the bench that started it is gone).
     """
@@ -817,6 +893,7 @@ def serve_bare(argv: Sequence[str]) -> None:
     where.add_argument("--listen", metavar="HOST:PORT")
     parser.add_argument("--workers", type=int, default=SIDECAR_WORKERS)
     parser.add_argument("--response", default="")
+    parser.add_argument("--stream-responses", type=Path)
     parser.add_argument("--lifeline-fd", type=int)
     args = parser.parse_args(list(argv))
     response = bytes.fromhex(args.response)
@@ -827,6 +904,13 @@ def serve_bare(argv: Sequence[str]) -> None:
     handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
         f"/{QUOTE_METHOD}": grpc.unary_unary_rpc_method_handler(handle)
     }
+    if args.stream_responses is not None:
+        messages = read_messages(args.stream_responses)
+
+        def stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+            yield from messages
+
+        handlers[f"/{STREAM_METHOD}"] = grpc.unary_stream_rpc_method_handler(stream)
 
     class Generic(grpc.GenericRpcHandler):
         def service(
@@ -870,7 +954,14 @@ class _ServerProcess:
     reads its handshake line, `stop()` ends it. The child also stops by itself when this
     process dies (its lifeline pipe closes)."""
 
-    def __init__(self, fig: SidecarFigure, wasm: Path, folder: Path, response: bytes) -> None:
+    def __init__(
+        self,
+        fig: SidecarFigure,
+        wasm: Path,
+        folder: Path,
+        response: bytes,
+        bare_args: Sequence[str] = (),
+    ) -> None:
         self.name = fig.name
         where = (
             ["--socket", str(folder / f"{fig.name}.sock")]
@@ -884,7 +975,7 @@ class _ServerProcess:
             argv += ["--grace", "1", *common, *where]
         else:
             argv = [sys.executable, "-c", _SERVE_BARE, "--response", response.hex()]
-            argv += [*common, *where]
+            argv += [*bare_args, *common, *where]
         self._stderr_path = folder / f"{fig.name}.stderr"
         self._stderr = self._stderr_path.open("wb")
         try:
@@ -1093,6 +1184,245 @@ def measure_sidecar(
         for fig in SIDECAR_FIGURES
     }
     return latency, throughput
+
+
+# ---------------------------------------------------------------------------
+# The streaming figures (--streaming): one server-streaming call, read to its end.
+
+
+@dataclass(frozen=True)
+class StreamFigure:
+    """A way of reading the route guide's stream: in-process (`bridge`), or from a server
+    in another process over a unix socket (`sidecar`: `bridge serve` of the Go guest;
+    `bare`: the bare grpcio server yielding the reference messages, see `serve_bare`)."""
+
+    name: str
+    server: str  # "bridge" | "sidecar" | "bare"
+    description: str
+
+
+STREAM_FIGURES: tuple[StreamFigure, ...] = (
+    StreamFigure("stream_bridge", "bridge", "bridge.load(path).stream(method, bytes), in-process"),
+    StreamFigure("stream_sidecar_uds", "sidecar", "bridge serve (the Go guest), unix socket"),
+    StreamFigure(
+        "stream_grpc_bare_uds", "bare", "bare grpcio server yielding the messages, unix socket"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class StreamMeasurement(Measurement):
+    """Streams of `messages` messages, each read to its end: `calls` is the streams timed;
+    `median_us` and `p99_us` are of a stream's wall time divided by its messages."""
+
+    messages: int = 0
+
+    @property
+    def messages_per_s(self) -> float:
+        """Messages a second of the median stream."""
+        return 1e6 / self.median_us if self.median_us > 0 else 0.0
+
+
+def stream_rectangle(messages: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The corners (latitude, longitude) of a rectangle that holds `messages` features of
+    the guest's grid: up to STREAM_GRID in one row, or whole rows.
+
+    >>> stream_rectangle(3), stream_rectangle(10_000)
+    (((0, 0), (0, 2000)), ((0, 0), (99000, 99000)))
+    """
+    if 1 <= messages <= STREAM_GRID:
+        rows, columns = 1, messages
+    elif messages % STREAM_GRID == 0 and messages <= STREAM_MESSAGES:
+        rows, columns = messages // STREAM_GRID, STREAM_GRID
+    else:
+        raise ValueError(
+            f"a stream of {messages} messages: the guest's grid gives 1 to {STREAM_GRID}, "
+            f"or whole rows of {STREAM_GRID} up to {STREAM_MESSAGES}"
+        )
+    return (0, 0), ((rows - 1) * STREAM_SPACING, (columns - 1) * STREAM_SPACING)
+
+
+def list_features(lo: tuple[int, int], hi: tuple[int, int]) -> list[tuple[str, int, int]]:
+    """ListFeatures of examples/go-routeguide in plain Python: the name, latitude and
+    longitude of every feature inside the rectangle, row by row.
+
+    >>> list_features((1000, 0), (0, 1500))  # doctest: +NORMALIZE_WHITESPACE
+    [('feature 0/0', 0, 0), ('feature 0/1', 0, 1000),
+     ('feature 1/0', 1000, 0), ('feature 1/1', 1000, 1000)]
+    """
+    min_lat, max_lat = sorted((lo[0], hi[0]))
+    min_lng, max_lng = sorted((lo[1], hi[1]))
+    return [
+        (f"feature {i}/{j}", i * STREAM_SPACING, j * STREAM_SPACING)
+        for i in range(STREAM_GRID)
+        if min_lat <= i * STREAM_SPACING <= max_lat
+        for j in range(STREAM_GRID)
+        if min_lng <= j * STREAM_SPACING <= max_lng
+    ]
+
+
+def stream_reference(ctx: Context, messages: int) -> tuple[bytes, list[bytes]]:
+    """The request (a Rectangle) for a stream of `messages` features, and the reference
+    answer: each Feature, encoded by Python protobuf."""
+    types = ctx.routeguide
+    point, feature = types["Point"], types["Feature"]
+    lo, hi = stream_rectangle(messages)
+    request = types["Rectangle"](
+        lo=point(latitude=lo[0], longitude=lo[1]), hi=point(latitude=hi[0], longitude=hi[1])
+    )
+    reference = [
+        feature(name=name, location=point(latitude=lat, longitude=lng)).SerializeToString()
+        for name, lat, lng in list_features(lo, hi)
+    ]
+    return request.SerializeToString(), reference
+
+
+def write_messages(path: Path, messages: Sequence[bytes]) -> None:
+    """Messages into a file, each after its length as 4 bytes big-endian."""
+    path.write_bytes(b"".join(len(m).to_bytes(4, "big") + m for m in messages))
+
+
+def read_messages(path: Path) -> list[bytes]:
+    """The messages `write_messages` wrote.
+
+    >>> import tempfile; path = Path(tempfile.mkdtemp()) / "m.bin"
+    >>> write_messages(path, [b"ab", b"", b"c"]); read_messages(path)
+    [b'ab', b'', b'c']
+    """
+    data, at, messages = path.read_bytes(), 0, []
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        messages.append(data[at + 4 : at + 4 + size])
+        at += 4 + size
+    return messages
+
+
+def _drain(stream: Iterable[bytes]) -> int:
+    """Read a stream to its end; its messages."""
+    count = 0
+    for _ in stream:
+        count += 1
+    return count
+
+
+@contextlib.contextmanager
+def _grpc_stream(
+    stub: grpc.UnaryStreamMultiCallable[bytes, bytes], request: bytes
+) -> Iterator[Iterable[bytes]]:
+    responses = stub(request, timeout=STREAM_CALL_TIMEOUT_S)
+    try:
+        yield responses
+    finally:
+        responses.cancel()  # a no-op once the stream ended
+
+
+def _check_stream(name: str, answer: list[bytes], reference: list[bytes]) -> None:
+    """Every streaming figure must answer the reference's messages, byte for byte."""
+    if answer == reference:
+        return
+    if len(answer) != len(reference):
+        detail = f"{len(answer)} messages, not the reference's {len(reference)}"
+    else:
+        at = next(i for i in range(len(answer)) if answer[i] != reference[i])
+        detail = f"message {at} is {answer[at]!r}, not the reference's {reference[at]!r}"
+    raise CallError(f"bench figure {name} answered {detail}", method=STREAM_METHOD)
+
+
+def measure_streaming(
+    ctx: Context, *, iterations: int | None = None, messages: int = STREAM_MESSAGES
+) -> dict[str, StreamMeasurement]:
+    """Read the route guide's stream of `messages` features each way of STREAM_FIGURES,
+    check it against the reference, and time it.
+
+    The servers (`bridge serve` of the Go guest, the bare grpcio server) run in their
+    own processes, as for the sidecar figures, and are read by one grpcio client, bytes
+    in and out, nothing decoded; `stream_bridge` reads `GuestModule.stream` in this
+    process. Each stream is timed from the call to its last message, in STREAM_ROUNDS
+    rounds (`iterations` with it) that read each figure's stream once, in alternating
+    order, after the check's stream has warmed each one up.
+
+    Raises FigureSkipped when there is no Go toolchain to build the guest, SidecarError
+    when a server does not start or a call over gRPC fails, CallError when a stream is
+    not the reference.
+    """
+    import grpc
+
+    from .runtime import load
+
+    request, reference = stream_reference(ctx, messages)
+    try:
+        wasm = ctx.guest(STREAM_GUEST)
+    except ToolchainError as exc:
+        raise FigureSkipped(f"{GUEST_PROJECTS[STREAM_GUEST]} needs Go: {exc}") from exc
+    rounds = STREAM_ROUNDS if iterations is None else iterations
+    samples: dict[str, list[int]] = {fig.name: [] for fig in STREAM_FIGURES}
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bridge-bench-")))
+        responses = folder / "features.bin"
+        write_messages(responses, reference)
+        servers: dict[str, _ServerProcess] = {}
+        with ctx.progress("starting the streaming servers (bridge serve, bare grpcio) ..."):
+            for fig in STREAM_FIGURES:
+                if fig.server == "bridge":
+                    continue
+                server = _ServerProcess(
+                    SidecarFigure(fig.name, fig.server, "uds", fig.description),
+                    wasm,
+                    folder,
+                    b"",
+                    bare_args=["--stream-responses", str(responses)],
+                )
+                servers[fig.name] = server
+                stack.callback(server.stop)
+            guest = stack.enter_context(load(wasm))  # while the servers start
+            targets = {name: s.ready(SERVER_START_TIMEOUT_S) for name, s in servers.items()}
+        opens: dict[str, Callable[[], contextlib.AbstractContextManager[Iterable[bytes]]]] = {
+            "stream_bridge": functools.partial(
+                guest.stream, STREAM_METHOD, request, timeout_s=STREAM_CALL_TIMEOUT_S
+            )
+        }
+        for name, target in targets.items():
+            channel = stack.enter_context(grpc.insecure_channel(target))
+            stub: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(
+                f"/{STREAM_METHOD}"
+            )
+            opens[name] = functools.partial(_grpc_stream, stub, request)
+        try:
+            for fig in STREAM_FIGURES:
+                with opens[fig.name]() as stream:
+                    _check_stream(fig.name, list(stream), reference)
+            names = ", ".join(fig.name for fig in STREAM_FIGURES)
+            timing = ctx.progress(f"timing {names} ({rounds} x {len(reference):,} messages) ...")
+            clock = time.perf_counter_ns
+            with timing, _gc_paused():
+                for index in range(rounds):
+                    for fig in STREAM_FIGURES if index % 2 == 0 else STREAM_FIGURES[::-1]:
+                        began = clock()
+                        with opens[fig.name]() as stream:
+                            count = _drain(stream)
+                        elapsed = clock() - began
+                        if count != len(reference):
+                            raise CallError(
+                                f"bench figure {fig.name} answered {count} messages, not "
+                                f"the reference's {len(reference)}",
+                                method=STREAM_METHOD,
+                            )
+                        samples[fig.name].append(round(elapsed / count))
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            tails = "; ".join(f"{name}: {s.stderr_tail(1)}" for name, s in servers.items())
+            raise SidecarError(
+                f"a bench stream over gRPC failed ({code}: {details}); the servers' last "
+                f"words: {tails}"
+            ) from None
+    measured = {}
+    for fig in STREAM_FIGURES:
+        m = _summarize(fig.name, fig.description, samples[fig.name])
+        measured[fig.name] = StreamMeasurement(
+            m.name, m.description, m.calls, m.median_us, m.p99_us, messages=len(reference)
+        )
+    return measured
 
 
 # ---------------------------------------------------------------------------
@@ -1327,14 +1657,26 @@ class BenchResult:
     throughput: dict[str, Throughput] = field(default_factory=dict)
     #: The deadline figures (empty without them).
     deadlines: dict[str, DeadlineFigure] = field(default_factory=dict)
+    #: The streaming figures (empty without them); in the JSON's `figures` and `calls`
+    #: (the streams timed) with the others, and `messages_per_s`.
+    streams: dict[str, StreamMeasurement] = field(default_factory=dict)
+    #: The streaming figures' call: method, messages, bytes (empty without them).
+    stream_payload: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
+        figures: dict[str, dict[str, float]] = {
+            name: {"median_us": round(m.median_us, 3), "p99_us": round(m.p99_us, 3)}
+            for name, m in self.figures.items()
+        }
+        for name, stream in self.streams.items():
+            figures[name] = {
+                "median_us": round(stream.median_us, 3),
+                "p99_us": round(stream.p99_us, 3),
+                "messages_per_s": round(stream.messages_per_s, 1),
+            }
         report: dict[str, object] = {
-            "figures": {
-                name: {"median_us": round(m.median_us, 3), "p99_us": round(m.p99_us, 3)}
-                for name, m in self.figures.items()
-            },
-            "calls": {name: m.calls for name, m in self.figures.items()},
+            "figures": figures,
+            "calls": {name: m.calls for name, m in {**self.figures, **self.streams}.items()},
         }
         if self.throughput:
             report["throughput"] = {
@@ -1348,6 +1690,8 @@ class BenchResult:
             }
         if self.deadlines:
             report["deadlines"] = {name: d.to_json() for name, d in self.deadlines.items()}
+        if self.stream_payload:
+            report["stream_payload"] = dict(self.stream_payload)
         report.update(
             {
                 "skipped": dict(self.skipped),
@@ -1377,6 +1721,35 @@ class BenchResult:
             ratio = f"{t.calls_per_s / bare.calls_per_s:.2f}x" if bare and bare.calls_per_s else "-"
             rows.append([name, f"{t.calls_per_s:,.0f}", ratio, t.description])
         return rows
+
+    def stream_rows(self) -> list[list[str]]:
+        """Rows of name, messages/s, per message (median, p99, us), ratio of messages/s
+        to the bare server's, what."""
+        bare = self.streams.get("stream_grpc_bare_uds")
+        rows = []
+        for name, m in self.streams.items():
+            ratio = f"{m.messages_per_s / bare.messages_per_s:.2f}x" if bare else "-"
+            rows.append(
+                [
+                    name,
+                    f"{m.messages_per_s:,.0f}",
+                    f"{m.median_us:.2f}",
+                    f"{m.p99_us:.2f}",
+                    ratio,
+                    m.description,
+                ]
+            )
+        return rows
+
+    @property
+    def stream_title(self) -> str:
+        p = self.stream_payload
+        streams = next(iter(self.streams.values())).calls if self.streams else 0
+        return (
+            f"server streaming, {p.get('method')}: {p.get('messages', 0):,} messages, "
+            f"{p.get('response_bytes', 0):,} B a stream; per message, over {streams} "
+            f"stream{'s' if streams != 1 else ''}, nothing decoded"
+        )
 
     def deadline_rows(self) -> list[list[str]]:
         """Rows of name, calls, the caller's lateness and the guest's overrun (median,
@@ -1427,10 +1800,14 @@ def run_bench(
     on_skip: Callable[[str, str], None] | None = None,
     sidecar: bool = False,
     deadlines: bool = False,
+    streaming: bool = False,
+    stream_messages: int = STREAM_MESSAGES,
 ) -> BenchResult:
     """Time the figures `names` (all registered ones by default) and check the budgets;
     with `sidecar`, the sidecar figures too (see `measure_sidecar`) and their budgets;
-    with `deadlines`, the deadline figures (see `measure_deadlines`) and their budget.
+    with `deadlines`, the deadline figures (see `measure_deadlines`) and their budget;
+    with `streaming`, the streaming figures, streams of `stream_messages` (see
+    `measure_streaming`), and their budget.
 
     Raises ProjectError when the bridge sources are not there, and the build's errors
     (ToolchainError, BuildError) when a guest cannot be built; SidecarError when a server
@@ -1452,6 +1829,23 @@ def run_bench(
     if sidecar:
         latency, throughput = measure_sidecar(ctx, iterations=iterations, seconds=seconds)
         figures.update(latency)
+    streams: dict[str, StreamMeasurement] = {}
+    stream_payload: dict[str, object] = {}
+    if streaming:
+        stream_request, stream_answer = stream_reference(ctx, stream_messages)
+        stream_payload = {
+            "method": STREAM_METHOD,
+            "request_bytes": len(stream_request),
+            "messages": len(stream_answer),
+            "response_bytes": sum(map(len, stream_answer)),
+        }
+        try:
+            streams = measure_streaming(ctx, iterations=iterations, messages=stream_messages)
+        except FigureSkipped as skip:
+            for stream_figure in STREAM_FIGURES:
+                skipped[stream_figure.name] = skip.reason
+                if on_skip is not None:
+                    on_skip(stream_figure.name, skip.reason)
     deadline_figures = measure_deadlines(progress, iterations=iterations) if deadlines else {}
     request = ctx.request.SerializeToString()
     payload = {
@@ -1463,14 +1857,18 @@ def run_bench(
         figures=figures,
         skipped=skipped,
         budgets=[
-            budget.check(figures, throughput, deadline_figures)
+            budget.check(figures, throughput, deadline_figures, streams)
             for budget in BUDGETS
-            if (sidecar or not budget.sidecar) and (deadlines or not budget.deadline)
+            if (sidecar or not budget.sidecar)
+            and (deadlines or not budget.deadline)
+            and (streaming or not budget.streaming)
         ],
         machine=machine(),
         payload=payload,
         throughput=throughput,
         deadlines=deadline_figures,
+        streams=streams,
+        stream_payload=stream_payload,
     )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,15 @@ def cli(debug: bool) -> None:
 )
 @click.option("--go-package", default="bridgegen", show_default=True, help="The Go package name.")
 @click.option(
+    "--service",
+    "services",
+    multiple=True,
+    metavar="PKG.SERVICE",
+    help="Go: the service the guest implements; only its methods are exported (repeat "
+    "for more; default: every service). Rust exports where the crate invokes a service's "
+    "export macro.",
+)
+@click.option(
     "--rust-out",
     type=click.Path(path_type=Path, file_okay=False),
     help="Write the Rust glue module here (the crate's src/).",
@@ -105,6 +114,7 @@ def gen(
     python_out: Path | None,
     go_out: Path | None,
     go_package: str,
+    services: tuple[str, ...],
     rust_out: Path | None,
     rust_module: str,
     as_json: bool,
@@ -134,8 +144,6 @@ def gen(
     if not (python_out or go_out or rust_out):
         raise click.UsageError("name at least one of --python-out, --go-out, --rust-out")
     schema = Schema.compile(protos, includes)
-    if go_out or rust_out:
-        _warn_streaming(schema.target_services())
     written: list[tuple[Path, str]] = []
     if python_out:
         written += [(p, "python") for p in write_files(python_emitter.emit(schema), python_out)]
@@ -144,7 +152,9 @@ def gen(
         from .codegen import go
 
         extra = [] if go_package == "bridgegen" else [f"--go-package {go_package}"]
-        glue.append((go_out, Language.GO, go.emit(schema, package=go_package), extra))
+        extra += [f"--service {shlex.quote(s)}" for s in services]
+        files = go.emit(schema, package=go_package, services=list(services) or None)
+        glue.append((go_out, Language.GO, files, extra))
     if rust_out:
         from .codegen import rust
 
@@ -325,7 +335,6 @@ def init(
     from .schema import Schema
 
     schema = Schema.compile(protos, includes)
-    _warn_streaming([schema.services[service]] if service in schema.services else [])
     result = init_project(
         Language(language), schema, service, project, protos=protos, includes=includes
     )
@@ -773,7 +782,24 @@ def doctor(as_json: bool, require: tuple[str, ...], projects: tuple[Path, ...]) 
     help="Also time how late a 0.5 s deadline stops a guest looping forever, beside 0, 1 "
     "and 3 CPU-busy Python threads (adds ~8 s; with --iterations, 0.05 s deadlines).",
 )
-def bench(iterations: int | None, as_json: bool, sidecar: bool, deadlines: bool) -> None:
+@click.option(
+    "--streaming",
+    is_flag=True,
+    help="Also time a server-streaming call of 10,000 messages in-process, from bridge "
+    "serve and from a bare grpcio server, over a unix socket, in messages/s (a Go "
+    "toolchain is needed; adds ~15 s; --iterations N: N streams each).",
+)
+# The streaming figures' messages per stream: 1-100, or whole hundreds up to 10,000
+# (the guest's 100 x 100 grid); for the tests' quick runs.
+@click.option("--stream-messages", type=int, default=10_000, hidden=True)
+def bench(
+    iterations: int | None,
+    as_json: bool,
+    sidecar: bool,
+    deadlines: bool,
+    streaming: bool,
+    stream_messages: int,
+) -> None:
     """Time one small call (pricing.v1.Pricing/Quote) made each way, side by side.
 
     Figures: plain Python, wasmtime-py's public API with naive marshalling, bridge, and
@@ -792,21 +818,35 @@ def bench(iterations: int | None, as_json: bool, sidecar: bool, deadlines: bool)
     and 3 Python threads spin: how late the caller gets DeadlineExceeded, and how long
     the guest ran past the deadline (the deadlines table; "deadlines" in the JSON).
 
+    With --streaming, routeguide.RouteGuide/ListFeatures of the Go guest
+    examples/go-routeguide, 10,000 messages a stream, read to its end: in-process
+    (stream_bridge), from bridge serve of the guest (stream_sidecar_uds) and from a bare
+    grpcio server yielding the same messages (stream_grpc_bare_uds), over a unix socket;
+    messages per second and us per message (the streaming table; in the JSON's
+    "figures" with "messages_per_s"). Without Go they are skipped, saying so.
+
     \b
     Example:
       bridge bench
       bridge bench --json --iterations 20000 > bench.json
       bridge bench --sidecar
       bridge bench --deadlines
+      bridge bench --streaming
     """
-    from .bench import run_bench
+    from .bench import run_bench, stream_rectangle
 
+    try:
+        stream_rectangle(stream_messages)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--stream-messages") from None
     result = run_bench(
         iterations=iterations,
         progress=out.progress,
         on_skip=lambda name, reason: out.err_console.print(f"skipped {name}: {reason}"),
         sidecar=sidecar,
         deadlines=deadlines,
+        streaming=streaming,
+        stream_messages=stream_messages,
     )
     if as_json:
         out.print_json(result.to_json())
@@ -818,6 +858,12 @@ def bench(iterations: int | None, as_json: bool, sidecar: bool, deadlines: bool)
             ["figure", "calls/s", "vs bare", "what"],
             result.throughput_rows(),
             title="throughput: concurrent clients sharing one channel, calls per second",
+        )
+    if result.streams:
+        out.print_table(
+            ["figure", "messages/s", "us/msg med", "us/msg p99", "vs bare", "what"],
+            result.stream_rows(),
+            title=result.stream_title,
         )
     if result.deadlines:
         out.print_table(
@@ -1137,16 +1183,6 @@ def _when(seconds: float | None) -> str:
     import time
 
     return "" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
-
-
-def _warn_streaming(services: Sequence[Any]) -> None:
-    """Guests serve unary RPCs only: say which RPCs of theirs they leave UNIMPLEMENTED."""
-    for service in services:
-        for method in service.streaming:
-            out.warn(
-                f"{method.full_name} is a streaming RPC: guests do not serve those yet, "
-                "so it answers UNIMPLEMENTED"
-            )
 
 
 def _relative(path: Path) -> str:

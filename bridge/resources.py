@@ -24,6 +24,7 @@ SHIPPED = (
     "guest-rust",
     "examples/rust-pricing",
     "bench/extism-pricing",
+    "examples/go-routeguide",
     "proto/examples/pricing",
 )
 _IN_WHEEL = "_sources"

@@ -17,11 +17,12 @@ from bridge import bench
 from bridge.resources import source_root
 from bridge.runtime import limits
 from tests.cli.conftest import assert_one_line_error, run
-from tests.conftest import has_rust
+from tests.conftest import has_go, has_rust
 
 needs_rust = pytest.mark.skipif(
     not has_rust(), reason="needs rustc with wasm32 (scripts/bootstrap)"
 )
+needs_go = pytest.mark.skipif(not has_go(), reason="needs Go (scripts/bootstrap)")
 
 # Enough calls to exercise every figure, few enough that a run takes a second or two.
 ITERATIONS = "25"
@@ -83,8 +84,11 @@ def test_json_report() -> None:
     # Without --sidecar, nothing of it: no figure, no throughput, no budget.
     assert "throughput" not in report
     assert not set(report["figures"]) & {fig.name for fig in bench.SIDECAR_FIGURES}
-    # Nor of --deadlines.
+    # Nor of --deadlines, nor of --streaming.
     assert "deadlines" not in report
+    assert "stream_payload" not in report
+    assert not set(report["figures"]) & STREAM_FIGURES
+    assert not {b["name"] for b in report["budgets"]} & STREAM_BUDGETS
 
 
 SIDECAR_LATENCY = {"sidecar_uds", "sidecar_tcp", "grpc_bare_uds", "grpc_bare_tcp"}
@@ -351,3 +355,149 @@ def test_deadline_budget_and_rows() -> None:
     report: Any = result.to_json()
     assert report["deadlines"]["deadline_busy_0"]["guest_overrun_max_ms"] == 5.0
     assert "deadlines" not in bench.BenchResult({}, {}, [], {}).to_json()
+
+
+STREAM_FIGURES = {"stream_bridge", "stream_sidecar_uds", "stream_grpc_bare_uds"}
+STREAM_BUDGETS = {"stream_sidecar_uds_throughput"}
+STREAM_BUDGET = 0.5
+# A few messages, one stream each: the shape of the report, not the speed.
+STREAM_ARGS = ("--streaming", "--iterations", "1", "--stream-messages", "3")
+
+
+@needs_rust
+@needs_go
+def test_streaming_json_report() -> None:
+    ran = run("bench", *STREAM_ARGS, "--json")
+    assert ran.exit_code == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    figures = report["figures"]
+    assert STREAM_FIGURES | {"bridge", "python"} <= set(figures)
+    for name in STREAM_FIGURES:
+        assert set(figures[name]) == {"median_us", "p99_us", "messages_per_s"}, name
+        assert 0 < figures[name]["median_us"] <= figures[name]["p99_us"], name
+        rate = 1e6 / figures[name]["median_us"]
+        assert figures[name]["messages_per_s"] == pytest.approx(rate, rel=1e-3), name
+        assert report["calls"][name] == 1  # --iterations: streams per figure
+    for name in set(figures) - STREAM_FIGURES:
+        assert set(figures[name]) == {"median_us", "p99_us"}, name
+    assert report["stream_payload"] == {
+        "method": bench.STREAM_METHOD,
+        "request_bytes": report["stream_payload"]["request_bytes"],
+        "messages": 3,
+        "response_bytes": report["stream_payload"]["response_bytes"],
+    }
+    assert report["stream_payload"]["response_bytes"] > 3 * 10
+    assert report["skipped"].keys().isdisjoint(STREAM_FIGURES)
+
+    budgets = {b["name"]: b for b in report["budgets"]}
+    assert STREAM_BUDGETS | {"bridge_median"} <= set(budgets)
+    assert not {"sidecar_uds_latency", "deadline_overrun_busy_3"} & set(budgets)
+    check = budgets["stream_sidecar_uds_throughput"]
+    ratio = (
+        figures["stream_sidecar_uds"]["messages_per_s"]
+        / figures["stream_grpc_bare_uds"]["messages_per_s"]
+    )
+    assert check["measured"] == pytest.approx(ratio, abs=0.002)
+    assert (check["limit"], check["unit"]) == (STREAM_BUDGET, "x")
+    assert check["met"] is (check["measured"] >= STREAM_BUDGET)
+    assert "starting the streaming servers" in ran.stderr
+    assert "(1 x 3 messages)" in ran.stderr
+
+
+@needs_rust
+@needs_go
+def test_streaming_table() -> None:
+    ran = run("bench", *STREAM_ARGS)
+    assert ran.exit_code == 0, ran.stderr
+    title = "server streaming, routeguide.RouteGuide/ListFeatures: 3 messages"
+    assert title in ran.stdout, ran.stdout
+    table = ran.stdout.split(title)[1].split("budgets")[0]
+    rows = {line.split()[0]: line.split() for line in table.splitlines() if line.strip()}
+    assert {"figure", *STREAM_FIGURES} <= set(rows), ran.stdout
+    assert rows["stream_grpc_bare_uds"][4] == "1.00x"
+    for name in STREAM_FIGURES:
+        float(rows[name][1].replace(",", ""))  # messages/s
+        assert float(rows[name][2]) > 0  # us per message
+    # Not in the table of the Quote call, where "vs bridge" would compare apples and pears.
+    quote_table = ran.stdout.split(title)[0]
+    assert not STREAM_FIGURES & {
+        line.split()[0] for line in quote_table.splitlines() if line.strip()
+    }
+    assert "stream_sidecar_uds >= " in ran.stdout  # its budget
+
+
+def test_streaming_without_go_is_skipped_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge.guest import toolchain
+
+    monkeypatch.setattr(toolchain, "find_go", lambda *args: None)
+    monkeypatch.setattr(toolchain, "find_tinygo", lambda *args: None)
+    told: dict[str, str] = {}
+    result = bench.run_bench(
+        names=["python"],
+        iterations=1,
+        streaming=True,
+        stream_messages=2,
+        on_skip=told.__setitem__,
+    )
+    assert set(result.skipped) == set(told) == STREAM_FIGURES
+    assert all("examples/go-routeguide needs Go" in reason for reason in told.values()), told
+    assert not result.streams
+    report: Any = result.to_json()
+    assert set(report["figures"]) == {"python"}
+    assert {b["name"]: b["met"] for b in report["budgets"]}["stream_sidecar_uds_throughput"] is None
+    assert report["stream_payload"]["messages"] == 2
+
+
+def test_stream_messages_must_fit_the_guests_grid() -> None:
+    ran = run("bench", "--streaming", "--stream-messages", "150")
+    assert ran.exit_code == 2
+    assert "whole rows of 100" in ran.stderr
+
+
+def test_the_python_stream_is_the_guests_answer(ctx: bench.Context) -> None:
+    """The reference the streaming figures are checked against, and the bare server's
+    messages: the features of main.go, row by row, encoded by Python protobuf."""
+    request, reference = bench.stream_reference(ctx, 200)
+    rectangle: Any = ctx.routeguide["Rectangle"].FromString(request)
+    assert (rectangle.hi.latitude, rectangle.hi.longitude) == (1000, 99_000)
+    features: list[Any] = [ctx.routeguide["Feature"].FromString(m) for m in reference]
+    assert [f.name for f in features[99:101]] == ["feature 0/99", "feature 1/0"]
+    assert (features[-1].location.latitude, features[-1].location.longitude) == (1000, 99_000)
+    assert len(bench.stream_reference(ctx, bench.STREAM_MESSAGES)[1]) == 10_000
+
+
+def test_streaming_budget_and_rows() -> None:
+    def streamed(name: str, median_us: float) -> bench.StreamMeasurement:
+        return bench.StreamMeasurement(name, f"{name} what", 6, median_us, 2 * median_us, 100)
+
+    streams = {
+        "stream_bridge": streamed("stream_bridge", 20.0),
+        "stream_sidecar_uds": streamed("stream_sidecar_uds", 100.0),
+        "stream_grpc_bare_uds": streamed("stream_grpc_bare_uds", 50.0),
+    }
+    budget = next(b for b in bench.BUDGETS if b.name == "stream_sidecar_uds_throughput")
+    assert budget.streaming and not budget.sidecar and not budget.throughput
+    check = budget.check({}, {}, {}, streams)
+    assert check.measured == pytest.approx(0.5)
+    assert check.met is (STREAM_BUDGET <= 0.5)
+    assert check.measured_text == "0.50x"
+    assert budget.check({}, {}, {}, {}).status == "not measured"
+    assert budget.text == (
+        f"stream_sidecar_uds >= {STREAM_BUDGET:g}x stream_grpc_bare_uds (messages/s)"
+    )
+
+    result = bench.BenchResult(
+        {}, {}, [], {}, streams=streams, stream_payload={"method": "m", "messages": 100}
+    )
+    rows = {row[0]: row for row in result.stream_rows()}
+    assert rows["stream_bridge"][1:5] == ["50,000", "20.00", "40.00", "2.50x"]
+    assert rows["stream_sidecar_uds"][1:5] == ["10,000", "100.00", "200.00", "0.50x"]
+    assert "over 6 streams" in result.stream_title
+    report: Any = result.to_json()
+    assert report["figures"]["stream_sidecar_uds"] == {
+        "median_us": 100.0,
+        "p99_us": 200.0,
+        "messages_per_s": 10_000.0,
+    }
+    assert report["calls"]["stream_bridge"] == 6
+    assert not result.figure_rows()  # the table of the Quote call leaves them out

@@ -405,12 +405,15 @@ def test_conformance_on_a_small_schema(installed: Installed, tmp_path: Path) -> 
 
 
 def test_bench_runs_from_the_installed_sources(installed: Installed, tmp_path: Path) -> None:
-    ran = installed.run("bridge", "bench", "--iterations", "50", "--json", cwd=tmp_path,
-                        timeout=600)  # fmt: skip
+    ran = installed.run("bridge", "bench", "--iterations", "50", "--json", "--streaming",
+                        "--stream-messages", "4", cwd=tmp_path, timeout=600)  # fmt: skip
     figures = _json(ran.stdout)["figures"]
     assert figures["bridge"]["median_us"] > 0 and figures["python"]["median_us"] > 0
-    built = Path(installed.env["XDG_CACHE_HOME"]) / "bridge" / "bench" / "rust-pricing.wasm"
-    assert built.is_file()  # built in the user's cache, not in site-packages
+    # The Go guest of the streaming figures, built from the shipped examples/go-routeguide.
+    assert figures["stream_sidecar_uds"]["messages_per_s"] > 0
+    for guest in ("rust-pricing", "go-routeguide"):
+        built = Path(installed.env["XDG_CACHE_HOME"]) / "bridge" / "bench" / f"{guest}.wasm"
+        assert built.is_file()  # built in the user's cache, not in site-packages
 
 
 def test_guest_projects_build_anywhere_and_name_no_local_path(
