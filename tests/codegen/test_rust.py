@@ -3,7 +3,7 @@ compiled into a real guest (tests/codegen/rust-host) that round-trips kitchen.pr
 `Everything` through wasm and refuses hostile bytes without trapping: the rule of
 tests/codegen/differential.py, the same for the Go guest. Streaming methods: their trait
 shapes, and glue for gRPC's official interop schema built by rustc 1.63 without a
-warning (tests/guests/test_stream_rust.py runs a streaming guest)."""
+warning (tests/guests/test_stream_guests.py runs a streaming guest)."""
 
 from __future__ import annotations
 

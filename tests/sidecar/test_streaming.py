@@ -24,7 +24,7 @@ from bridge import Reply, ResponseStream
 from bridge.backend import Backend
 from bridge.errors import Cancelled, DeadlineExceeded, GuestError, StatusCode
 from bridge.sidecar import Connection
-from tests.guests.test_stream_go import (  # noqa: F401 (stream_wasm is a fixture)
+from tests.guests.conftest import (  # noqa: F401 (stream_go_wasm is a fixture)
     NUMBER_URL,
     Chat,
     CountRequest,
@@ -33,7 +33,7 @@ from tests.guests.test_stream_go import (  # noqa: F401 (stream_wasm is a fixtur
     Number,
     Total,
     number,
-    stream_wasm,
+    stream_go_wasm,
     values,
 )
 from tests.sidecar.conftest import Served, serving
@@ -43,13 +43,13 @@ S = "stream.v1.Numbers/"
 
 @pytest.fixture(scope="module")
 def served(
-    stream_wasm: Path,  # noqa: F811 (the fixture imported above)
+    stream_go_wasm: Path,  # noqa: F811 (the fixture imported above)
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
     """`bridge serve` of the guest with one worker, so one instance: each call finds
     what the previous one left (Inspect's count of calls that were over)."""
     folder = tmp_path_factory.mktemp("streaming")
-    with serving(str(stream_wasm), "--no-watch", "--workers", "1", folder=folder) as running:
+    with serving(str(stream_go_wasm), "--no-watch", "--workers", "1", folder=folder) as running:
         yield running
 
 

@@ -1,7 +1,8 @@
-// Command stream-go implements stream.v1.Numbers (proto/stream/v1/numbers.proto) on the
-// generated Go glue: one RPC of each kind, and Inspect, which reads and shapes its
-// call's context. tests/guests/test_stream_go.py generates the glue into bridgegen/ of
-// a copy of this folder, builds it and calls it in-process. By hand, from this folder:
+// Command stream-go implements stream.v1.Numbers (proto/stream/v1/numbers.proto, the
+// schema tests/guests/stream-rust shares) on the generated Go glue: one RPC of each kind,
+// and Inspect, which reads and shapes its call's context. tests/guests/conftest.py
+// generates the glue into bridgegen/ of a copy of this folder and builds it;
+// tests/guests/test_stream_guests.py calls it in-process. By hand, from this folder:
 //
 //	bridge gen -I proto proto/stream/v1/numbers.proto --go-out bridgegen
 //	bridge build . -o /tmp/stream-go.wasm

@@ -1,11 +1,12 @@
-//! stream.v1.Numbers (proto/stream/v1/numbers.proto) on the generated Rust glue: one RPC
-//! of each kind, and Inspect, which reads and shapes its call's context. It answers as
-//! tests/guests/stream-go does. tests/guests/test_stream_rust.py generates the glue into
-//! src/ of a copy of this folder, builds it and calls it in-process. By hand, from this
-//! folder:
+//! stream.v1.Numbers (../stream-go/proto/stream/v1/numbers.proto, the schema this guest
+//! shares with tests/guests/stream-go) on the generated Rust glue: one RPC of each kind,
+//! and Inspect, which reads and shapes its call's context. It answers as
+//! tests/guests/stream-go does. tests/guests/conftest.py generates the glue into src/ of a
+//! copy of this folder and builds it; tests/guests/test_stream_guests.py calls it
+//! in-process. By hand, from this folder:
 //!
 //! ```text
-//! bridge gen -I proto proto/stream/v1/numbers.proto --rust-out src
+//! bridge gen -I ../stream-go/proto ../stream-go/proto/stream/v1/numbers.proto --rust-out src
 //! bridge build . -o /tmp/stream-rust.wasm
 //! ```
 
