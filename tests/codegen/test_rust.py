@@ -47,7 +47,7 @@ KITCHEN_PROTO = PROTO_ROOT / "kitchen" / "v1" / "kitchen.proto"
 PRICING_PROTO = PROTO_ROOT / "pricing" / "v1" / "pricing.proto"
 SHOP_PROTO = PROTO_ROOT / "shop" / "v1" / "shop.proto"
 # The streaming test guests' schema: one RPC of each kind.
-STREAM_ROOT = ROOT / "tests" / "guests" / "stream-rust" / "proto"
+STREAM_ROOT = ROOT / "tests" / "guests" / "stream-go" / "proto"
 STREAM_PROTO = STREAM_ROOT / "stream" / "v1" / "numbers.proto"
 # gRPC's interop protos, as scripts/install_test_clients.py caches them.
 INTEROP_PROTO = Path(
