@@ -38,6 +38,7 @@ from typing import Any, TypeVar, overload
 
 import grpc
 
+from ..abi import DEFAULT_MAX_MESSAGE_BYTES
 from ..errors import (
     AbiViolation,
     CallError,
@@ -198,6 +199,10 @@ class Connection(Closing):
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000),
+            # A module's answers may be as large as its requests (the runtime's message
+            # limit), not grpcio's 4 MiB; the sidecar accepts as much.
+            ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
             *options,
         ]
         if credentials is None:

@@ -230,7 +230,14 @@ class Sidecar:
                 thread_name_prefix="bridge-serve",
             ),
             handlers=[_Generic(self._handlers)],
-            options=[("grpc.so_reuseport", 0), *SERVER_OPTIONS],
+            options=[
+                ("grpc.so_reuseport", 0),
+                *SERVER_OPTIONS,
+                # The runtime's message limit, not grpcio's 4 MiB: what a guest takes
+                # in-process, it takes through the sidecar.
+                ("grpc.max_receive_message_length", self.runtime.max_message_bytes),
+                ("grpc.max_send_message_length", self.runtime.max_message_bytes),
+            ],
         )
         # Through _Inflating: with grpcio's decompression off, their requests may come
         # gzip-compressed too.

@@ -170,3 +170,22 @@ def test_each_kind_through_bridge_serve(
             list(features)
         assert info.value.code() is grpc.StatusCode.CANCELLED
         assert stub.GetFeature(pb2.Point(), timeout=TIMEOUT_S).name == "feature 0/0"
+
+
+def test_messages_past_grpcs_default_limit_pass_the_sidecar(
+    routeguide_wasm: Path, rg: tuple[ModuleType, ModuleType], tmp_path: Path
+) -> None:
+    """The sidecar and bridge's client take messages up to the runtime's limit (64 MiB),
+    not grpcio's default 4 MiB: a 5 MiB note goes to the guest and comes back."""
+    pb2, _ = rg
+    big = "x" * (5 << 20)
+    notes = [pb2.RouteNote(location=pb2.Point(latitude=7), message=m) for m in (big, "again")]
+    with (
+        serving(
+            str(routeguide_wasm), "--socket", str(tmp_path / "rg.sock"), folder=tmp_path
+        ) as served,
+        bridge.connect(served.target, timeout_s=TIMEOUT_S) as sidecar,
+    ):
+        stream = sidecar.stream(f"{SERVICE}/RouteChat", [n.SerializeToString() for n in notes])
+        [echoed] = [pb2.RouteNote.FromString(m) for m in stream]
+        assert echoed.message == big
