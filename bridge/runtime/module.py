@@ -221,19 +221,8 @@ class GuestModule(Closing):
         kind = self.kind(method)
         if kind.server_streaming:
             raise _wrong_kind(method, kind)
-        if kind.client_streaming:
-            payload, requests = b"", _requests(method, request)
-        else:
-            payload, requests = _request(method, request, kind), None
-        state = CallState(
-            method,
-            kind,
-            timeout_s=timeout_s if timeout_s is not None else self.config.call_timeout_s,
-            metadata=guest_metadata(method, metadata) if metadata else (),
-            request_compressed=isinstance(request, Compressed),
-            requests=requests,
-            cancelled=cancelled,
-            max_message_bytes=self.config.max_message_bytes,
+        payload, state = self._call_state(
+            method, kind, request, timeout_s, metadata, cancelled=cancelled
         )
         pool = self._pool
         instance = pool.acquire()
@@ -270,6 +259,32 @@ class GuestModule(Closing):
             raise _wrong_kind(method, kind)
         if self._pool.closed:  # said now, not by the first read
             raise ModuleClosed(f"{self.path.name} was closed", path=self.path.name)
+        payload, state = self._call_state(
+            method, kind, request, timeout_s, metadata, window=True, name=self.path.name
+        )
+        if len(payload) > self.config.max_message_bytes:
+            # Refused here, as call() refuses it, rather than by the worker.
+            raise ResourceExhausted(
+                f"{method}: request of {len(payload)} bytes is over the limit of "
+                f"{self.config.max_message_bytes} bytes",
+                method=method,
+            )
+        return ResponseStream(self._pool, state, payload)
+
+    def _call_state(
+        self,
+        method: str,
+        kind: MethodKind,
+        request: bytes | Iterable[bytes],
+        timeout_s: float | None,
+        metadata: Metadata | None,
+        *,
+        cancelled: threading.Event | None = None,
+        window: bool = False,
+        name: str = "",
+    ) -> tuple[bytes, CallState]:
+        """The export's argument (the one request; nothing when the client streams) and
+        the state of a call of `invoke` (`cancelled`) or `stream` (`window`, `name`)."""
         if kind.client_streaming:
             payload, requests = b"", _requests(method, request)
         else:
@@ -281,18 +296,12 @@ class GuestModule(Closing):
             metadata=guest_metadata(method, metadata) if metadata else (),
             request_compressed=isinstance(request, Compressed),
             requests=requests,
-            window=True,
+            cancelled=cancelled,
+            window=window,
             max_message_bytes=self.config.max_message_bytes,
-            name=self.path.name,
+            name=name,
         )
-        if len(payload) > self.config.max_message_bytes:
-            # Refused here, as call() refuses it, rather than by the worker.
-            raise ResourceExhausted(
-                f"{method}: request of {len(payload)} bytes is over the limit of "
-                f"{self.config.max_message_bytes} bytes",
-                method=method,
-            )
-        return ResponseStream(self._pool, state, payload)
+        return payload, state
 
     def stats(self) -> dict[str, int]:
         """The pool's state now: instances alive and idle, the idle ones' memory, and

@@ -52,6 +52,7 @@ from ..errors import (
     StatusCode,
 )
 from ..schema.model import MethodKind
+from .closing import Closing
 
 if TYPE_CHECKING:
     from .instance import Instance
@@ -644,7 +645,7 @@ def _run(pool: InstancePool[Instance], state: CallState, request: bytes) -> None
     state.finish(error)
 
 
-class ResponseStream(Iterator[bytes], AsyncIterator[bytes]):
+class ResponseStream(Closing, Iterator[bytes], AsyncIterator[bytes]):
     """The responses of a server-streaming or bidirectional call, as they come.
 
     Iterate it (`for`, `async for`); after the last message it stops, or raises the
@@ -751,17 +752,6 @@ class ResponseStream(Iterator[bytes], AsyncIterator[bytes]):
     def close(self) -> None:
         """Cancel the call and drop what was not read; safe to call twice."""
         self._finalizer()
-
-    def __enter__(self) -> ResponseStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     async def __aenter__(self) -> ResponseStream:
         return self

@@ -1,7 +1,0 @@
-module bridge.dev/interop
-
-go 1.24
-
-require bridge.dev/guest v0.0.0
-
-replace bridge.dev/guest => ../../../guest-go
