@@ -263,11 +263,7 @@ class Connection(Closing):
         iterable of messages, sent as gRPC pulls them); the response with the headers
         and trailers the guest set. `cancelled`, set by another thread, cancels the
         call (Cancelled)."""
-        argument: bytes | Iterator[bytes]
-        if isinstance(request, bytes | bytearray | memoryview):
-            multi, argument = self._multi("unary_unary", method), bytes(request)
-        else:
-            multi, argument = self._multi("stream_unary", method), iter(request)
+        multi, argument = self._multi(method, request, "unary_unary", "stream_unary")
         timeout = self.timeout_s if timeout_s is None else timeout_s
         sent = tuple(metadata) if metadata else None
         try:
@@ -298,11 +294,7 @@ class Connection(Closing):
     ) -> ResponseStream:
         """Call a server-streaming method (`request` is bytes) or a bidirectional one
         (an iterable of messages); its responses as they come, as a ResponseStream."""
-        argument: bytes | Iterator[bytes]
-        if isinstance(request, bytes | bytearray | memoryview):
-            multi, argument = self._multi("unary_stream", method), bytes(request)
-        else:
-            multi, argument = self._multi("stream_stream", method), iter(request)
+        multi, argument = self._multi(method, request, "unary_stream", "stream_stream")
         timeout = self.timeout_s if timeout_s is None else timeout_s
         sent = tuple(metadata) if metadata else None
         try:
@@ -313,10 +305,16 @@ class Connection(Closing):
             raise
         return SidecarStream(call, method, self.target, timeout)
 
-    def _multi(self, kind: str, method: str) -> Any:
+    def _multi(
+        self, method: str, request: bytes | Iterable[bytes], one: str, many: str
+    ) -> tuple[Any, bytes | Iterator[bytes]]:
+        """The channel's multi-callable of kind `one` for a request of bytes, or `many`
+        for an iterable of messages, and the request as grpc takes it."""
         if self.closed:
             raise self._closed_error(method)
-        return self._shared.multi(kind, method)
+        if isinstance(request, bytes | bytearray | memoryview):
+            return self._shared.multi(one, method), bytes(request)
+        return self._shared.multi(many, method), iter(request)
 
     def close(self) -> None:
         """Close this handle, and the channel if no other handle is open; safe twice."""

@@ -47,7 +47,7 @@ from ..errors import (
 )
 from ..runtime.engine import read_wasm
 from ..runtime.module import GuestModule
-from ..runtime.streams import ResponseStream
+from ..runtime.streams import Reply, ResponseStream
 from ..schema.embed import embedded_schema
 from ..schema.model import MethodKind
 from .calls import (
@@ -349,10 +349,7 @@ class Sidecar:
                     timeout_s=timeout_s,
                     metadata=request_metadata(context),
                 )
-                _answer_headers(context, reply.headers, reply.compression)
-                if reply.trailers:
-                    context.set_trailing_metadata(reply.trailers)
-                return reply.response
+                return _answer(context, reply)
             except BridgeError as exc:
                 fail(context, exc)
             except Refused as refused:
@@ -373,10 +370,7 @@ class Sidecar:
                     metadata=request_metadata(context),
                     cancelled=cancelled,
                 )
-                _answer_headers(context, reply.headers, reply.compression)
-                if reply.trailers:
-                    context.set_trailing_metadata(reply.trailers)
-                return reply.response
+                return _answer(context, reply)
             except BridgeError as exc:
                 fail(context, exc)
             except Refused as refused:
@@ -788,6 +782,14 @@ def _answer_headers(
         context.set_compression(grpc.Compression.Gzip)
     if headers:
         context.send_initial_metadata(headers)
+
+
+def _answer(context: grpc.ServicerContext, reply: Reply) -> bytes:
+    """A one-answer call's reply, sent with the headers and trailers the guest set."""
+    _answer_headers(context, reply.headers, reply.compression)
+    if reply.trailers:
+        context.set_trailing_metadata(reply.trailers)
+    return reply.response
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
