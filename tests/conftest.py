@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -100,17 +100,25 @@ def pricing_wasm(request: pytest.FixtureRequest) -> Path:
 
 
 def _pb2_module(
-    tmp_path_factory: pytest.TempPathFactory, proto: Path, module: str
-) -> Iterator[ModuleType]:
-    """`module` (a *_pb2) compiled by grpcio-tools from proto/examples, as a user gets it."""
+    tmp_path_factory: pytest.TempPathFactory,
+    proto: Path,
+    module: str,
+    *,
+    include: Path = ROOT / "proto" / "examples",
+    grpc: bool = False,
+) -> Generator[ModuleType, None, None]:
+    """`module` (a *_pb2) compiled by grpcio-tools from `include` (proto/examples), as a
+    user gets it; with `grpc`, its *_pb2_grpc beside it, importable while this lasts."""
     out = tmp_path_factory.mktemp("pb2")
+    grpc_out = [f"--grpc_python_out={out}"] if grpc else []
     status = protoc.main(
         [
             "protoc",
-            f"-I{ROOT / 'proto' / 'examples'}",
+            f"-I{include}",
             f"-I{well_known_include()}",
             f"-I{bridge_include()}",
             f"--python_out={out}",
+            *grpc_out,
             str(proto),
         ]
     )

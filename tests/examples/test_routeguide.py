@@ -16,14 +16,12 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_tools import protoc
 
 import bridge
 from bridge.codegen import go
 from bridge.guest.build import SCHEMA_FILE
 from bridge.schema import Schema
-from bridge.schema.compile import well_known_include
-from tests.conftest import EXAMPLES, ROOT, _build_or_skip
+from tests.conftest import EXAMPLES, ROOT, _build_or_skip, _pb2_module
 from tests.sidecar.conftest import serving
 
 INCLUDE = ROOT / "proto" / "examples"
@@ -41,27 +39,15 @@ def routeguide_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ModuleType, ModuleType]]:
     """route_guide_pb2 and route_guide_pb2_grpc, as grpcio-tools writes them."""
-    out = tmp_path_factory.mktemp("rg-pb2")
-    status = protoc.main(
-        [
-            "protoc",
-            # Its own folder as the root: a module under grpc/ would shadow grpcio.
-            f"-I{PROTO.parent}",
-            f"-I{well_known_include()}",
-            f"--python_out={out}",
-            f"--grpc_python_out={out}",
-            str(PROTO),
-        ]
+    # Its own folder as the root: a module under grpc/ would shadow grpcio.
+    compiled = _pb2_module(
+        tmp_path_factory, PROTO, "route_guide_pb2", include=PROTO.parent, grpc=True
     )
-    assert status == 0
-    sys.path.insert(0, str(out))
     try:
-        yield (
-            importlib.import_module("route_guide_pb2"),
-            importlib.import_module("route_guide_pb2_grpc"),
-        )
+        pb2 = next(compiled)
+        yield pb2, importlib.import_module("route_guide_pb2_grpc")
     finally:
-        sys.path.remove(str(out))
+        compiled.close()
         for name in ("route_guide_pb2", "route_guide_pb2_grpc"):
             sys.modules.pop(name, None)
 

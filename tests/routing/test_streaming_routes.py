@@ -9,9 +9,7 @@ to - 1 (and fails with ABORTED after `fail_after` messages). Sidecar mode goes t
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,7 +18,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from grpc_tools import protoc
 
 from bridge.config import (
     BridgeConfig,
@@ -32,8 +29,7 @@ from bridge.config import (
 )
 from bridge.errors import DeadlineExceeded, GuestError, RouteError, ShadowMismatch, StatusCode
 from bridge.routing import Router
-from bridge.schema.compile import bridge_include, well_known_include
-from tests.conftest import ROOT, has_go
+from tests.conftest import ROOT, _pb2_module, has_go
 from tests.guests.conftest import build_stream_go
 from tests.sidecar.conftest import serving
 
@@ -61,23 +57,12 @@ def stream_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def numbers_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     """stream.v1.numbers_pb2, compiled by grpcio-tools as a user's app gets it: routes
     find their rpc in protobuf's default pool."""
-    out = tmp_path_factory.mktemp("numbers-pb2")
-    status = protoc.main(
-        [
-            "protoc",
-            f"-I{GUEST / 'proto'}",
-            f"-I{well_known_include()}",
-            f"-I{bridge_include()}",
-            f"--python_out={out}",
-            str(GUEST / "proto" / "stream" / "v1" / "numbers.proto"),
-        ]
+    yield from _pb2_module(
+        tmp_path_factory,
+        GUEST / "proto" / "stream" / "v1" / "numbers.proto",
+        "stream.v1.numbers_pb2",
+        include=GUEST / "proto",
     )
-    assert status == 0
-    sys.path.insert(0, str(out))
-    try:
-        yield importlib.import_module("stream.v1.numbers_pb2")
-    finally:
-        sys.path.remove(str(out))
 
 
 @pytest.fixture
