@@ -39,12 +39,9 @@ func HostCall(method string, req []byte) ([]byte, error) {
 	runtime.KeepAlive(req)
 
 	_, length, _, isError := Unpack(r)
-	if length == 0 {
-		return hostOutcome(nil, isError)
-	}
-	buf := make([]byte, length)
-	if got := hostResult(addressOf(buf), length); got != int32(length) {
-		return nil, &Status{Code: CodeInternal, Message: "host_result failed"}
+	buf, err := collect(length)
+	if err != nil {
+		return nil, err
 	}
 	return hostOutcome(buf, isError)
 }
