@@ -6,13 +6,17 @@ no leading dot) through the Schema's lookups, so every object is a plain value:
 `schema.message(field.type_name)` goes down from a field to its message,
 `schema.message(message.parent)` up from a nested message to its parent.
 
-`Schema.from_descriptor_set` also checks that the files it was asked to build use only
-what bridge runs (unary RPCs; no groups, no extensions) and names the file and line of
-anything else.
+proto2 is modelled as protobuf defines it: explicit presence and defaults
+(`Field.default`, `Schema.default_of`), required fields, groups (a MESSAGE field with
+`group` set, written with wire types 3 and 4), closed enums (`Enum.closed`: an unknown
+number is kept with the unknown fields) and extension ranges. Extensions themselves are
+not generated: generated codecs keep their bytes as unknown fields, so a guest that
+echoes a message keeps them.
 """
 
 from __future__ import annotations
 
+import codecs
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,10 +25,10 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2
 
 from .. import abi, options_pb2
-from ..errors import SchemaError
 
 __all__ = [
     "INT_RANGES",
+    "Default",
     "Enum",
     "Field",
     "FieldKind",
@@ -117,6 +121,10 @@ INT_RANGES: dict[int, tuple[int, int]] = {
 }
 
 
+#: A field's default: bool, int (enums by number), float, str or bytes.
+Default = bool | int | float | str | bytes
+
+
 def kind_of(proto_type: int) -> FieldKind | None:
     """The FieldKind of a FieldDescriptor(Proto) type; None for a group."""
     return _KINDS.get(proto_type)
@@ -135,17 +143,29 @@ class Field:
     type_name: str | None = None
     #: The oneof this field belongs to (real oneofs only, not proto3 `optional`).
     oneof: str | None = None
-    #: Declared `optional` in proto3: explicit presence.
+    #: Explicit presence: proto3 `optional`, or a proto2 `optional` (or `required`) field.
     optional: bool = False
     #: Repeated scalars are written packed (proto3's default, unless [packed = false]).
     packed: bool = False
     #: For a map field: its key and value (the map entry's fields 1 and 2).
     map_key: Field | None = None
     map_value: Field | None = None
+    #: proto2 `required`: a message without it does not parse or serialize.
+    required: bool = False
+    #: A proto2 group: a MESSAGE field written between start- and end-group tags.
+    group: bool = False
+    #: The declared `[default = ...]` of a proto2 field, typed (`Schema.default_of` gives
+    #: the value a getter returns, declared or not).
+    default: Default | None = None
 
     @property
     def is_map(self) -> bool:
         return self.map_key is not None
+
+    @property
+    def wire_type(self) -> int:
+        """The wire type of one value: a group's start tag (3), else its kind's."""
+        return 3 if self.group else self.kind.wire_type
 
     @property
     def has_presence(self) -> bool:
@@ -167,17 +187,32 @@ class Message:
     oneofs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     parent: str | None = None
     is_map_entry: bool = False
+    #: proto2 extension ranges, [start, end) as in the descriptor; their fields are kept
+    #: as unknown fields.
+    extension_ranges: tuple[tuple[int, int], ...] = ()
+    #: `option message_set_wire_format = true` (its extensions are unknown fields too).
+    message_set: bool = False
+
+    @property
+    def required(self) -> tuple[Field, ...]:
+        """The proto2 `required` fields, in declaration order."""
+        return tuple(f for f in self.fields if f.required)
 
 
 @dataclass(frozen=True, slots=True)
 class Enum:
-    """An enum type: (name, number) pairs in declaration order; proto3 enums are open."""
+    """An enum type: (name, number) pairs in declaration order.
+
+    proto3 enums are open (any number is a value); proto2 enums are `closed`: a number
+    without a name is not a value, and parsers keep it with the unknown fields.
+    """
 
     full_name: str
     name: str
     file: str
     values: tuple[tuple[str, int], ...]
     parent: str | None = None
+    closed: bool = False
 
 
 class MethodKind(str, enum.Enum):
@@ -301,7 +336,7 @@ class Schema:
         )
         schema = cls(descriptor_set=data, targets=names)
         for fd in fds.file:
-            _Reader(schema, fd, check=fd.name in names).read()
+            _Reader(schema, fd).read()
         return schema
 
     def message(self, full_name: str) -> Message:
@@ -309,6 +344,19 @@ class Schema:
 
     def enum(self, full_name: str) -> Enum:
         return self.enums[full_name]
+
+    def default_of(self, f: Field) -> Default:
+        """The value a singular field reads as when it is not set: its declared default,
+        else a closed enum's first value, else its kind's zero (messages: None is not a
+        default; they have none)."""
+        if f.default is not None:
+            return f.default
+        if f.kind is FieldKind.ENUM and f.type_name:
+            enum = self.enums.get(f.type_name)
+            if enum is not None and enum.closed and enum.values:
+                return enum.values[0][1]
+            return 0
+        return _ZEROS.get(f.kind, 0)
 
     def method(self, full_name: str) -> Method:
         """A method by its gRPC name, `pkg.Service/Method`; KeyError when there is none."""
@@ -331,21 +379,45 @@ class Schema:
         return [s for s in self.services.values() if s.file in self.targets and s.host]
 
 
+_ZEROS: dict[FieldKind, Default] = {
+    FieldKind.BOOL: False,
+    FieldKind.DOUBLE: 0.0,
+    FieldKind.FLOAT: 0.0,
+    FieldKind.STRING: "",
+    FieldKind.BYTES: b"",
+}
+
+
+def _default(proto: _F, kind: FieldKind, enum_values: dict[str, int]) -> Default | None:
+    """A declared `[default = ...]`, from protoc's text form of it."""
+    if not proto.HasField("default_value"):
+        return None
+    text = proto.default_value
+    if kind is FieldKind.BOOL:
+        return text == "true"
+    if kind in (FieldKind.DOUBLE, FieldKind.FLOAT):
+        return float(text)  # protoc writes inf, -inf and nan as Python reads them
+    if kind is FieldKind.STRING:
+        return text
+    if kind is FieldKind.BYTES:
+        # protoc C-escapes bytes defaults (\ooo, \n, \", ...).
+        return codecs.escape_decode(text.encode("latin-1"))[0]
+    if kind is FieldKind.ENUM:
+        return enum_values[text]
+    return int(text)
+
+
 def _is_host(options: descriptor_pb2.ServiceOptions) -> bool:
     """Whether `option (bridge.host) = true` is set (bridge.options_pb2 registers it)."""
     return bool(options.Extensions[options_pb2.host])  # type: ignore[index]
 
 
 class _Reader:
-    """Reads one FileDescriptorProto into the schema, checking what bridge supports."""
+    """Reads one FileDescriptorProto into the schema."""
 
-    def __init__(self, schema: Schema, fd: descriptor_pb2.FileDescriptorProto, *, check: bool):
+    def __init__(self, schema: Schema, fd: descriptor_pb2.FileDescriptorProto):
         self.schema = schema
         self.fd = fd
-        self.check = check
-        self.lines = {
-            tuple(loc.path): loc.span[0] + 1 for loc in fd.source_code_info.location if loc.span
-        }
 
     def read(self) -> None:
         fd = self.fd
@@ -353,35 +425,38 @@ class _Reader:
             fd.name, fd.package, fd.syntax or "proto2", tuple(fd.dependency)
         )
         prefix = f"{fd.package}." if fd.package else ""
-        if self.check and fd.extension:
-            self._unsupported((7, 0), "extensions are not supported (proto3 has none)")
-        for enum_proto in fd.enum_type:
-            self._enum(enum_proto, prefix, None)
-        for i, message in enumerate(fd.message_type):
-            self._message(message, prefix, None, (4, i))
-        for i, service in enumerate(fd.service):
-            self._service(service, prefix, (6, i))
+        # Every enum first: a field's default may name a value of one declared later.
+        self._enums(fd.enum_type, fd.message_type, prefix, None)
+        for message in fd.message_type:
+            self._message(message, prefix, None)
+        for service in fd.service:
+            self._service(service, prefix)
 
-    def _message(
+    def _enums(
         self,
-        proto: descriptor_pb2.DescriptorProto,
+        enums: Iterable[descriptor_pb2.EnumDescriptorProto],
+        messages: Iterable[descriptor_pb2.DescriptorProto],
         prefix: str,
         parent: str | None,
-        path: tuple[int, ...],
+    ) -> None:
+        for e in enums:
+            self._enum(e, prefix, parent)
+        for m in messages:
+            full = f"{prefix}{m.name}"
+            self._enums(m.enum_type, m.nested_type, f"{full}.", full)
+
+    def _message(
+        self, proto: descriptor_pb2.DescriptorProto, prefix: str, parent: str | None
     ) -> None:
         full = f"{prefix}{proto.name}"
-        if self.check and (proto.extension or proto.extension_range):
-            self._unsupported(path, f"{full}: extensions are not supported")
-        for e in proto.enum_type:
-            self._enum(e, f"{full}.", full)
-        for i, nested in enumerate(proto.nested_type):
-            self._message(nested, f"{full}.", full, (*path, 3, i))
+        for nested in proto.nested_type:
+            self._message(nested, f"{full}.", full)
         real_oneofs = [
             o.name
             for i, o in enumerate(proto.oneof_decl)
             if not any(f.proto3_optional and f.oneof_index == i for f in proto.field)
         ]
-        fields = tuple(self._field(f, full, (*path, 2, i)) for i, f in enumerate(proto.field))
+        fields = tuple(self._field(f, full) for f in proto.field)
         oneofs = tuple(
             (name, tuple(f.name for f in fields if f.oneof == name)) for name in real_oneofs
         )
@@ -393,12 +468,12 @@ class _Reader:
             oneofs=oneofs,
             parent=parent,
             is_map_entry=proto.options.map_entry,
+            extension_ranges=tuple((r.start, r.end) for r in proto.extension_range),
+            message_set=proto.options.message_set_wire_format,
         )
 
-    def _field(self, proto: _F, message: str, path: tuple[int, ...]) -> Field:
-        if proto.type == _F.TYPE_GROUP and self.check:
-            self._unsupported(path, f"{message}.{proto.name}: proto2 groups are not supported")
-        # A group in an imported file is never generated; model it as the message it is.
+    def _field(self, proto: _F, message: str) -> Field:
+        group = proto.type == _F.TYPE_GROUP
         kind = _KINDS.get(proto.type, FieldKind.MESSAGE)
         repeated = proto.label == _F.LABEL_REPEATED
         type_name = proto.type_name.lstrip(".") or None
@@ -428,7 +503,14 @@ class _Reader:
             packed=packed,
             map_key=map_key,
             map_value=map_value,
+            required=proto.label == _F.LABEL_REQUIRED,
+            group=group,
+            default=_default(proto, kind, self._enum_numbers(type_name)),
         )
+
+    def _enum_numbers(self, type_name: str | None) -> dict[str, int]:
+        enum = self.schema.enums.get(type_name or "")
+        return dict(enum.values) if enum is not None else {}
 
     def _oneof_name(self, message: str, index: int) -> str:
         proto = self._find_message(message)
@@ -439,7 +521,7 @@ class _Reader:
         if proto is None or not proto.options.map_entry:
             return None
         key, value = proto.field[0], proto.field[1]
-        return self._field(key, type_name, ()), self._field(value, type_name, ())
+        return self._field(key, type_name), self._field(value, type_name)
 
     def _find_message(self, full_name: str) -> descriptor_pb2.DescriptorProto | None:
         prefix = f"{self.fd.package}." if self.fd.package else ""
@@ -465,11 +547,10 @@ class _Reader:
             file=self.fd.name,
             values=tuple((v.name, v.number) for v in proto.value),
             parent=parent,
+            closed=self.fd.syntax not in ("proto3",),
         )
 
-    def _service(
-        self, proto: descriptor_pb2.ServiceDescriptorProto, prefix: str, path: tuple[int, ...]
-    ) -> None:
+    def _service(self, proto: descriptor_pb2.ServiceDescriptorProto, prefix: str) -> None:
         full = f"{prefix}{proto.name}"
         methods: list[Method] = []
         streaming: list[Method] = []
@@ -489,8 +570,3 @@ class _Reader:
             streaming=tuple(streaming),
             declared=tuple(m.name for m in proto.method),
         )
-
-    def _unsupported(self, path: tuple[int, ...], reason: str) -> None:
-        line = self.lines.get(path)
-        where = f"{self.fd.name}:{line}" if line else self.fd.name
-        raise SchemaError(f"{where}: {reason}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import pytest
@@ -79,25 +81,51 @@ def _write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        (
-            'syntax = "proto2";\nmessage M {\n  optional group G = 1 {\n'
-            "    optional int32 x = 2;\n  }\n}\n",
-            "case.proto:3: M.g: proto2 groups are not supported",
-        ),
-        (
-            'syntax = "proto2";\nmessage M {\n  extensions 100 to 200;\n}\n',
-            "case.proto:2: M: extensions are not supported",
-        ),
         ('syntax = "proto3";\nmessage M { int32 x = 1 }\n', 'case.proto:2:25: Expected ";"'),
         ('syntax = "proto3";\nimport "missing.proto";\n', "missing.proto: File not found"),
     ],
 )
-def test_unsupported_or_broken_schemas_name_file_and_line(
-    tmp_path: Path, text: str, says: str
-) -> None:
+def test_broken_schemas_name_file_and_line(tmp_path: Path, text: str, says: str) -> None:
     with pytest.raises(SchemaError) as info:
         Schema.compile([_write(tmp_path, text)])
     assert says in str(info.value)
+
+
+def test_proto2_presence_defaults_required_groups_and_closed_enums(tmp_path: Path) -> None:
+    schema = Schema.compile(
+        [
+            _write(
+                tmp_path,
+                'syntax = "proto2";\npackage t;\nmessage A {\n'
+                "  optional B.E e = 1 [default = Y];\n"
+                '  optional bytes b = 2 [default = "jo\\001\\"sh"];\n'
+                "  optional double d = 3 [default = -inf];\n"
+                "  required int64 r = 4;\n"
+                "  optional group G = 5 { optional int32 x = 6; }\n"
+                "  extensions 100 to 200;\n"
+                "  optional B.E plain = 7;\n"
+                "  repeated int32 loose = 8;\n"
+                "  repeated int32 tight = 9 [packed = true];\n}\n"
+                "message B { enum E { X = 3; Y = 4; } }\n"
+                "extend A { optional int32 ext = 100; }\n",
+            )
+        ]
+    )
+    a = schema.message("t.A")
+    f = {x.name: x for x in a.fields}
+    assert (f["e"].default, f["b"].default, f["d"].default) == (4, b'jo\x01"sh', -math.inf)
+    assert schema.default_of(f["plain"]) == 3  # a closed enum's first value, not 0
+    assert schema.default_of(f["r"]) == 0 and f["r"].required and f["r"].has_presence
+    assert a.required == (f["r"],)
+    assert f["g"].group and f["g"].type_name == "t.A.G" and f["g"].wire_type == 3
+    assert all(x.optional for x in a.fields if not x.repeated)
+    assert (f["loose"].packed, f["tight"].packed) == (False, True)
+    assert a.extension_ranges == ((100, 201),)
+    assert schema.enum("t.B.E").closed
+
+
+def test_proto3_enums_are_open(kitchen: Schema) -> None:
+    assert not any(e.closed for e in kitchen.enums.values() if e.file in kitchen.targets)
 
 
 def test_streaming_rpcs_are_kept_apart_not_refused(tmp_path: Path) -> None:
