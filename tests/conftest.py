@@ -21,6 +21,7 @@ EXAMPLES = ROOT / "examples"
 PRICING_PROTO = ROOT / "proto" / "examples" / "pricing" / "v1" / "pricing.proto"
 KITCHEN_PROTO = ROOT / "proto" / "examples" / "kitchen" / "v1" / "kitchen.proto"
 SHOP_PROTO = ROOT / "proto" / "examples" / "shop" / "v1" / "shop.proto"
+LEGACY_PROTO = ROOT / "proto" / "examples" / "legacy" / "v1" / "legacy.proto"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -138,6 +139,12 @@ def pricing_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType
 @pytest.fixture(scope="session")
 def kitchen_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     yield from _pb2_module(tmp_path_factory, KITCHEN_PROTO, "kitchen.v1.kitchen_pb2")
+
+
+@pytest.fixture(scope="session")
+def legacy_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """The proto2 example: required fields, defaults, groups, closed enums, extensions."""
+    yield from _pb2_module(tmp_path_factory, LEGACY_PROTO, "legacy.v1.legacy_pb2")
 
 
 @pytest.fixture(scope="session")

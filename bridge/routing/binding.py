@@ -37,7 +37,16 @@ from google.protobuf.message import DecodeError, Message
 from .. import abi
 from ..errors import AbiViolation, InvalidArguments, RouteError
 
-__all__ = ["Binding", "bind", "field_of", "identity", "is_map", "parameters", "plain"]
+__all__ = [
+    "Binding",
+    "bind",
+    "field_of",
+    "identity",
+    "is_map",
+    "is_message",
+    "parameters",
+    "plain",
+]
 
 _INTS = frozenset(
     {
@@ -330,7 +339,7 @@ def _hint_problem(hint: Any, field: Field) -> str | None:
             return f"{shown} is not a list"
         element = args[0] if args else Any
         return _hint_problem(element, _as_singular(field))
-    if field.type == FieldDescriptor.TYPE_MESSAGE:
+    if is_message(field):
         return None if _fits_message(hint, field.message_type) else f"{shown} is not a message"
     if field.type == FieldDescriptor.TYPE_ENUM:
         return None if hint is int or _is_int_enum(hint) else f"{shown} is not an int or IntEnum"
@@ -370,6 +379,11 @@ def _is_int_enum(hint: Any) -> bool:
 
 def _is_named_tuple(hint: Any) -> bool:
     return isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields")
+
+
+def is_message(field: Field) -> bool:
+    """A message field, or a proto2 group (a message with another encoding)."""
+    return field.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP)
 
 
 def is_map(field: Field) -> bool:
@@ -433,7 +447,7 @@ def _encoder(
     values = []
     for field in message.fields:
         value = param_of[field.name]
-        if field.type == FieldDescriptor.TYPE_MESSAGE or _mentions_decimal(hints.get(value)):
+        if is_message(field) or _mentions_decimal(hints.get(value)):
             # Dataclasses and named tuples become dicts, which protobuf takes; Decimals text.
             value = f"_plain({value})"
         if keyword.iskeyword(field.name):

@@ -3,8 +3,10 @@
 Every scalar over its whole range with its edge values drawn often (int64's limits,
 -0.0, infinities, NaN, subnormals), strings over all of Unicode but surrogates (a
 protobuf string is UTF-8), bytes, repeated fields, maps, nested messages to a bounded
-depth, oneofs (one member or none), enums and proto3 optional presence. A field with
-a `where` domain (domains.py) draws from it instead.
+depth, oneofs (one member or none), enums (a closed proto2 enum's declared values only)
+and explicit presence. proto2 groups are drawn as the messages they are, and `required`
+fields are always set, at any depth, so every message drawn serializes. A field with a
+`where` domain (domains.py) draws from it instead.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from google.protobuf.message import Message
 from hypothesis import strategies as st
 
 from ..errors import ConfigError
-from ..routing.binding import is_map
+from ..routing.binding import is_map, is_message
 from ..schema.model import INT_RANGES
 from .domains import Domain
 
@@ -62,14 +64,14 @@ class _Builder:
             members = [
                 self.setter(f, prefix, depth)
                 for f in oneof.fields
-                if f.type != _FD.TYPE_MESSAGE or depth > 0
+                if not is_message(f) or depth > 0
             ]
             # Unset first: shrinking goes towards the message with no member set.
             setters.append(st.one_of(st.just(_unset), *members))
         for f in descriptor.fields:
             if f.containing_oneof is not None and not _synthetic(f.containing_oneof):
                 continue
-            if f.type == _FD.TYPE_MESSAGE and not is_map(f) and depth <= 0:
+            if is_message(f) and not is_map(f) and depth <= 0 and not f.is_required:
                 continue
             setters.append(self.setter(f, prefix, depth))
 
@@ -97,12 +99,12 @@ class _Builder:
             items = st.lists(self.value(f, path, depth - 1), max_size=_MAX_ITEMS)
             return items.map(lambda values: _set_repeated(name, values))
         value = self.value(f, path, depth - 1)
-        if f.has_presence:  # messages, oneof members, proto3 optional: unset is a value too
+        if f.has_presence and not f.is_required:  # unset is a value too
             return st.one_of(st.just(_unset), value.map(lambda v: _set_one(name, v)))
         return value.map(lambda v: _set_one(name, v))
 
     def value(self, f: Any, path: str, depth: int) -> st.SearchStrategy[Any]:
-        if f.type == _FD.TYPE_MESSAGE:
+        if is_message(f):
             return self.message(f.message_type, path + ".", depth)
         return self.scalar(f, path)
 
@@ -227,7 +229,7 @@ def _check_paths(descriptor: Any, where: Mapping[str, Domain]) -> None:
             last = index == len(parts) - 1
             if is_map(f):
                 f = f.message_type.fields_by_name["value"]
-            if f.type == _FD.TYPE_MESSAGE:
+            if is_message(f):
                 if last:
                     raise ConfigError(
                         f"where {path}={domain.text}: {path} is a message; give the domain of "
