@@ -17,6 +17,8 @@ Or call a guest compiled to WebAssembly directly, through ABI v1 (docs/abi.md):
 
 from __future__ import annotations
 
+import typing
+
 from ._version import __version__
 from .config import BridgeConfig, Mode, RuntimeConfig, load_config
 from .errors import (
@@ -54,10 +56,38 @@ from .errors import (
     WrongMethodKind,
 )
 from .routing import Mismatch, Route, Router, route, routes
-from .runtime import CommandModule, GuestModule, ScalarModule, load
-from .runtime.streams import Reply, ResponseStream
 from .schema.model import MethodKind
-from .sidecar import Connection, ManagedSidecar, connect
+
+if typing.TYPE_CHECKING:
+    from .runtime import CommandModule, GuestModule, ScalarModule, load
+    from .runtime.streams import Reply, ResponseStream
+    from .sidecar import Connection, ManagedSidecar, connect
+
+#: Names whose modules load wasmtime or grpc: imported on first use, so that a code base
+#: that only decorates its functions pays for neither (docs/performance.md, import cost).
+_LAZY = {
+    "CommandModule": "runtime",
+    "GuestModule": "runtime",
+    "ScalarModule": "runtime",
+    "load": "runtime",
+    "Reply": "runtime.streams",
+    "ResponseStream": "runtime.streams",
+    "Connection": "sidecar",
+    "ManagedSidecar": "sidecar",
+    "connect": "sidecar",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bridge' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AbiMismatch",

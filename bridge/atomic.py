@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from pathlib import Path
 
 __all__ = ["write_atomic"]
@@ -21,7 +20,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
     Text is written as UTF-8 with `\\n` line ends on every platform.
     """
-    staged = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    staged = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

@@ -27,15 +27,12 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from google.protobuf.message import Message
 
 from ..config import BridgeConfig, Mode, RouteConfig, load_config, route_problem
 from ..errors import ConfigError, ShadowMismatch
-from ..runtime.module import load
-from ..sidecar.client import SidecarBackend
-from ..sidecar.process import ManagedSidecar
 from . import publish
 from .binding import Binding, bind
 from .compare import Comparison
@@ -48,6 +45,9 @@ from .streams import (
     StreamingShadowPlan,
     python_stream_outcome,
 )
+
+if TYPE_CHECKING:
+    from ..sidecar.process import ManagedSidecar
 
 __all__ = ["Route", "Router"]
 
@@ -448,6 +448,9 @@ class Router:
             runtime = bridge_config.runtime
 
             def make() -> Any:
+                # wasmtime loads on a route's first wasm call, not with `import bridge`.
+                from ..runtime.module import load
+
                 return load(path, runtime)
 
         else:
@@ -455,6 +458,10 @@ class Router:
             name = f"sidecar {sidecar.target or 'managed'}"
 
             def make() -> Any:
+                # grpc loads on a route's first sidecar call, not with `import bridge`.
+                from ..sidecar.client import SidecarBackend
+                from ..sidecar.process import ManagedSidecar
+
                 if sidecar.target is not None:
                     return SidecarBackend(sidecar.target, timeout_s=sidecar.timeout_s)
                 # managed: started on first use, stopped with the router; its calls wait

@@ -46,7 +46,7 @@ def test_proto2_messages_always_serialize(legacy_pb2: ModuleType) -> None:
 
     @QUICK
     @given(message_strategy(ledger.DESCRIPTOR))
-    def check(message: Message) -> None:
+    def check(message: Any) -> None:
         data = message.SerializeToString(deterministic=True)  # EncodeError if one is missing
         assert ledger.FromString(data) == message
         for account in message.accounts:
