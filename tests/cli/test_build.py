@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -49,18 +51,29 @@ def test_go_project(tmp_path: Path) -> None:
     assert built["toolchain"].startswith("go1.")
     assert out.read_bytes().startswith(b"\0asm")
     assert f"building {project}" in ran.stderr  # progress is shown on stderr
+    # The build leaves the module compiled in the cache: its first load is a hit.
+    assert built["compile_seconds"] is not None
+    assert "for the compile cache" in ran.stderr
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    cache = Path(os.environ["BRIDGE_CACHE_DIR"])
+    assert [p.name for p in cache.glob(f"*/{digest}.cwasm")] == [f"{digest}.cwasm"]
 
 
 @needs_rust
 @pytest.mark.parametrize("target", ["wasm32-unknown-unknown", "wasm32-wasi"])
-def test_rust_project(tmp_path: Path, target: str) -> None:
+def test_rust_project(tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch) -> None:
     project = _copy_project("rust-pricing", tmp_path)
     _fix_rust_path(project)
     out = tmp_path / "rust.wasm"
+    cache_off = target == "wasm32-wasi"
+    if cache_off:
+        monkeypatch.setenv("BRIDGE_CACHE_DIR", "off")
     ran = run("build", str(project), "-o", str(out), "--rust-target", target)
     assert ran.exit_code == 0, ran.stderr
     row = next(line for line in ran.stdout.splitlines() if "rust.wasm" in line)
     assert "rust" in row and target in row and "KiB" in row
+    assert ("cache off" in row) is cache_off
+    assert ("for the compile cache" in ran.stderr) is not cache_off
     inspected = json.loads(run("inspect", str(out), "--json").stdout)
     assert inspected["kind"] == "bridge"
     assert "pricing.v1.Pricing/Quote" in inspected["methods"]
