@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 
 from rich import box
@@ -12,7 +13,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["err_console", "out_console", "print_json", "print_table", "progress", "warn"]
+__all__ = [
+    "err_console",
+    "out_console",
+    "print_json",
+    "print_table",
+    "progress",
+    "progress_if_slow",
+    "warn",
+]
+
+#: Work that may be quick or not (a compile the cache may spare) shows progress once it
+#: has taken this long.
+SLOW_S = 1.0
 
 # rich colours only when the stream is a terminal, and honours NO_COLOR. Off a terminal
 # nothing wraps, so that grep and logs see one row per line.
@@ -54,3 +67,28 @@ def progress(message: str) -> Iterator[None]:
     else:
         err_console.print(f"{message}")
         yield
+
+
+@contextlib.contextmanager
+def progress_if_slow(message: str, after_s: float = SLOW_S) -> Iterator[None]:
+    """`progress(message)`, shown only once the block has run `after_s` seconds: a cache
+    hit stays silent, a compile of several seconds does not look like a hang."""
+    shown = contextlib.ExitStack()
+    lock = threading.Lock()
+    done = False
+
+    def show() -> None:
+        with lock:
+            if not done:
+                shown.enter_context(progress(message))
+
+    timer = threading.Timer(after_s, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done = True
+            timer.cancel()
+            shown.close()

@@ -472,7 +472,8 @@ def inspect(module: Path, as_json: bool) -> None:
     from .runtime.interface import ModuleKind, describe
     from .schema.embed import embedded_schema
 
-    interface = describe(compile_file(module, RuntimeConfig.from_env()))
+    with out.progress_if_slow(f"compiling {_relative(module)} ..."):
+        interface = describe(compile_file(module, RuntimeConfig.from_env()))
     schema = embedded_schema(read_wasm(module), module)
     methods = {
         m.full_name: m for s in (schema.services.values() if schema else ()) for m in s.methods
@@ -562,7 +563,8 @@ def call(module: Path, method: str | None, args: tuple[str, ...], raw: bool, as_
     from .schema.messages import MessageTypes
 
     config = RuntimeConfig.from_env()
-    interface = describe(compile_file(module, config))
+    with out.progress_if_slow(f"compiling {_relative(module)} ..."):
+        interface = describe(compile_file(module, config))
     kind = interface.kind
     if method is not None and is_method_export(method):
         # A bridge method's name: say so plainly when the module is not a bridge module.
