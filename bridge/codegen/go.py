@@ -1,22 +1,35 @@
 """The Go emitter: one Go package of message types, codecs and method exports.
 
 `emit(schema)` returns the files of a Go package (named `package`, `bridgegen` by
-default) that a guest project imports; it uses only `bridge.dev/guest` (guest-go) and
-the standard library's `math`, builds with standard Go (1.24 or later) and TinyGo, and
-uses no reflection.
+default) that a guest project imports; it uses only `bridge.dev/guest` (guest-go, which
+also holds the helpers the codecs share: guest.AppendMessage, guest.SortedKeys,
+guest.MaxDepth, ...) and the standard library's `math`, builds with standard Go (1.24
+or later) and TinyGo, and uses no reflection.
+
+Go names are protoc-gen-go's (google.golang.org/protobuf/compiler/protogen): types
+`Outer_Inner`, fields GoCamelCase, made unique in declaration order against the method
+names protogen reserves (`Reset`, `String`, `Marshal`, ...) plus the ones bridge's
+messages add (`MarshalAppend`, `GetUnknown`, `SetUnknown`) and each other's getters,
+by appending "_"; a oneof case's wrapper type that a nested type already has gets "_"
+too. What would still clash is a SchemaError.
 
 What the package holds:
 
 - `enums.bridge.go`: one named `int32` type per enum, a constant per value
-  (`Color_COLOR_RED`, as protoc-gen-go names them) and a `String` method. Enums are open:
-  a number without a name is kept as it is.
+  (`Color_COLOR_RED`, as protoc-gen-go names them) and a `String` method. proto3 enums
+  are open: a number without a name is kept as it is; proto2 enums are closed: a
+  decoded number without a name is an unknown field of the message (a packed one
+  becomes one unpacked varint field each; a map entry holding one, the whole entry).
 - `messages.bridge.go`: one struct per message (`Node_Label` for a nested one). Scalars
-  are plain values (implicit presence), `optional` scalars pointers, message fields
-  pointers, repeated fields slices (`[]*T` for messages), maps Go maps (`map[K]*T` for
-  message values). A oneof is one struct field of an interface type `isT_Choice`, with
-  one wrapper struct per case (`T_CaseName{CaseName: v}`), as protoc-gen-go does. Each
-  message has `MarshalAppend`, `Marshal`, `Unmarshal` (reset, then merge) and nil-safe
-  `GetX` getters.
+  are plain values (implicit presence), `optional` and proto2 scalars pointers (bytes
+  `[]byte`, nil when not set, as protoc-gen-go does), message and group fields pointers,
+  repeated fields slices (`[]*T` for messages), maps Go maps (`map[K]*T` for message
+  values). A oneof is one struct field of an interface type `isT_Choice`, with one
+  wrapper struct per case (`T_CaseName{CaseName: v}`), as protoc-gen-go does. Each
+  message has `MarshalAppend`, `Marshal`, `Unmarshal` (reset, then merge), nil-safe
+  `GetX` getters (an unset proto2 field's returns its declared default,
+  `Default_T_Field`, or a closed enum's first value), and `GetUnknown`/`SetUnknown`
+  for the fields it did not know.
 - `services.bridge.go` (when a target file has services): per service the guest
   implements (every one of the target files, or those `emit(services=...)` names) an
   interface `SServer`, `RegisterSServer`, one `//go:wasmexport pkg.S/M` per method, and
@@ -30,27 +43,31 @@ What the package holds:
   host through `guest.HostCall("pkg.S/M", ...)` (docs/abi.md, section 12); a host call
   is unary, so a host service's streaming methods get no client method. Host services
   get no exports.
-- `runtime.bridge.go`: the package's private helpers (length prefixes, sorted map keys,
-  the nesting limit).
 
-Codec rules (proto3): fields are written in field-number order, scalars only when not
-the default (a float is written when its bits are not zero, so -0.0 is kept), message
-fields and oneof cases whenever they are set, repeated scalars packed when the field is,
-and map entries in sorted key order with both key and value, so the output is
-deterministic. Decoding accepts packed and unpacked repeated scalars alike, lets the
-last value of a scalar win, merges repeated message occurrences, skips unknown fields
-(a known number with another wire type is unknown) and drops them, checks strings are
-UTF-8 and fails, never panics, on what upb (Python's protobuf) refuses: malformed input,
-a tag or length prefix longer than 5 bytes (guest.ConsumeTag and guest.ConsumeBytes), and
-nesting deeper than 100 levels, where map entries and unknown groups count as levels as
-messages do (a map's entry is one level below its message, the entry's value two; a
-group one below the message or group holding it). The one difference: a varint of more
-than 64 bits is refused, where upb keeps its low 64 bits.
+Codec rules: fields are written in field-number order, then the unknown fields as they
+were read; proto3 scalars only when not the default (a float is written when its bits
+are not zero, so -0.0 is kept), fields with presence (proto2, `optional`, messages,
+oneof cases) whenever they are set, groups between their start and end tags, repeated
+scalars packed when the field is, and map entries in sorted key order with both key
+and value, so the output is deterministic. Decoding accepts packed and unpacked
+repeated scalars alike, lets the last value of a scalar win, merges repeated message
+occurrences, keeps unknown fields in the order read (a known number with another wire
+type is unknown; extensions are unknown fields; a map entry's own unknown fields are
+dropped), checks proto3 strings are UTF-8 (proto2 strings are not checked, as in
+protobuf) and refuses a message that lacks a proto2 required field at any depth
+(guest.RequiredError; a reply that lacks one is not sent: INTERNAL). It fails, never
+panics, on what upb (Python's protobuf) refuses: malformed input, a tag or length prefix
+longer than 5 bytes (guest.ConsumeTag and guest.ConsumeBytes), a group closed by another
+field's end tag, and nesting deeper than 100 levels, where map entries and groups count
+as levels as messages do (a map's entry is one level below its message, the entry's
+value two; a group one below the message or group holding it). The one difference: a
+varint of more than 64 bits is refused, where upb keeps its low 64 bits.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -81,8 +98,13 @@ _GO_KEYWORDS = frozenset(
     }
 )
 
-# Methods every message has: a field of the same Go name gets a trailing "_".
-_MESSAGE_METHODS = frozenset({"Marshal", "MarshalAppend", "Unmarshal"})
+# The method names protogen reserves (a field of the same Go name, or whose getter would
+# be one, gets a trailing "_"), and the ones bridge's messages have besides.
+_RESERVED_METHODS = (
+    *("Reset", "String", "ProtoMessage", "Marshal", "Unmarshal", "ExtensionRangeArray"),
+    *("ExtensionMap", "Descriptor"),
+    *("MarshalAppend", "GetUnknown", "SetUnknown"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +162,7 @@ _KINDS: dict[FieldKind, _Kind] = {
         "[]byte",
         2,
         "guest.ConsumeBytes",
-        "cloneBytes({x})",
+        "guest.CloneBytes({x})",
         "guest.AppendBytes(b, {v})",
         "len({v}) > 0",
     ),
@@ -189,13 +211,14 @@ _KINDS: dict[FieldKind, _Kind] = {
         "guest.AppendZigzag64(b, {v})",
         "{v} != 0",
     ),
-    FieldKind.MESSAGE: _Kind("", 2, "guest.ConsumeBytes", "{x}", "appendMessage(b, {v})", ""),
+    FieldKind.MESSAGE: _Kind("", 2, "guest.ConsumeBytes", "{x}", "guest.AppendMessage(b, {v})", ""),
 }
 
 _WIRE_NAMES = {
     0: "guest.WireVarint",
     1: "guest.WireFixed64",
     2: "guest.WireBytes",
+    3: "guest.WireStartGroup",
     5: "guest.WireFixed32",
 }
 
@@ -232,6 +255,19 @@ def go_camel_case(name: str) -> str:
     return "".join(out)
 
 
+def _go_quote(value: bytes) -> str:
+    """A Go string literal of these bytes (printable ASCII as it is, the rest escaped)."""
+    out = []
+    for c in value:
+        if c in (0x22, 0x5C):
+            out.append("\\" + chr(c))
+        elif 0x20 <= c < 0x7F:
+            out.append(chr(c))
+        else:
+            out.append(f"\\x{c:02x}")
+    return '"' + "".join(out) + '"'
+
+
 def _tag_bytes(number: int, wire: int) -> str:
     """A field's key as the Go byte list `append` takes: `0x82, 0x01`."""
     value = number << 3 | wire
@@ -262,11 +298,14 @@ class _Value:
     size: int
     is_message: bool
     zero: str
+    closed: bool = False  # a closed enum: a number without a name is an unknown field
+    check: bool = False  # a message that has required fields, at some depth
 
 
 @dataclass(frozen=True, slots=True)
 class _FieldView:
     name: str  # proto name
+    full_name: str  # pkg.Message.field, for errors
     number: int
     go_name: str
     getter: str
@@ -280,6 +319,11 @@ class _FieldView:
     key: _Value | None = None  # maps
     oneof_go_name: str = ""  # the struct field holding the oneof
     wrapper: str = ""  # the oneof case's wrapper type
+    group: bool = False  # a proto2 group: start tag, the message's fields, end tag
+    end_tag: str = ""  # a group's end tag
+    deref: str = ""  # "*" when an optional field is a pointer (bytes are not)
+    default: str = ""  # what the getter returns when the field is not set
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +341,11 @@ class _MessageView:
     struct_lines: tuple[str, ...]  # "Name  Type", aligned as gofmt aligns them
     fields: tuple[_FieldView, ...]  # in field-number order
     oneofs: tuple[_OneofView, ...]
+    default_consts: tuple[str, ...] = ()  # "Default_M_F = T(v)", aligned
+    default_vars: tuple[str, ...] = ()  # bytes, inf and nan defaults
+    check: bool = False  # has checkRequired: required fields, at some depth
+    group: bool = False  # some field is a group of this type: has mergeGroup
+    proto3: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +354,7 @@ class _EnumView:
     full_name: str
     const_lines: tuple[str, ...]  # "Name  Type = n", aligned
     names: tuple[tuple[int, str], ...]  # number -> first value name, for String
+    closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +368,8 @@ class MethodView:
     out_buffer: str  # the response buffer of unary and client-streaming methods
     kind: str = MethodKind.UNARY.value  # a MethodKind's value
     stream: str = ""  # the type a streaming method gets, `S_MServer`
+    output_full: str = ""
+    check_output: bool = False  # the reply has required fields, checked before it is sent
 
     @property
     def client_streaming(self) -> bool:
@@ -348,6 +400,8 @@ class ClientMethodView:
     method: str  # pkg.S/M, the name the host knows it by
     input: str
     output: str
+    input_full: str = ""
+    check_input: bool = False  # the request has required fields, checked before it is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +479,7 @@ class _Emitter:
         self.messages, self.enums = self._reachable()
         self.names = _Names()
         self.type_names = self._assign_type_names()
+        self.checked, self.group_types = self._closure()
 
     # -- which types --
 
@@ -502,73 +557,176 @@ class _Emitter:
 
     # -- views --
 
-    def _value(self, f: Field) -> _Value:
+    def _closure(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The messages that need checkRequired (required fields, at some depth) and
+        the messages some field uses as a group."""
+        fields = {m.full_name: m.fields for m in self.messages}
+        check = {name for name, fs in fields.items() if any(f.required for f in fs)}
+        changed = True
+        while changed:
+            changed = False
+            for name, fs in fields.items():
+                if name in check:
+                    continue
+                for f in fs:
+                    t = f.map_value if f.is_map else f
+                    if t is not None and t.kind is FieldKind.MESSAGE and t.type_name in check:
+                        check.add(name)
+                        changed = True
+                        break
+        groups = {f.type_name for fs in fields.values() for f in fs if f.group and f.type_name}
+        return frozenset(check), frozenset(groups)
+
+    def _enum_first(self, full_name: str) -> str:
+        """The Go constant of an enum's first value (what protoc-gen-go's getters return
+        for an unset enum field without a declared default)."""
+        return self._enum_consts(self.schema.enum(full_name))[0][0]
+
+    def _enum_prefix(self, e: Enum) -> str:
+        """protoc-gen-go prefixes a top-level enum's values with the enum's name, a nested
+        enum's with its parent message's."""
+        go_name = self.type_names[e.full_name]
+        if not e.parent:
+            return go_name
+        pkg = self.schema.files[e.file].package
+        relative = e.full_name[len(pkg) + 1 :] if pkg else e.full_name
+        plain = go_camel_case(relative)
+        parent = go_camel_case(relative.rpartition(".")[0])
+        return go_name[: len(go_name) - len(plain)] + parent  # keeps a package prefix
+
+    def _enum_consts(self, e: Enum) -> list[tuple[str, int]]:
+        prefix = self._enum_prefix(e)
+        return [(f"{prefix}_{name}", number) for name, number in e.values]
+
+    def _value(self, f: Field, proto3: bool) -> _Value:
         k = _KINDS[f.kind]
+        consume, conv = k.consume, k.conv
+        closed = check = False
         if f.kind is FieldKind.MESSAGE:
             assert f.type_name is not None
             elem = self.type_names[f.type_name]
             go_type = f"*{elem}"
             zero = "nil"
+            check = f.type_name in self.checked
         elif f.kind is FieldKind.ENUM:
             assert f.type_name is not None
             elem = go_type = self.type_names[f.type_name]
             zero = "0"
+            closed = self.schema.enum(f.type_name).closed
         else:
             elem = go_type = k.go_type
             zero = {"bool": "false", "string": '""', "[]byte": "nil"}.get(go_type, "0")
+            if f.kind is FieldKind.STRING and not proto3:
+                # protobuf checks UTF-8 in proto3 strings only; a Go string holds any bytes.
+                consume, conv = "guest.ConsumeBytes", "string({x})"
+        wire = 3 if f.group else k.wire
         return _Value(
             kind=f.kind.value,
             go_type=go_type,
             elem_type=elem,
-            wire=_WIRE_NAMES[k.wire],
-            tag=_tag_bytes(f.number, k.wire),
-            consume=k.consume,
-            conv=k.conv.format(x="x", t=elem),
+            wire=_WIRE_NAMES[wire],
+            tag=_tag_bytes(f.number, wire),
+            consume=consume,
+            conv=conv.format(x="x", t=elem),
             append_v=k.append.format(v="v"),
             append_k=k.append.format(v="k"),
             size=k.size,
             is_message=f.kind is FieldKind.MESSAGE,
             zero=zero,
+            closed=closed,
+            check=check,
         )
+
+    def _member_names(self, m: Message) -> tuple[dict[str, str], dict[str, str]]:
+        """Go names of m's fields and oneofs, as protogen makes them unique: each field
+        in declaration order gets "_" appended while its name (or its getter's) is taken,
+        and a oneof, when its first field comes, likewise without its getter (protogen
+        assumes oneofs have none; a real clash is refused later)."""
+        used: dict[str, bool] = dict.fromkeys(_RESERVED_METHODS, True)
+
+        def unique(name: str, has_getter: bool) -> str:
+            while used.get(name) or (has_getter and used.get(f"Get{name}")):
+                name += "_"
+            used[name] = True
+            used[f"Get{name}"] = has_getter
+            return name
+
+        proto3 = self.schema.files[m.file].syntax == "proto3"
+        fields: dict[str, str] = {}
+        oneofs: dict[str, str] = {}
+        for f in m.fields:
+            fields[f.name] = unique(go_camel_case(f.name), True)
+            # protogen sees proto3 `optional` fields as one-field (synthetic) oneofs,
+            # named as protoc names them: the field's name with a leading "_".
+            oneof = f.oneof or (f"_{f.name}" if proto3 and f.optional else None)
+            if oneof is not None and oneof not in oneofs:
+                oneofs[oneof] = unique(go_camel_case(oneof), False)
+        return fields, oneofs
+
+    def _nested_type_names(self, m: Message) -> set[str]:
+        """protogen's Go names of the messages (map entries too) and enums declared in m."""
+        pkg = self.schema.files[m.file].package
+        nested = [n for n, x in self.schema.messages.items() if x.parent == m.full_name]
+        nested += [n for n, x in self.schema.enums.items() if x.parent == m.full_name]
+        return {go_camel_case(n[len(pkg) + 1 :] if pkg else n) for n in nested}
 
     def _message_view(self, m: Message) -> _MessageView:
         go_name = self.type_names[m.full_name]
-        used: set[str] = set(_MESSAGE_METHODS)
-
-        def member(proto_name: str) -> str:
-            name = go_camel_case(proto_name)
-            while name in used or f"Get{name}" in used:
-                name += "_"
-            used.update((name, f"Get{name}"))
-            return name
-
-        oneof_members: dict[str, str] = {}
+        proto3 = self.schema.files[m.file].syntax == "proto3"
+        member, oneof_member = self._member_names(m)
+        # protogen names a oneof case's wrapper type Message_Field, with "_" appended
+        # while a nested message or enum has that name (a field a1, a message A1).
+        plain = go_camel_case(m.full_name[len(self.schema.files[m.file].package) + 1 :])
+        nested = self._nested_type_names(m)
         struct: list[tuple[str, str]] = []
         views: dict[str, _FieldView] = {}
         oneof_of = {fname: oneof for oneof, fnames in m.oneofs for fname in fnames}
         oneof_cases: dict[str, list[_FieldView]] = {oneof: [] for oneof, _ in m.oneofs}
+        seen_oneofs: set[str] = set()
+        consts: list[tuple[str, str]] = []
+        variables: list[tuple[str, str]] = []
         for f in m.fields:
             oneof = oneof_of.get(f.name)
-            if oneof is not None and oneof not in oneof_members:
-                oneof_members[oneof] = member(oneof)
-                struct.append((oneof_members[oneof], f"is{go_name}_{oneof_members[oneof]}"))
-            name = member(f.name)
-            view = self._field_view(go_name, f, name, oneof_members.get(oneof or ""))
+            if oneof is not None and oneof not in seen_oneofs:
+                seen_oneofs.add(oneof)
+                struct.append((oneof_member[oneof], f"is{go_name}_{oneof_member[oneof]}"))
+            name = member[f.name]
+            wrapper = ""
+            if oneof is not None:
+                suffix = ""
+                while f"{plain}_{name}{suffix}" in nested:
+                    suffix += "_"
+                wrapper = f"{go_name}_{name}{suffix}"
+            default = ""
+            if f.default is not None and not f.repeated:
+                const = f"Default_{go_name}_{name}"
+                self.names.claim(const, f"the default of {m.full_name}.{f.name}")
+                literal, is_const = self._default_literal(f)
+                (consts if is_const else variables).append((const, f"= {literal}"))
+                default = f"append([]byte(nil), {const}...)" if f.kind is FieldKind.BYTES else const
+            view = self._field_view(m, f, name, oneof_member.get(oneof or ""), wrapper, default)
             views[f.name] = view
             if oneof is not None:
                 oneof_cases[oneof].append(view)
             else:
                 struct.append((name, view.go_type))
+        struct.append(("unknownFields", "[]byte"))
         oneofs = tuple(
             _OneofView(
-                go_name=oneof_members[oneof],
-                interface=f"is{go_name}_{oneof_members[oneof]}",
-                getter=f"Get{oneof_members[oneof]}",
+                go_name=oneof_member[oneof],
+                interface=f"is{go_name}_{oneof_member[oneof]}",
+                getter=f"Get{oneof_member[oneof]}",
                 cases=tuple(oneof_cases[oneof]),
             )
             for oneof, _ in m.oneofs
         )
+        members = {v.go_name for v in views.values()} | {f"Get{v.go_name}" for v in views.values()}
         for o in oneofs:
+            if o.getter in members or o.getter in _RESERVED_METHODS:
+                raise SchemaError(
+                    f"Go name collision: the getter of oneof {m.full_name}.{o.go_name} "
+                    f"would be named {o.getter!r}, as a field or getter of {m.full_name}"
+                )
             self.names.claim(o.interface, f"the interface of oneof {m.full_name}.{o.go_name}")
             for case in o.cases:
                 self.names.claim(case.wrapper, f"the wrapper of {m.full_name}.{case.name}")
@@ -578,14 +736,58 @@ class _Emitter:
             struct_lines=tuple(_align(struct)),
             fields=tuple(sorted(views.values(), key=lambda v: v.number)),
             oneofs=oneofs,
+            default_consts=tuple(_align(consts)),
+            default_vars=tuple(_align(variables)),
+            check=m.full_name in self.checked,
+            group=m.full_name in self.group_types,
+            proto3=proto3,
         )
 
-    def _field_view(self, owner: str, f: Field, name: str, oneof: str | None) -> _FieldView:
+    def _default_literal(self, f: Field) -> tuple[str, bool]:
+        """A declared default as protoc-gen-go writes it, and whether it is a constant
+        (bytes, infinities and NaN are variables)."""
+        value = f.default
+        if f.kind is FieldKind.ENUM:
+            assert f.type_name is not None and isinstance(value, int)
+            consts = self._enum_consts(self.schema.enum(f.type_name))
+            return next(c for c, n in consts if n == value), True
+        go_type = _KINDS[f.kind].go_type
+        if f.kind is FieldKind.BYTES:
+            assert isinstance(value, bytes)
+            return f"[]byte({_go_quote(value)})", False
+        if f.kind is FieldKind.STRING:
+            assert isinstance(value, str)
+            return f"string({_go_quote(value.encode('utf-8', 'surrogatepass'))})", True
+        if f.kind is FieldKind.BOOL:
+            return f"bool({'true' if value else 'false'})", True
+        if f.kind in (FieldKind.DOUBLE, FieldKind.FLOAT):
+            assert isinstance(value, float)
+            if math.isnan(value):
+                return f"{go_type}(math.NaN())", False
+            if math.isinf(value):
+                return f"{go_type}(math.Inf({'+1' if value > 0 else '-1'}))", False
+            return f"{go_type}({value!r})", True
+        assert isinstance(value, int)
+        return f"{go_type}({value})", True
+
+    def _field_view(
+        self, m: Message, f: Field, name: str, oneof: str | None, wrapper: str, default: str
+    ) -> _FieldView:
         k = _KINDS[f.kind]
-        common = {"name": f.name, "number": f.number, "go_name": name, "getter": f"Get{name}"}
+        proto3 = self.schema.files[m.file].syntax == "proto3"
+        common = {
+            "name": f.name,
+            "full_name": f"{m.full_name}.{f.name}",
+            "number": f.number,
+            "go_name": name,
+            "getter": f"Get{name}",
+            "required": f.required,
+            "group": f.group,
+            "end_tag": _tag_bytes(f.number, 4) if f.group else "",
+        }
         if f.is_map:
             assert f.map_key is not None and f.map_value is not None
-            key, val = self._value(f.map_key), self._value(f.map_value)
+            key, val = self._value(f.map_key, proto3), self._value(f.map_value, proto3)
             return _FieldView(
                 **common,  # type: ignore[arg-type]
                 go_type=f"map[{key.go_type}]{val.go_type}",
@@ -594,7 +796,10 @@ class _Emitter:
                 key=key,
                 packed_tag=_tag_bytes(f.number, 2),
             )
-        value = self._value(f)
+        value = self._value(f, proto3)
+        if f.kind is FieldKind.ENUM and not default:
+            assert f.type_name is not None
+            default = self._enum_first(f.type_name)
         if f.repeated:
             return _FieldView(
                 **common,  # type: ignore[arg-type]
@@ -612,7 +817,8 @@ class _Emitter:
                 value=value,
                 append_m=k.append.format(v=f"x.{name}"),
                 oneof_go_name=oneof,
-                wrapper=f"{owner}_{name}",
+                wrapper=wrapper,
+                default=default or value.zero,
             )
         if f.kind is FieldKind.MESSAGE:
             return _FieldView(
@@ -621,14 +827,19 @@ class _Emitter:
                 category="message",
                 value=value,
                 append_m=k.append.format(v=f"m.{name}"),
+                default="nil",
             )
         if f.optional:
+            # As protoc-gen-go: a pointer, but bytes rely on nil for "not set".
+            deref = "" if f.kind is FieldKind.BYTES else "*"
             return _FieldView(
                 **common,  # type: ignore[arg-type]
-                go_type=f"*{value.go_type}",
+                go_type=f"{deref}{value.go_type}",
                 category="optional",
                 value=value,
-                append_m=k.append.format(v=f"*m.{name}"),
+                append_m=k.append.format(v=f"{deref}m.{name}"),
+                deref=deref,
+                default=default or value.zero,
             )
         return _FieldView(
             **common,  # type: ignore[arg-type]
@@ -637,17 +848,14 @@ class _Emitter:
             value=value,
             nonzero=k.nonzero.format(v=f"m.{name}"),
             append_m=k.append.format(v=f"m.{name}"),
+            default=default or value.zero,
         )
 
     def _enum_view(self, e: Enum) -> _EnumView:
         go_name = self.type_names[e.full_name]
-        # protoc-gen-go: a top-level enum's values are prefixed with the enum's name, a
-        # nested enum's with its parent message's.
-        prefix = go_name[: -len(go_camel_case(e.name)) - 1] if e.parent else go_name
         consts: list[tuple[str, str]] = []
         names: dict[int, str] = {}
-        for value_name, number in e.values:
-            const = f"{prefix}_{value_name}"
+        for (const, number), (value_name, _) in zip(self._enum_consts(e), e.values, strict=True):
             self.names.claim(const, f"enum value {e.full_name}.{value_name}")
             consts.append((const, f"{go_name} = {number}"))
             names.setdefault(number, value_name)
@@ -656,6 +864,7 @@ class _Emitter:
             full_name=e.full_name,
             const_lines=tuple(_align(consts)),
             names=tuple(sorted(names.items())),
+            closed=e.closed,
         )
 
     def _service_view(self, s: Service) -> ServiceView:
@@ -681,6 +890,8 @@ class _Emitter:
                     stream=""
                     if m.kind is MethodKind.UNARY
                     else f"{base}_{go_camel_case(m.name)}Server",
+                    output_full=m.output,
+                    check_output=m.output in self.checked,
                 )
                 for m in s.all_methods
             ),
@@ -707,6 +918,8 @@ class _Emitter:
                     method=m.full_name,
                     input=self.type_names[m.input],
                     output=self.type_names[m.output],
+                    input_full=m.input,
+                    check_input=m.input in self.checked,
                 )
                 for m in s.methods
             ),
@@ -728,8 +941,6 @@ class _Emitter:
             self._client_view(s)
             for s in sorted(self.schema.host_services(), key=lambda s: s.full_name)
         ]
-        for ident in _RUNTIME_NAMES:
-            self.names.claim(ident, "a helper of the generated package")
         env = template_env("go")
         first = header("//", self.schema.targets)
         uses_math = any(
@@ -738,7 +949,7 @@ class _Emitter:
             for f in m.fields
             for v in (f.value, f.key)
             if v is not None
-        )
+        ) or any("math." in line for m in messages for line in m.default_vars)
         context = {
             "header": first,
             "package": self.package,
@@ -747,39 +958,22 @@ class _Emitter:
             "services": services,
             "clients": clients,
             "uses_math": uses_math,
-            "max_depth": MAX_DEPTH,
         }
         out = []
         for name, template in (
             ("enums.bridge.go", "enums.go.j2"),
             ("messages.bridge.go", "messages.go.j2"),
             ("services.bridge.go", "services.go.j2"),
-            ("runtime.bridge.go", "runtime.go.j2"),
         ):
             if name == "enums.bridge.go" and not enums:
                 continue
+            if name == "messages.bridge.go" and not messages:
+                continue  # an empty schema: nothing to import guest for
             if name == "services.bridge.go" and not services and not clients:
                 continue
             text = env.get_template(template).render(**context)
             out.append(GeneratedFile(name, text))
         return out
-
-
-# Package-level identifiers runtime.go.j2 defines.
-_RUNTIME_NAMES = (
-    "maxDepth",
-    "errDepth",
-    "decodeError",
-    "appendMessage",
-    "fixLength",
-    "cloneBytes",
-    "orderedKey",
-    "sortedKeys",
-    "boolKeys",
-    "siftDown",
-    "formatEnum",
-    "marshaler",
-)
 
 
 def _align(rows: Iterable[tuple[str, str]]) -> list[str]:

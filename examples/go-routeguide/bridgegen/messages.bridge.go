@@ -6,8 +6,9 @@ import "bridge.dev/guest"
 
 // Feature is the message routeguide.Feature.
 type Feature struct {
-	Name     string
-	Location *Point
+	Name          string
+	Location      *Point
+	unknownFields []byte
 }
 
 // GetName returns m.Name, or its zero value when m is nil.
@@ -26,6 +27,21 @@ func (m *Feature) GetLocation() *Point {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Feature) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Feature) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Feature) MarshalAppend(b []byte) []byte {
@@ -38,9 +54,9 @@ func (m *Feature) MarshalAppend(b []byte) []byte {
 	}
 	if m.Location != nil {
 		b = append(b, 0x12)
-		b = appendMessage(b, m.Location)
+		b = guest.AppendMessage(b, m.Location)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -57,10 +73,11 @@ func (m *Feature) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Feature) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -93,10 +110,11 @@ func (m *Feature) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -104,8 +122,9 @@ func (m *Feature) mergeFrom(b []byte, depth int) error {
 
 // Point is the message routeguide.Point.
 type Point struct {
-	Latitude  int32
-	Longitude int32
+	Latitude      int32
+	Longitude     int32
+	unknownFields []byte
 }
 
 // GetLatitude returns m.Latitude, or its zero value when m is nil.
@@ -124,6 +143,21 @@ func (m *Point) GetLongitude() int32 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Point) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Point) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Point) MarshalAppend(b []byte) []byte {
@@ -138,7 +172,7 @@ func (m *Point) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendInt32(b, m.Longitude)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -155,10 +189,11 @@ func (m *Point) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Point) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -186,10 +221,11 @@ func (m *Point) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -197,8 +233,9 @@ func (m *Point) mergeFrom(b []byte, depth int) error {
 
 // Rectangle is the message routeguide.Rectangle.
 type Rectangle struct {
-	Lo *Point
-	Hi *Point
+	Lo            *Point
+	Hi            *Point
+	unknownFields []byte
 }
 
 // GetLo returns m.Lo, or its zero value when m is nil.
@@ -217,6 +254,21 @@ func (m *Rectangle) GetHi() *Point {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Rectangle) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Rectangle) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Rectangle) MarshalAppend(b []byte) []byte {
@@ -225,13 +277,13 @@ func (m *Rectangle) MarshalAppend(b []byte) []byte {
 	}
 	if m.Lo != nil {
 		b = append(b, 0x0a)
-		b = appendMessage(b, m.Lo)
+		b = guest.AppendMessage(b, m.Lo)
 	}
 	if m.Hi != nil {
 		b = append(b, 0x12)
-		b = appendMessage(b, m.Hi)
+		b = guest.AppendMessage(b, m.Hi)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -248,10 +300,11 @@ func (m *Rectangle) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Rectangle) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -289,10 +342,11 @@ func (m *Rectangle) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -300,8 +354,9 @@ func (m *Rectangle) mergeFrom(b []byte, depth int) error {
 
 // RouteNote is the message routeguide.RouteNote.
 type RouteNote struct {
-	Location *Point
-	Message  string
+	Location      *Point
+	Message       string
+	unknownFields []byte
 }
 
 // GetLocation returns m.Location, or its zero value when m is nil.
@@ -320,6 +375,21 @@ func (m *RouteNote) GetMessage() string {
 	return ""
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *RouteNote) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *RouteNote) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *RouteNote) MarshalAppend(b []byte) []byte {
@@ -328,13 +398,13 @@ func (m *RouteNote) MarshalAppend(b []byte) []byte {
 	}
 	if m.Location != nil {
 		b = append(b, 0x0a)
-		b = appendMessage(b, m.Location)
+		b = guest.AppendMessage(b, m.Location)
 	}
 	if len(m.Message) > 0 {
 		b = append(b, 0x12)
 		b = guest.AppendString(b, m.Message)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -351,10 +421,11 @@ func (m *RouteNote) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *RouteNote) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -387,10 +458,11 @@ func (m *RouteNote) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -398,10 +470,11 @@ func (m *RouteNote) mergeFrom(b []byte, depth int) error {
 
 // RouteSummary is the message routeguide.RouteSummary.
 type RouteSummary struct {
-	PointCount   int32
-	FeatureCount int32
-	Distance     int32
-	ElapsedTime  int32
+	PointCount    int32
+	FeatureCount  int32
+	Distance      int32
+	ElapsedTime   int32
+	unknownFields []byte
 }
 
 // GetPointCount returns m.PointCount, or its zero value when m is nil.
@@ -436,6 +509,21 @@ func (m *RouteSummary) GetElapsedTime() int32 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *RouteSummary) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *RouteSummary) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *RouteSummary) MarshalAppend(b []byte) []byte {
@@ -458,7 +546,7 @@ func (m *RouteSummary) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x20)
 		b = guest.AppendInt32(b, m.ElapsedTime)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -475,10 +563,11 @@ func (m *RouteSummary) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *RouteSummary) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -526,10 +615,11 @@ func (m *RouteSummary) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil

@@ -6,7 +6,8 @@ import "bridge.dev/guest"
 
 // UpperRequest is the message textcase.v1.UpperRequest.
 type UpperRequest struct {
-	Text string
+	Text          string
+	unknownFields []byte
 }
 
 // GetText returns m.Text, or its zero value when m is nil.
@@ -15,6 +16,21 @@ func (m *UpperRequest) GetText() string {
 		return m.Text
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *UpperRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *UpperRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -27,7 +43,7 @@ func (m *UpperRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Text)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -44,10 +60,11 @@ func (m *UpperRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *UpperRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -65,10 +82,11 @@ func (m *UpperRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -76,7 +94,8 @@ func (m *UpperRequest) mergeFrom(b []byte, depth int) error {
 
 // UpperResponse is the message textcase.v1.UpperResponse.
 type UpperResponse struct {
-	Text string
+	Text          string
+	unknownFields []byte
 }
 
 // GetText returns m.Text, or its zero value when m is nil.
@@ -85,6 +104,21 @@ func (m *UpperResponse) GetText() string {
 		return m.Text
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *UpperResponse) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *UpperResponse) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -97,7 +131,7 @@ func (m *UpperResponse) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Text)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -114,10 +148,11 @@ func (m *UpperResponse) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *UpperResponse) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -135,10 +170,11 @@ func (m *UpperResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil

@@ -9,6 +9,7 @@ type LineTotalRequest struct {
 	UnitPriceCents  int64
 	Quantity        int64
 	DiscountPercent int64
+	unknownFields   []byte
 }
 
 // GetUnitPriceCents returns m.UnitPriceCents, or its zero value when m is nil.
@@ -35,6 +36,21 @@ func (m *LineTotalRequest) GetDiscountPercent() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *LineTotalRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *LineTotalRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *LineTotalRequest) MarshalAppend(b []byte) []byte {
@@ -53,7 +69,7 @@ func (m *LineTotalRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x18)
 		b = guest.AppendInt64(b, m.DiscountPercent)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -70,10 +86,11 @@ func (m *LineTotalRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *LineTotalRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -111,10 +128,11 @@ func (m *LineTotalRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -122,7 +140,8 @@ func (m *LineTotalRequest) mergeFrom(b []byte, depth int) error {
 
 // LineTotalResponse is the message shop.v1.LineTotalResponse.
 type LineTotalResponse struct {
-	TotalCents int64
+	TotalCents    int64
+	unknownFields []byte
 }
 
 // GetTotalCents returns m.TotalCents, or its zero value when m is nil.
@@ -131,6 +150,21 @@ func (m *LineTotalResponse) GetTotalCents() int64 {
 		return m.TotalCents
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *LineTotalResponse) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *LineTotalResponse) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -143,7 +177,7 @@ func (m *LineTotalResponse) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendInt64(b, m.TotalCents)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -160,10 +194,11 @@ func (m *LineTotalResponse) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *LineTotalResponse) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -181,10 +216,11 @@ func (m *LineTotalResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -192,12 +228,13 @@ func (m *LineTotalResponse) mergeFrom(b []byte, depth int) error {
 
 // ReorderQuantityRequest is the message shop.v1.ReorderQuantityRequest.
 type ReorderQuantityRequest struct {
-	OnHand       int64
-	Reserved     int64
-	DailyDemand  int64
-	LeadTimeDays int64
-	SafetyDays   int64
-	PackSize     int64
+	OnHand        int64
+	Reserved      int64
+	DailyDemand   int64
+	LeadTimeDays  int64
+	SafetyDays    int64
+	PackSize      int64
+	unknownFields []byte
 }
 
 // GetOnHand returns m.OnHand, or its zero value when m is nil.
@@ -248,6 +285,21 @@ func (m *ReorderQuantityRequest) GetPackSize() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *ReorderQuantityRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *ReorderQuantityRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *ReorderQuantityRequest) MarshalAppend(b []byte) []byte {
@@ -278,7 +330,7 @@ func (m *ReorderQuantityRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x30)
 		b = guest.AppendInt64(b, m.PackSize)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -295,10 +347,11 @@ func (m *ReorderQuantityRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *ReorderQuantityRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -366,10 +419,11 @@ func (m *ReorderQuantityRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -377,8 +431,9 @@ func (m *ReorderQuantityRequest) mergeFrom(b []byte, depth int) error {
 
 // ReorderQuantityResponse is the message shop.v1.ReorderQuantityResponse.
 type ReorderQuantityResponse struct {
-	Quantity     int64
-	ReorderPoint int64
+	Quantity      int64
+	ReorderPoint  int64
+	unknownFields []byte
 }
 
 // GetQuantity returns m.Quantity, or its zero value when m is nil.
@@ -397,6 +452,21 @@ func (m *ReorderQuantityResponse) GetReorderPoint() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *ReorderQuantityResponse) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *ReorderQuantityResponse) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *ReorderQuantityResponse) MarshalAppend(b []byte) []byte {
@@ -411,7 +481,7 @@ func (m *ReorderQuantityResponse) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendInt64(b, m.ReorderPoint)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -428,10 +498,11 @@ func (m *ReorderQuantityResponse) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *ReorderQuantityResponse) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -459,10 +530,11 @@ func (m *ReorderQuantityResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -470,8 +542,9 @@ func (m *ReorderQuantityResponse) mergeFrom(b []byte, depth int) error {
 
 // VatRequest is the message shop.v1.VatRequest.
 type VatRequest struct {
-	NetCents     int64
-	RatePermille int64
+	NetCents      int64
+	RatePermille  int64
+	unknownFields []byte
 }
 
 // GetNetCents returns m.NetCents, or its zero value when m is nil.
@@ -490,6 +563,21 @@ func (m *VatRequest) GetRatePermille() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *VatRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *VatRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *VatRequest) MarshalAppend(b []byte) []byte {
@@ -504,7 +592,7 @@ func (m *VatRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendInt64(b, m.RatePermille)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -521,10 +609,11 @@ func (m *VatRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *VatRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -552,10 +641,11 @@ func (m *VatRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -563,7 +653,8 @@ func (m *VatRequest) mergeFrom(b []byte, depth int) error {
 
 // VatResponse is the message shop.v1.VatResponse.
 type VatResponse struct {
-	VatCents int64
+	VatCents      int64
+	unknownFields []byte
 }
 
 // GetVatCents returns m.VatCents, or its zero value when m is nil.
@@ -572,6 +663,21 @@ func (m *VatResponse) GetVatCents() int64 {
 		return m.VatCents
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *VatResponse) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *VatResponse) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -584,7 +690,7 @@ func (m *VatResponse) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendInt64(b, m.VatCents)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -601,10 +707,11 @@ func (m *VatResponse) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *VatResponse) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -622,10 +729,11 @@ func (m *VatResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil

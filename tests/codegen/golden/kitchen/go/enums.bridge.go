@@ -2,6 +2,8 @@
 
 package bridgegen
 
+import "bridge.dev/guest"
+
 // NullValue is the enum google.protobuf.NullValue. It is open: a number without a name
 // is kept as it is.
 type NullValue int32
@@ -16,7 +18,7 @@ func (x NullValue) String() string {
 	case 0:
 		return "NULL_VALUE"
 	}
-	return formatEnum(int32(x))
+	return guest.FormatEnum(int32(x))
 }
 
 // Color is the enum kitchen.v1.Color. It is open: a number without a name
@@ -42,7 +44,7 @@ func (x Color) String() string {
 	case 2:
 		return "COLOR_GREEN"
 	}
-	return formatEnum(int32(x))
+	return guest.FormatEnum(int32(x))
 }
 
 // Node_Kind is the enum kitchen.v1.Node.Kind. It is open: a number without a name
@@ -65,5 +67,5 @@ func (x Node_Kind) String() string {
 	case 2:
 		return "KIND_BRANCH"
 	}
-	return formatEnum(int32(x))
+	return guest.FormatEnum(int32(x))
 }

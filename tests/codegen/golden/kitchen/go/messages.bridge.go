@@ -10,7 +10,8 @@ import (
 
 // BoolValue is the message google.protobuf.BoolValue.
 type BoolValue struct {
-	Value bool
+	Value         bool
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -19,6 +20,21 @@ func (m *BoolValue) GetValue() bool {
 		return m.Value
 	}
 	return false
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *BoolValue) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *BoolValue) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -31,7 +47,7 @@ func (m *BoolValue) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendBool(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -48,10 +64,11 @@ func (m *BoolValue) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *BoolValue) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -69,10 +86,11 @@ func (m *BoolValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -80,7 +98,8 @@ func (m *BoolValue) mergeFrom(b []byte, depth int) error {
 
 // BytesValue is the message google.protobuf.BytesValue.
 type BytesValue struct {
-	Value []byte
+	Value         []byte
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -89,6 +108,21 @@ func (m *BytesValue) GetValue() []byte {
 		return m.Value
 	}
 	return nil
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *BytesValue) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *BytesValue) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -101,7 +135,7 @@ func (m *BytesValue) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendBytes(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -118,10 +152,11 @@ func (m *BytesValue) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *BytesValue) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -134,15 +169,16 @@ func (m *BytesValue) mergeFrom(b []byte, depth int) error {
 				if err != nil {
 					return err
 				}
-				m.Value = cloneBytes(x)
+				m.Value = guest.CloneBytes(x)
 				b = b[n:]
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -150,7 +186,8 @@ func (m *BytesValue) mergeFrom(b []byte, depth int) error {
 
 // DoubleValue is the message google.protobuf.DoubleValue.
 type DoubleValue struct {
-	Value float64
+	Value         float64
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -159,6 +196,21 @@ func (m *DoubleValue) GetValue() float64 {
 		return m.Value
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *DoubleValue) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *DoubleValue) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -171,7 +223,7 @@ func (m *DoubleValue) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x09)
 		b = guest.AppendFixed64(b, math.Float64bits(m.Value))
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -188,10 +240,11 @@ func (m *DoubleValue) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *DoubleValue) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -209,10 +262,11 @@ func (m *DoubleValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -220,8 +274,9 @@ func (m *DoubleValue) mergeFrom(b []byte, depth int) error {
 
 // Duration is the message google.protobuf.Duration.
 type Duration struct {
-	Seconds int64
-	Nanos   int32
+	Seconds       int64
+	Nanos         int32
+	unknownFields []byte
 }
 
 // GetSeconds returns m.Seconds, or its zero value when m is nil.
@@ -240,6 +295,21 @@ func (m *Duration) GetNanos() int32 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Duration) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Duration) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Duration) MarshalAppend(b []byte) []byte {
@@ -254,7 +324,7 @@ func (m *Duration) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendInt32(b, m.Nanos)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -271,10 +341,11 @@ func (m *Duration) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Duration) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -302,17 +373,35 @@ func (m *Duration) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
 }
 
 // Empty is the message google.protobuf.Empty.
-type Empty struct{}
+type Empty struct {
+	unknownFields []byte
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Empty) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Empty) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
@@ -320,7 +409,7 @@ func (m *Empty) MarshalAppend(b []byte) []byte {
 	if m == nil {
 		return b
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -337,19 +426,21 @@ func (m *Empty) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Empty) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
 		}
 		b = b[n:]
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -357,7 +448,8 @@ func (m *Empty) mergeFrom(b []byte, depth int) error {
 
 // FloatValue is the message google.protobuf.FloatValue.
 type FloatValue struct {
-	Value float32
+	Value         float32
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -366,6 +458,21 @@ func (m *FloatValue) GetValue() float32 {
 		return m.Value
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *FloatValue) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *FloatValue) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -378,7 +485,7 @@ func (m *FloatValue) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0d)
 		b = guest.AppendFixed32(b, math.Float32bits(m.Value))
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -395,10 +502,11 @@ func (m *FloatValue) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *FloatValue) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -416,10 +524,11 @@ func (m *FloatValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -427,7 +536,8 @@ func (m *FloatValue) mergeFrom(b []byte, depth int) error {
 
 // Int32Value is the message google.protobuf.Int32Value.
 type Int32Value struct {
-	Value int32
+	Value         int32
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -436,6 +546,21 @@ func (m *Int32Value) GetValue() int32 {
 		return m.Value
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Int32Value) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Int32Value) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -448,7 +573,7 @@ func (m *Int32Value) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendInt32(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -465,10 +590,11 @@ func (m *Int32Value) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Int32Value) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -486,10 +612,11 @@ func (m *Int32Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -497,7 +624,8 @@ func (m *Int32Value) mergeFrom(b []byte, depth int) error {
 
 // Int64Value is the message google.protobuf.Int64Value.
 type Int64Value struct {
-	Value int64
+	Value         int64
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -506,6 +634,21 @@ func (m *Int64Value) GetValue() int64 {
 		return m.Value
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Int64Value) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Int64Value) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -518,7 +661,7 @@ func (m *Int64Value) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendInt64(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -535,10 +678,11 @@ func (m *Int64Value) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Int64Value) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -556,10 +700,11 @@ func (m *Int64Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -567,7 +712,8 @@ func (m *Int64Value) mergeFrom(b []byte, depth int) error {
 
 // ListValue is the message google.protobuf.ListValue.
 type ListValue struct {
-	Values []*Value
+	Values        []*Value
+	unknownFields []byte
 }
 
 // GetValues returns m.Values, or its zero value when m is nil.
@@ -578,6 +724,21 @@ func (m *ListValue) GetValues() []*Value {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *ListValue) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *ListValue) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *ListValue) MarshalAppend(b []byte) []byte {
@@ -586,9 +747,9 @@ func (m *ListValue) MarshalAppend(b []byte) []byte {
 	}
 	for _, v := range m.Values {
 		b = append(b, 0x0a)
-		b = appendMessage(b, v)
+		b = guest.AppendMessage(b, v)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -605,10 +766,11 @@ func (m *ListValue) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *ListValue) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -630,10 +792,11 @@ func (m *ListValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -641,7 +804,8 @@ func (m *ListValue) mergeFrom(b []byte, depth int) error {
 
 // StringValue is the message google.protobuf.StringValue.
 type StringValue struct {
-	Value string
+	Value         string
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -650,6 +814,21 @@ func (m *StringValue) GetValue() string {
 		return m.Value
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *StringValue) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *StringValue) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -662,7 +841,7 @@ func (m *StringValue) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -679,10 +858,11 @@ func (m *StringValue) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *StringValue) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -700,10 +880,11 @@ func (m *StringValue) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -711,7 +892,8 @@ func (m *StringValue) mergeFrom(b []byte, depth int) error {
 
 // Struct is the message google.protobuf.Struct.
 type Struct struct {
-	Fields map[string]*Value
+	Fields        map[string]*Value
+	unknownFields []byte
 }
 
 // GetFields returns m.Fields, or its zero value when m is nil.
@@ -722,23 +904,38 @@ func (m *Struct) GetFields() map[string]*Value {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Struct) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Struct) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Struct) MarshalAppend(b []byte) []byte {
 	if m == nil {
 		return b
 	}
-	for _, k := range sortedKeys(m.Fields) {
+	for _, k := range guest.SortedKeys(m.Fields) {
 		v := m.Fields[k]
 		b = append(b, 0x0a, 0)
 		start := len(b)
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, k)
 		b = append(b, 0x12)
-		b = appendMessage(b, v)
-		b = fixLength(b, start)
+		b = guest.AppendMessage(b, v)
+		b = guest.FixLength(b, start)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -755,10 +952,11 @@ func (m *Struct) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Struct) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -768,8 +966,8 @@ func (m *Struct) mergeFrom(b []byte, depth int) error {
 		case 1:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -806,7 +1004,7 @@ func (m *Struct) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -823,10 +1021,11 @@ func (m *Struct) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -834,8 +1033,9 @@ func (m *Struct) mergeFrom(b []byte, depth int) error {
 
 // Timestamp is the message google.protobuf.Timestamp.
 type Timestamp struct {
-	Seconds int64
-	Nanos   int32
+	Seconds       int64
+	Nanos         int32
+	unknownFields []byte
 }
 
 // GetSeconds returns m.Seconds, or its zero value when m is nil.
@@ -854,6 +1054,21 @@ func (m *Timestamp) GetNanos() int32 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Timestamp) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Timestamp) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Timestamp) MarshalAppend(b []byte) []byte {
@@ -868,7 +1083,7 @@ func (m *Timestamp) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendInt32(b, m.Nanos)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -885,10 +1100,11 @@ func (m *Timestamp) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Timestamp) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -916,10 +1132,11 @@ func (m *Timestamp) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -927,7 +1144,8 @@ func (m *Timestamp) mergeFrom(b []byte, depth int) error {
 
 // UInt32Value is the message google.protobuf.UInt32Value.
 type UInt32Value struct {
-	Value uint32
+	Value         uint32
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -936,6 +1154,21 @@ func (m *UInt32Value) GetValue() uint32 {
 		return m.Value
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *UInt32Value) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *UInt32Value) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -948,7 +1181,7 @@ func (m *UInt32Value) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendVarint(b, uint64(m.Value))
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -965,10 +1198,11 @@ func (m *UInt32Value) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *UInt32Value) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -986,10 +1220,11 @@ func (m *UInt32Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -997,7 +1232,8 @@ func (m *UInt32Value) mergeFrom(b []byte, depth int) error {
 
 // UInt64Value is the message google.protobuf.UInt64Value.
 type UInt64Value struct {
-	Value uint64
+	Value         uint64
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -1006,6 +1242,21 @@ func (m *UInt64Value) GetValue() uint64 {
 		return m.Value
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *UInt64Value) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *UInt64Value) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -1018,7 +1269,7 @@ func (m *UInt64Value) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendVarint(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -1035,10 +1286,11 @@ func (m *UInt64Value) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *UInt64Value) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -1056,10 +1308,11 @@ func (m *UInt64Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -1067,7 +1320,8 @@ func (m *UInt64Value) mergeFrom(b []byte, depth int) error {
 
 // Value is the message google.protobuf.Value.
 type Value struct {
-	Kind isValue_Kind
+	Kind          isValue_Kind
+	unknownFields []byte
 }
 
 // isValue_Kind is the oneof google.protobuf.Value.Kind: one of
@@ -1131,15 +1385,15 @@ func (m *Value) GetKind() isValue_Kind {
 	return nil
 }
 
-// GetNullValue returns the case null_value of m.Kind, or its zero value when another is set.
+// GetNullValue returns the case null_value of m.Kind, or its default when another is set.
 func (m *Value) GetNullValue() NullValue {
 	if x, ok := m.GetKind().(*Value_NullValue); ok {
 		return x.NullValue
 	}
-	return 0
+	return NullValue_NULL_VALUE
 }
 
-// GetNumberValue returns the case number_value of m.Kind, or its zero value when another is set.
+// GetNumberValue returns the case number_value of m.Kind, or its default when another is set.
 func (m *Value) GetNumberValue() float64 {
 	if x, ok := m.GetKind().(*Value_NumberValue); ok {
 		return x.NumberValue
@@ -1147,7 +1401,7 @@ func (m *Value) GetNumberValue() float64 {
 	return 0
 }
 
-// GetStringValue returns the case string_value of m.Kind, or its zero value when another is set.
+// GetStringValue returns the case string_value of m.Kind, or its default when another is set.
 func (m *Value) GetStringValue() string {
 	if x, ok := m.GetKind().(*Value_StringValue); ok {
 		return x.StringValue
@@ -1155,7 +1409,7 @@ func (m *Value) GetStringValue() string {
 	return ""
 }
 
-// GetBoolValue returns the case bool_value of m.Kind, or its zero value when another is set.
+// GetBoolValue returns the case bool_value of m.Kind, or its default when another is set.
 func (m *Value) GetBoolValue() bool {
 	if x, ok := m.GetKind().(*Value_BoolValue); ok {
 		return x.BoolValue
@@ -1163,7 +1417,7 @@ func (m *Value) GetBoolValue() bool {
 	return false
 }
 
-// GetStructValue returns the case struct_value of m.Kind, or its zero value when another is set.
+// GetStructValue returns the case struct_value of m.Kind, or its default when another is set.
 func (m *Value) GetStructValue() *Struct {
 	if x, ok := m.GetKind().(*Value_StructValue); ok {
 		return x.StructValue
@@ -1171,12 +1425,27 @@ func (m *Value) GetStructValue() *Struct {
 	return nil
 }
 
-// GetListValue returns the case list_value of m.Kind, or its zero value when another is set.
+// GetListValue returns the case list_value of m.Kind, or its default when another is set.
 func (m *Value) GetListValue() *ListValue {
 	if x, ok := m.GetKind().(*Value_ListValue); ok {
 		return x.ListValue
 	}
 	return nil
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Value) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Value) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -1203,13 +1472,13 @@ func (m *Value) MarshalAppend(b []byte) []byte {
 	}
 	if x, ok := m.Kind.(*Value_StructValue); ok {
 		b = append(b, 0x2a)
-		b = appendMessage(b, x.StructValue)
+		b = guest.AppendMessage(b, x.StructValue)
 	}
 	if x, ok := m.Kind.(*Value_ListValue); ok {
 		b = append(b, 0x32)
-		b = appendMessage(b, x.ListValue)
+		b = guest.AppendMessage(b, x.ListValue)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -1226,10 +1495,11 @@ func (m *Value) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Value) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -1311,10 +1581,11 @@ func (m *Value) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -1322,12 +1593,13 @@ func (m *Value) mergeFrom(b []byte, depth int) error {
 
 // Everything is the message kitchen.v1.Everything.
 type Everything struct {
-	Scalars   *Scalars
-	Repeated  *Repeated
-	Maps      *Maps
-	Presence  *Presence
-	Tree      *Node
-	WellKnown *WellKnown
+	Scalars       *Scalars
+	Repeated      *Repeated
+	Maps          *Maps
+	Presence      *Presence
+	Tree          *Node
+	WellKnown     *WellKnown
+	unknownFields []byte
 }
 
 // GetScalars returns m.Scalars, or its zero value when m is nil.
@@ -1378,6 +1650,21 @@ func (m *Everything) GetWellKnown() *WellKnown {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Everything) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Everything) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Everything) MarshalAppend(b []byte) []byte {
@@ -1386,29 +1673,29 @@ func (m *Everything) MarshalAppend(b []byte) []byte {
 	}
 	if m.Scalars != nil {
 		b = append(b, 0x0a)
-		b = appendMessage(b, m.Scalars)
+		b = guest.AppendMessage(b, m.Scalars)
 	}
 	if m.Repeated != nil {
 		b = append(b, 0x12)
-		b = appendMessage(b, m.Repeated)
+		b = guest.AppendMessage(b, m.Repeated)
 	}
 	if m.Maps != nil {
 		b = append(b, 0x1a)
-		b = appendMessage(b, m.Maps)
+		b = guest.AppendMessage(b, m.Maps)
 	}
 	if m.Presence != nil {
 		b = append(b, 0x22)
-		b = appendMessage(b, m.Presence)
+		b = guest.AppendMessage(b, m.Presence)
 	}
 	if m.Tree != nil {
 		b = append(b, 0x2a)
-		b = appendMessage(b, m.Tree)
+		b = guest.AppendMessage(b, m.Tree)
 	}
 	if m.WellKnown != nil {
 		b = append(b, 0x32)
-		b = appendMessage(b, m.WellKnown)
+		b = guest.AppendMessage(b, m.WellKnown)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -1425,10 +1712,11 @@ func (m *Everything) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Everything) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -1526,10 +1814,11 @@ func (m *Everything) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -1553,6 +1842,7 @@ type Maps struct {
 	MMessageValue map[string]*Scalars
 	MEnumValue    map[string]Color
 	MDoubleValue  map[int32]float64
+	unknownFields []byte
 }
 
 // GetMInt32 returns m.MInt32, or its zero value when m is nil.
@@ -1683,13 +1973,28 @@ func (m *Maps) GetMDoubleValue() map[int32]float64 {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Maps) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Maps) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Maps) MarshalAppend(b []byte) []byte {
 	if m == nil {
 		return b
 	}
-	for _, k := range sortedKeys(m.MInt32) {
+	for _, k := range guest.SortedKeys(m.MInt32) {
 		v := m.MInt32[k]
 		b = append(b, 0x0a, 0)
 		start := len(b)
@@ -1697,9 +2002,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendInt32(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MInt64) {
+	for _, k := range guest.SortedKeys(m.MInt64) {
 		v := m.MInt64[k]
 		b = append(b, 0x12, 0)
 		start := len(b)
@@ -1707,9 +2012,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendInt64(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MUint32) {
+	for _, k := range guest.SortedKeys(m.MUint32) {
 		v := m.MUint32[k]
 		b = append(b, 0x1a, 0)
 		start := len(b)
@@ -1717,9 +2022,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendVarint(b, uint64(k))
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MUint64) {
+	for _, k := range guest.SortedKeys(m.MUint64) {
 		v := m.MUint64[k]
 		b = append(b, 0x22, 0)
 		start := len(b)
@@ -1727,9 +2032,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendVarint(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MSint32) {
+	for _, k := range guest.SortedKeys(m.MSint32) {
 		v := m.MSint32[k]
 		b = append(b, 0x2a, 0)
 		start := len(b)
@@ -1737,9 +2042,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendZigzag32(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MSint64) {
+	for _, k := range guest.SortedKeys(m.MSint64) {
 		v := m.MSint64[k]
 		b = append(b, 0x32, 0)
 		start := len(b)
@@ -1747,9 +2052,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendZigzag64(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MFixed32) {
+	for _, k := range guest.SortedKeys(m.MFixed32) {
 		v := m.MFixed32[k]
 		b = append(b, 0x3a, 0)
 		start := len(b)
@@ -1757,9 +2062,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendFixed32(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MFixed64) {
+	for _, k := range guest.SortedKeys(m.MFixed64) {
 		v := m.MFixed64[k]
 		b = append(b, 0x42, 0)
 		start := len(b)
@@ -1767,9 +2072,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendFixed64(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MSfixed32) {
+	for _, k := range guest.SortedKeys(m.MSfixed32) {
 		v := m.MSfixed32[k]
 		b = append(b, 0x4a, 0)
 		start := len(b)
@@ -1777,9 +2082,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendFixed32(b, uint32(k))
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MSfixed64) {
+	for _, k := range guest.SortedKeys(m.MSfixed64) {
 		v := m.MSfixed64[k]
 		b = append(b, 0x52, 0)
 		start := len(b)
@@ -1787,9 +2092,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendFixed64(b, uint64(k))
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range boolKeys(m.MBool) {
+	for _, k := range guest.BoolKeys(m.MBool) {
 		v := m.MBool[k]
 		b = append(b, 0x5a, 0)
 		start := len(b)
@@ -1797,9 +2102,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendBool(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MString) {
+	for _, k := range guest.SortedKeys(m.MString) {
 		v := m.MString[k]
 		b = append(b, 0x62, 0)
 		start := len(b)
@@ -1807,9 +2112,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendString(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendString(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MBytesValue) {
+	for _, k := range guest.SortedKeys(m.MBytesValue) {
 		v := m.MBytesValue[k]
 		b = append(b, 0x6a, 0)
 		start := len(b)
@@ -1817,19 +2122,19 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendString(b, k)
 		b = append(b, 0x12)
 		b = guest.AppendBytes(b, v)
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MMessageValue) {
+	for _, k := range guest.SortedKeys(m.MMessageValue) {
 		v := m.MMessageValue[k]
 		b = append(b, 0x72, 0)
 		start := len(b)
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, k)
 		b = append(b, 0x12)
-		b = appendMessage(b, v)
-		b = fixLength(b, start)
+		b = guest.AppendMessage(b, v)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MEnumValue) {
+	for _, k := range guest.SortedKeys(m.MEnumValue) {
 		v := m.MEnumValue[k]
 		b = append(b, 0x7a, 0)
 		start := len(b)
@@ -1837,9 +2142,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendString(b, k)
 		b = append(b, 0x10)
 		b = guest.AppendInt32(b, int32(v))
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	for _, k := range sortedKeys(m.MDoubleValue) {
+	for _, k := range guest.SortedKeys(m.MDoubleValue) {
 		v := m.MDoubleValue[k]
 		b = append(b, 0x82, 0x01, 0)
 		start := len(b)
@@ -1847,9 +2152,9 @@ func (m *Maps) MarshalAppend(b []byte) []byte {
 		b = guest.AppendInt32(b, k)
 		b = append(b, 0x11)
 		b = guest.AppendFixed64(b, math.Float64bits(v))
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -1866,10 +2171,11 @@ func (m *Maps) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Maps) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -1879,8 +2185,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 1:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -1912,7 +2218,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -1928,8 +2234,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 2:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -1961,7 +2267,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -1977,8 +2283,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 3:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2010,7 +2316,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2026,8 +2332,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 4:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2059,7 +2365,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2075,8 +2381,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 5:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2108,7 +2414,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2124,8 +2430,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 6:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2157,7 +2463,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2173,8 +2479,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 7:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2206,7 +2512,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2222,8 +2528,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 8:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2255,7 +2561,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2271,8 +2577,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 9:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2304,7 +2610,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2320,8 +2626,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 10:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2353,7 +2659,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2369,8 +2675,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 11:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2402,7 +2708,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2418,8 +2724,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 12:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2451,7 +2757,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2467,8 +2773,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 13:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2496,11 +2802,11 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						if err != nil {
 							return err
 						}
-						val = cloneBytes(x)
+						val = guest.CloneBytes(x)
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2516,8 +2822,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 14:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2554,7 +2860,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2573,8 +2879,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 15:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2606,7 +2912,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2622,8 +2928,8 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 		case 16:
 			if wt == guest.WireBytes {
 				// The entry is a message one level below m, its value two.
-				if depth >= maxDepth {
-					return errDepth
+				if depth >= guest.MaxDepth {
+					return guest.ErrDepth
 				}
 				e, n, err := guest.ConsumeBytes(b)
 				if err != nil {
@@ -2655,7 +2961,7 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 						e = e[k:]
 						continue
 					}
-					k, err = guest.ConsumeFieldValueWithin(e, num, wt, maxDepth-depth-1)
+					k, err = guest.ConsumeFieldValueWithin(e, num, wt, guest.MaxDepth-depth-1)
 					if err != nil {
 						return err
 					}
@@ -2669,10 +2975,11 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -2680,10 +2987,11 @@ func (m *Maps) mergeFrom(b []byte, depth int) error {
 
 // Node is the message kitchen.v1.Node.
 type Node struct {
-	Kind       Node_Kind
-	Label      *Node_Label
-	Children   []*Node
-	ParentCopy *Node
+	Kind          Node_Kind
+	Label         *Node_Label
+	Children      []*Node
+	ParentCopy    *Node
+	unknownFields []byte
 }
 
 // GetKind returns m.Kind, or its zero value when m is nil.
@@ -2691,7 +2999,7 @@ func (m *Node) GetKind() Node_Kind {
 	if m != nil {
 		return m.Kind
 	}
-	return 0
+	return Node_KIND_UNSPECIFIED
 }
 
 // GetLabel returns m.Label, or its zero value when m is nil.
@@ -2718,6 +3026,21 @@ func (m *Node) GetParentCopy() *Node {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Node) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Node) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Node) MarshalAppend(b []byte) []byte {
@@ -2730,17 +3053,17 @@ func (m *Node) MarshalAppend(b []byte) []byte {
 	}
 	if m.Label != nil {
 		b = append(b, 0x12)
-		b = appendMessage(b, m.Label)
+		b = guest.AppendMessage(b, m.Label)
 	}
 	for _, v := range m.Children {
 		b = append(b, 0x1a)
-		b = appendMessage(b, v)
+		b = guest.AppendMessage(b, v)
 	}
 	if m.ParentCopy != nil {
 		b = append(b, 0x22)
-		b = appendMessage(b, m.ParentCopy)
+		b = guest.AppendMessage(b, m.ParentCopy)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -2757,10 +3080,11 @@ func (m *Node) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Node) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -2822,10 +3146,11 @@ func (m *Node) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -2833,7 +3158,8 @@ func (m *Node) mergeFrom(b []byte, depth int) error {
 
 // Node_Label is the message kitchen.v1.Node.Label.
 type Node_Label struct {
-	Text string
+	Text          string
+	unknownFields []byte
 }
 
 // GetText returns m.Text, or its zero value when m is nil.
@@ -2842,6 +3168,21 @@ func (m *Node_Label) GetText() string {
 		return m.Text
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Node_Label) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Node_Label) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -2854,7 +3195,7 @@ func (m *Node_Label) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Text)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -2871,10 +3212,11 @@ func (m *Node_Label) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Node_Label) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -2892,10 +3234,11 @@ func (m *Node_Label) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -2903,12 +3246,13 @@ func (m *Node_Label) mergeFrom(b []byte, depth int) error {
 
 // Presence is the message kitchen.v1.Presence.
 type Presence struct {
-	OInt32  *int32
-	OString *string
-	OColor  *Color
-	OBool   *bool
-	Message *Scalars
-	Choice  isPresence_Choice
+	OInt32        *int32
+	OString       *string
+	OColor        *Color
+	OBool         *bool
+	Message       *Scalars
+	Choice        isPresence_Choice
+	unknownFields []byte
 }
 
 // isPresence_Choice is the oneof kitchen.v1.Presence.Choice: one of
@@ -2956,7 +3300,7 @@ type Presence_CBytes struct {
 
 func (*Presence_CBytes) isPresence_Choice() {}
 
-// GetOInt32 returns m.OInt32, or its zero value when m is nil.
+// GetOInt32 returns m.OInt32, or its default when it is not set.
 func (m *Presence) GetOInt32() int32 {
 	if m != nil && m.OInt32 != nil {
 		return *m.OInt32
@@ -2964,7 +3308,7 @@ func (m *Presence) GetOInt32() int32 {
 	return 0
 }
 
-// GetOString returns m.OString, or its zero value when m is nil.
+// GetOString returns m.OString, or its default when it is not set.
 func (m *Presence) GetOString() string {
 	if m != nil && m.OString != nil {
 		return *m.OString
@@ -2972,15 +3316,15 @@ func (m *Presence) GetOString() string {
 	return ""
 }
 
-// GetOColor returns m.OColor, or its zero value when m is nil.
+// GetOColor returns m.OColor, or its default when it is not set.
 func (m *Presence) GetOColor() Color {
 	if m != nil && m.OColor != nil {
 		return *m.OColor
 	}
-	return 0
+	return Color_COLOR_UNSPECIFIED
 }
 
-// GetOBool returns m.OBool, or its zero value when m is nil.
+// GetOBool returns m.OBool, or its default when it is not set.
 func (m *Presence) GetOBool() bool {
 	if m != nil && m.OBool != nil {
 		return *m.OBool
@@ -3004,7 +3348,7 @@ func (m *Presence) GetChoice() isPresence_Choice {
 	return nil
 }
 
-// GetCString returns the case c_string of m.Choice, or its zero value when another is set.
+// GetCString returns the case c_string of m.Choice, or its default when another is set.
 func (m *Presence) GetCString() string {
 	if x, ok := m.GetChoice().(*Presence_CString); ok {
 		return x.CString
@@ -3012,7 +3356,7 @@ func (m *Presence) GetCString() string {
 	return ""
 }
 
-// GetCInt64 returns the case c_int64 of m.Choice, or its zero value when another is set.
+// GetCInt64 returns the case c_int64 of m.Choice, or its default when another is set.
 func (m *Presence) GetCInt64() int64 {
 	if x, ok := m.GetChoice().(*Presence_CInt64); ok {
 		return x.CInt64
@@ -3020,7 +3364,7 @@ func (m *Presence) GetCInt64() int64 {
 	return 0
 }
 
-// GetCMessage returns the case c_message of m.Choice, or its zero value when another is set.
+// GetCMessage returns the case c_message of m.Choice, or its default when another is set.
 func (m *Presence) GetCMessage() *Scalars {
 	if x, ok := m.GetChoice().(*Presence_CMessage); ok {
 		return x.CMessage
@@ -3028,20 +3372,35 @@ func (m *Presence) GetCMessage() *Scalars {
 	return nil
 }
 
-// GetCColor returns the case c_color of m.Choice, or its zero value when another is set.
+// GetCColor returns the case c_color of m.Choice, or its default when another is set.
 func (m *Presence) GetCColor() Color {
 	if x, ok := m.GetChoice().(*Presence_CColor); ok {
 		return x.CColor
 	}
-	return 0
+	return Color_COLOR_UNSPECIFIED
 }
 
-// GetCBytes returns the case c_bytes of m.Choice, or its zero value when another is set.
+// GetCBytes returns the case c_bytes of m.Choice, or its default when another is set.
 func (m *Presence) GetCBytes() []byte {
 	if x, ok := m.GetChoice().(*Presence_CBytes); ok {
 		return x.CBytes
 	}
 	return nil
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Presence) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Presence) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -3068,7 +3427,7 @@ func (m *Presence) MarshalAppend(b []byte) []byte {
 	}
 	if m.Message != nil {
 		b = append(b, 0x2a)
-		b = appendMessage(b, m.Message)
+		b = guest.AppendMessage(b, m.Message)
 	}
 	if x, ok := m.Choice.(*Presence_CString); ok {
 		b = append(b, 0x32)
@@ -3080,7 +3439,7 @@ func (m *Presence) MarshalAppend(b []byte) []byte {
 	}
 	if x, ok := m.Choice.(*Presence_CMessage); ok {
 		b = append(b, 0x42)
-		b = appendMessage(b, x.CMessage)
+		b = guest.AppendMessage(b, x.CMessage)
 	}
 	if x, ok := m.Choice.(*Presence_CColor); ok {
 		b = append(b, 0x48)
@@ -3090,7 +3449,7 @@ func (m *Presence) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x52)
 		b = guest.AppendBytes(b, x.CBytes)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -3107,10 +3466,11 @@ func (m *Presence) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Presence) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -3229,15 +3589,16 @@ func (m *Presence) mergeFrom(b []byte, depth int) error {
 				if err != nil {
 					return err
 				}
-				m.Choice = &Presence_CBytes{CBytes: cloneBytes(x)}
+				m.Choice = &Presence_CBytes{CBytes: guest.CloneBytes(x)}
 				b = b[n:]
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -3245,24 +3606,25 @@ func (m *Presence) mergeFrom(b []byte, depth int) error {
 
 // Repeated is the message kitchen.v1.Repeated.
 type Repeated struct {
-	RDouble   []float64
-	RFloat    []float32
-	RInt64    []int64
-	RUint64   []uint64
-	RInt32    []int32
-	RFixed64  []uint64
-	RFixed32  []uint32
-	RBool     []bool
-	RString   []string
-	RBytes    [][]byte
-	RUint32   []uint32
-	RSfixed32 []int32
-	RSfixed64 []int64
-	RSint32   []int32
-	RSint64   []int64
-	RColor    []Color
-	RUnpacked []int32
-	RMessage  []*Scalars
+	RDouble       []float64
+	RFloat        []float32
+	RInt64        []int64
+	RUint64       []uint64
+	RInt32        []int32
+	RFixed64      []uint64
+	RFixed32      []uint32
+	RBool         []bool
+	RString       []string
+	RBytes        [][]byte
+	RUint32       []uint32
+	RSfixed32     []int32
+	RSfixed64     []int64
+	RSint32       []int32
+	RSint64       []int64
+	RColor        []Color
+	RUnpacked     []int32
+	RMessage      []*Scalars
+	unknownFields []byte
 }
 
 // GetRDouble returns m.RDouble, or its zero value when m is nil.
@@ -3409,6 +3771,21 @@ func (m *Repeated) GetRMessage() []*Scalars {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Repeated) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Repeated) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Repeated) MarshalAppend(b []byte) []byte {
@@ -3435,7 +3812,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RInt64 {
 			b = guest.AppendInt64(b, v)
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	if len(m.RUint64) > 0 {
 		b = append(b, 0x22, 0)
@@ -3443,7 +3820,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RUint64 {
 			b = guest.AppendVarint(b, v)
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	if len(m.RInt32) > 0 {
 		b = append(b, 0x2a, 0)
@@ -3451,7 +3828,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RInt32 {
 			b = guest.AppendInt32(b, v)
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	if len(m.RFixed64) > 0 {
 		b = append(b, 0x32)
@@ -3473,7 +3850,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RBool {
 			b = guest.AppendBool(b, v)
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	for _, v := range m.RString {
 		b = append(b, 0x4a)
@@ -3489,7 +3866,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RUint32 {
 			b = guest.AppendVarint(b, uint64(v))
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	if len(m.RSfixed32) > 0 {
 		b = append(b, 0x62)
@@ -3511,7 +3888,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RSint32 {
 			b = guest.AppendZigzag32(b, v)
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	if len(m.RSint64) > 0 {
 		b = append(b, 0x7a, 0)
@@ -3519,7 +3896,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RSint64 {
 			b = guest.AppendZigzag64(b, v)
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	if len(m.RColor) > 0 {
 		b = append(b, 0x82, 0x01, 0)
@@ -3527,7 +3904,7 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 		for _, v := range m.RColor {
 			b = guest.AppendInt32(b, int32(v))
 		}
-		b = fixLength(b, start)
+		b = guest.FixLength(b, start)
 	}
 	for _, v := range m.RUnpacked {
 		b = append(b, 0x88, 0x01)
@@ -3535,9 +3912,9 @@ func (m *Repeated) MarshalAppend(b []byte) []byte {
 	}
 	for _, v := range m.RMessage {
 		b = append(b, 0x92, 0x01)
-		b = appendMessage(b, v)
+		b = guest.AppendMessage(b, v)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -3554,10 +3931,11 @@ func (m *Repeated) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Repeated) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -3788,7 +4166,7 @@ func (m *Repeated) mergeFrom(b []byte, depth int) error {
 				if err != nil {
 					return err
 				}
-				m.RBytes = append(m.RBytes, cloneBytes(x))
+				m.RBytes = append(m.RBytes, guest.CloneBytes(x))
 				b = b[n:]
 				continue
 			}
@@ -3989,10 +4367,11 @@ func (m *Repeated) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -4000,22 +4379,23 @@ func (m *Repeated) mergeFrom(b []byte, depth int) error {
 
 // Scalars is the message kitchen.v1.Scalars.
 type Scalars struct {
-	FDouble   float64
-	FFloat    float32
-	FInt64    int64
-	FUint64   uint64
-	FInt32    int32
-	FFixed64  uint64
-	FFixed32  uint32
-	FBool     bool
-	FString   string
-	FBytes    []byte
-	FUint32   uint32
-	FSfixed32 int32
-	FSfixed64 int64
-	FSint32   int32
-	FSint64   int64
-	FColor    Color
+	FDouble       float64
+	FFloat        float32
+	FInt64        int64
+	FUint64       uint64
+	FInt32        int32
+	FFixed64      uint64
+	FFixed32      uint32
+	FBool         bool
+	FString       string
+	FBytes        []byte
+	FUint32       uint32
+	FSfixed32     int32
+	FSfixed64     int64
+	FSint32       int32
+	FSint64       int64
+	FColor        Color
+	unknownFields []byte
 }
 
 // GetFDouble returns m.FDouble, or its zero value when m is nil.
@@ -4143,7 +4523,22 @@ func (m *Scalars) GetFColor() Color {
 	if m != nil {
 		return m.FColor
 	}
-	return 0
+	return Color_COLOR_UNSPECIFIED
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Scalars) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Scalars) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -4216,7 +4611,7 @@ func (m *Scalars) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x80, 0x01)
 		b = guest.AppendInt32(b, int32(m.FColor))
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -4233,10 +4628,11 @@ func (m *Scalars) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Scalars) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -4339,7 +4735,7 @@ func (m *Scalars) mergeFrom(b []byte, depth int) error {
 				if err != nil {
 					return err
 				}
-				m.FBytes = cloneBytes(x)
+				m.FBytes = guest.CloneBytes(x)
 				b = b[n:]
 				continue
 			}
@@ -4404,10 +4800,11 @@ func (m *Scalars) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -4415,20 +4812,21 @@ func (m *Scalars) mergeFrom(b []byte, depth int) error {
 
 // WellKnown is the message kitchen.v1.WellKnown.
 type WellKnown struct {
-	At       *Timestamp
-	Took     *Duration
-	WInt32   *Int32Value
-	WInt64   *Int64Value
-	WUint32  *UInt32Value
-	WUint64  *UInt64Value
-	WFloat   *FloatValue
-	WDouble  *DoubleValue
-	WBool    *BoolValue
-	WString  *StringValue
-	WBytes   *BytesValue
-	Nothing  *Empty
-	Doc      *Struct
-	AnyValue *Value
+	At            *Timestamp
+	Took          *Duration
+	WInt32        *Int32Value
+	WInt64        *Int64Value
+	WUint32       *UInt32Value
+	WUint64       *UInt64Value
+	WFloat        *FloatValue
+	WDouble       *DoubleValue
+	WBool         *BoolValue
+	WString       *StringValue
+	WBytes        *BytesValue
+	Nothing       *Empty
+	Doc           *Struct
+	AnyValue      *Value
+	unknownFields []byte
 }
 
 // GetAt returns m.At, or its zero value when m is nil.
@@ -4543,6 +4941,21 @@ func (m *WellKnown) GetAnyValue() *Value {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *WellKnown) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *WellKnown) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *WellKnown) MarshalAppend(b []byte) []byte {
@@ -4551,61 +4964,61 @@ func (m *WellKnown) MarshalAppend(b []byte) []byte {
 	}
 	if m.At != nil {
 		b = append(b, 0x0a)
-		b = appendMessage(b, m.At)
+		b = guest.AppendMessage(b, m.At)
 	}
 	if m.Took != nil {
 		b = append(b, 0x12)
-		b = appendMessage(b, m.Took)
+		b = guest.AppendMessage(b, m.Took)
 	}
 	if m.WInt32 != nil {
 		b = append(b, 0x1a)
-		b = appendMessage(b, m.WInt32)
+		b = guest.AppendMessage(b, m.WInt32)
 	}
 	if m.WInt64 != nil {
 		b = append(b, 0x22)
-		b = appendMessage(b, m.WInt64)
+		b = guest.AppendMessage(b, m.WInt64)
 	}
 	if m.WUint32 != nil {
 		b = append(b, 0x2a)
-		b = appendMessage(b, m.WUint32)
+		b = guest.AppendMessage(b, m.WUint32)
 	}
 	if m.WUint64 != nil {
 		b = append(b, 0x32)
-		b = appendMessage(b, m.WUint64)
+		b = guest.AppendMessage(b, m.WUint64)
 	}
 	if m.WFloat != nil {
 		b = append(b, 0x3a)
-		b = appendMessage(b, m.WFloat)
+		b = guest.AppendMessage(b, m.WFloat)
 	}
 	if m.WDouble != nil {
 		b = append(b, 0x42)
-		b = appendMessage(b, m.WDouble)
+		b = guest.AppendMessage(b, m.WDouble)
 	}
 	if m.WBool != nil {
 		b = append(b, 0x4a)
-		b = appendMessage(b, m.WBool)
+		b = guest.AppendMessage(b, m.WBool)
 	}
 	if m.WString != nil {
 		b = append(b, 0x52)
-		b = appendMessage(b, m.WString)
+		b = guest.AppendMessage(b, m.WString)
 	}
 	if m.WBytes != nil {
 		b = append(b, 0x5a)
-		b = appendMessage(b, m.WBytes)
+		b = guest.AppendMessage(b, m.WBytes)
 	}
 	if m.Nothing != nil {
 		b = append(b, 0x62)
-		b = appendMessage(b, m.Nothing)
+		b = guest.AppendMessage(b, m.Nothing)
 	}
 	if m.Doc != nil {
 		b = append(b, 0x6a)
-		b = appendMessage(b, m.Doc)
+		b = guest.AppendMessage(b, m.Doc)
 	}
 	if m.AnyValue != nil {
 		b = append(b, 0x72)
-		b = appendMessage(b, m.AnyValue)
+		b = guest.AppendMessage(b, m.AnyValue)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -4622,10 +5035,11 @@ func (m *WellKnown) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *WellKnown) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -4843,10 +5257,11 @@ func (m *WellKnown) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil

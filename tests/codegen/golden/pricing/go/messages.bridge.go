@@ -6,7 +6,8 @@ import "bridge.dev/guest"
 
 // LookupRequest is the message pricing.v1.LookupRequest.
 type LookupRequest struct {
-	Sku string
+	Sku           string
+	unknownFields []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -15,6 +16,21 @@ func (m *LookupRequest) GetSku() string {
 		return m.Sku
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *LookupRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *LookupRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -27,7 +43,7 @@ func (m *LookupRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Sku)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -44,10 +60,11 @@ func (m *LookupRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *LookupRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -65,10 +82,11 @@ func (m *LookupRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -79,6 +97,7 @@ type LookupResponse struct {
 	Sku            string
 	Name           string
 	UnitPriceCents int64
+	unknownFields  []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -105,6 +124,21 @@ func (m *LookupResponse) GetUnitPriceCents() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *LookupResponse) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *LookupResponse) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *LookupResponse) MarshalAppend(b []byte) []byte {
@@ -123,7 +157,7 @@ func (m *LookupResponse) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x18)
 		b = guest.AppendInt64(b, m.UnitPriceCents)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -140,10 +174,11 @@ func (m *LookupResponse) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *LookupResponse) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -181,10 +216,11 @@ func (m *LookupResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -192,7 +228,8 @@ func (m *LookupResponse) mergeFrom(b []byte, depth int) error {
 
 // NormalizeSkuRequest is the message pricing.v1.NormalizeSkuRequest.
 type NormalizeSkuRequest struct {
-	Sku string
+	Sku           string
+	unknownFields []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -201,6 +238,21 @@ func (m *NormalizeSkuRequest) GetSku() string {
 		return m.Sku
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *NormalizeSkuRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *NormalizeSkuRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -213,7 +265,7 @@ func (m *NormalizeSkuRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Sku)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -230,10 +282,11 @@ func (m *NormalizeSkuRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *NormalizeSkuRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -251,10 +304,11 @@ func (m *NormalizeSkuRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -262,7 +316,8 @@ func (m *NormalizeSkuRequest) mergeFrom(b []byte, depth int) error {
 
 // NormalizeSkuResponse is the message pricing.v1.NormalizeSkuResponse.
 type NormalizeSkuResponse struct {
-	Sku string
+	Sku           string
+	unknownFields []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -271,6 +326,21 @@ func (m *NormalizeSkuResponse) GetSku() string {
 		return m.Sku
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *NormalizeSkuResponse) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *NormalizeSkuResponse) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -283,7 +353,7 @@ func (m *NormalizeSkuResponse) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Sku)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -300,10 +370,11 @@ func (m *NormalizeSkuResponse) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *NormalizeSkuResponse) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -321,10 +392,11 @@ func (m *NormalizeSkuResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -336,6 +408,7 @@ type QuoteRequest struct {
 	Quantity       uint32
 	UnitPriceCents int64
 	Currency       string
+	unknownFields  []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -370,6 +443,21 @@ func (m *QuoteRequest) GetCurrency() string {
 	return ""
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *QuoteRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *QuoteRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *QuoteRequest) MarshalAppend(b []byte) []byte {
@@ -392,7 +480,7 @@ func (m *QuoteRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x22)
 		b = guest.AppendString(b, m.Currency)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -409,10 +497,11 @@ func (m *QuoteRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *QuoteRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -460,10 +549,11 @@ func (m *QuoteRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -477,6 +567,7 @@ type QuoteResponse struct {
 	TotalCents    int64
 	Currency      string
 	Notes         []string
+	unknownFields []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -527,6 +618,21 @@ func (m *QuoteResponse) GetNotes() []string {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *QuoteResponse) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *QuoteResponse) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *QuoteResponse) MarshalAppend(b []byte) []byte {
@@ -557,7 +663,7 @@ func (m *QuoteResponse) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x32)
 		b = guest.AppendString(b, v)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -574,10 +680,11 @@ func (m *QuoteResponse) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *QuoteResponse) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -645,10 +752,11 @@ func (m *QuoteResponse) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil

@@ -6,8 +6,9 @@ import "bridge.dev/guest"
 
 // Cart is the message shop.v1.Cart.
 type Cart struct {
-	Lines  []*Line
-	Coupon string
+	Lines         []*Line
+	Coupon        string
+	unknownFields []byte
 }
 
 // GetLines returns m.Lines, or its zero value when m is nil.
@@ -26,6 +27,21 @@ func (m *Cart) GetCoupon() string {
 	return ""
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Cart) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Cart) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Cart) MarshalAppend(b []byte) []byte {
@@ -34,13 +50,13 @@ func (m *Cart) MarshalAppend(b []byte) []byte {
 	}
 	for _, v := range m.Lines {
 		b = append(b, 0x0a)
-		b = appendMessage(b, v)
+		b = guest.AppendMessage(b, v)
 	}
 	if len(m.Coupon) > 0 {
 		b = append(b, 0x12)
 		b = guest.AppendString(b, m.Coupon)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -57,10 +73,11 @@ func (m *Cart) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Cart) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -92,10 +109,11 @@ func (m *Cart) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -103,8 +121,9 @@ func (m *Cart) mergeFrom(b []byte, depth int) error {
 
 // Line is the message shop.v1.Line.
 type Line struct {
-	Sku      string
-	Quantity uint32
+	Sku           string
+	Quantity      uint32
+	unknownFields []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -123,6 +142,21 @@ func (m *Line) GetQuantity() uint32 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Line) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Line) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Line) MarshalAppend(b []byte) []byte {
@@ -137,7 +171,7 @@ func (m *Line) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendVarint(b, uint64(m.Quantity))
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -154,10 +188,11 @@ func (m *Line) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Line) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -185,10 +220,11 @@ func (m *Line) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -197,6 +233,7 @@ func (m *Line) mergeFrom(b []byte, depth int) error {
 // PriceReply is the message shop.v1.PriceReply.
 type PriceReply struct {
 	UnitPriceCents int64
+	unknownFields  []byte
 }
 
 // GetUnitPriceCents returns m.UnitPriceCents, or its zero value when m is nil.
@@ -205,6 +242,21 @@ func (m *PriceReply) GetUnitPriceCents() int64 {
 		return m.UnitPriceCents
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *PriceReply) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *PriceReply) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -217,7 +269,7 @@ func (m *PriceReply) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendInt64(b, m.UnitPriceCents)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -234,10 +286,11 @@ func (m *PriceReply) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *PriceReply) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -255,10 +308,11 @@ func (m *PriceReply) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -266,7 +320,8 @@ func (m *PriceReply) mergeFrom(b []byte, depth int) error {
 
 // PriceRequest is the message shop.v1.PriceRequest.
 type PriceRequest struct {
-	Sku string
+	Sku           string
+	unknownFields []byte
 }
 
 // GetSku returns m.Sku, or its zero value when m is nil.
@@ -275,6 +330,21 @@ func (m *PriceRequest) GetSku() string {
 		return m.Sku
 	}
 	return ""
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *PriceRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *PriceRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -287,7 +357,7 @@ func (m *PriceRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x0a)
 		b = guest.AppendString(b, m.Sku)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -304,10 +374,11 @@ func (m *PriceRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *PriceRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -325,10 +396,11 @@ func (m *PriceRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -340,6 +412,7 @@ type Total struct {
 	DiscountCents int64
 	TotalCents    int64
 	UnknownSkus   []string
+	unknownFields []byte
 }
 
 // GetSubtotalCents returns m.SubtotalCents, or its zero value when m is nil.
@@ -374,6 +447,21 @@ func (m *Total) GetUnknownSkus() []string {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Total) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Total) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Total) MarshalAppend(b []byte) []byte {
@@ -396,7 +484,7 @@ func (m *Total) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x22)
 		b = guest.AppendString(b, v)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -413,10 +501,11 @@ func (m *Total) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Total) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -464,10 +553,11 @@ func (m *Total) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil

@@ -6,8 +6,9 @@ import "bridge.dev/guest"
 
 // AddRequest is the message stream.v1.AddRequest.
 type AddRequest struct {
-	A int64
-	B int64
+	A             int64
+	B             int64
+	unknownFields []byte
 }
 
 // GetA returns m.A, or its zero value when m is nil.
@@ -26,6 +27,21 @@ func (m *AddRequest) GetB() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *AddRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *AddRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *AddRequest) MarshalAppend(b []byte) []byte {
@@ -40,7 +56,7 @@ func (m *AddRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendInt64(b, m.B)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -57,10 +73,11 @@ func (m *AddRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *AddRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -88,10 +105,11 @@ func (m *AddRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -99,8 +117,9 @@ func (m *AddRequest) mergeFrom(b []byte, depth int) error {
 
 // Chat is the message stream.v1.Chat.
 type Chat struct {
-	Text         string
-	Uncompressed bool
+	Text          string
+	Uncompressed  bool
+	unknownFields []byte
 }
 
 // GetText returns m.Text, or its zero value when m is nil.
@@ -119,6 +138,21 @@ func (m *Chat) GetUncompressed() bool {
 	return false
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Chat) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Chat) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Chat) MarshalAppend(b []byte) []byte {
@@ -133,7 +167,7 @@ func (m *Chat) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x10)
 		b = guest.AppendBool(b, m.Uncompressed)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -150,10 +184,11 @@ func (m *Chat) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Chat) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -181,10 +216,11 @@ func (m *Chat) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -192,11 +228,12 @@ func (m *Chat) mergeFrom(b []byte, depth int) error {
 
 // CountRequest is the message stream.v1.CountRequest.
 type CountRequest struct {
-	From      int64
-	To        int64
-	FailAfter int64
-	Headers   bool
-	Compress  bool
+	From          int64
+	To            int64
+	FailAfter     int64
+	Headers       bool
+	Compress      bool
+	unknownFields []byte
 }
 
 // GetFrom returns m.From, or its zero value when m is nil.
@@ -239,6 +276,21 @@ func (m *CountRequest) GetCompress() bool {
 	return false
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *CountRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *CountRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *CountRequest) MarshalAppend(b []byte) []byte {
@@ -265,7 +317,7 @@ func (m *CountRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x28)
 		b = guest.AppendBool(b, m.Compress)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -282,10 +334,11 @@ func (m *CountRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *CountRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -343,10 +396,11 @@ func (m *CountRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -354,8 +408,9 @@ func (m *CountRequest) mergeFrom(b []byte, depth int) error {
 
 // Entry is the message stream.v1.Entry.
 type Entry struct {
-	Key   string
-	Value []byte
+	Key           string
+	Value         []byte
+	unknownFields []byte
 }
 
 // GetKey returns m.Key, or its zero value when m is nil.
@@ -374,6 +429,21 @@ func (m *Entry) GetValue() []byte {
 	return nil
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Entry) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Entry) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Entry) MarshalAppend(b []byte) []byte {
@@ -388,7 +458,7 @@ func (m *Entry) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x12)
 		b = guest.AppendBytes(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -405,10 +475,11 @@ func (m *Entry) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Entry) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -431,15 +502,16 @@ func (m *Entry) mergeFrom(b []byte, depth int) error {
 				if err != nil {
 					return err
 				}
-				m.Value = cloneBytes(x)
+				m.Value = guest.CloneBytes(x)
 				b = b[n:]
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -453,6 +525,7 @@ type InspectReply struct {
 	RequestCompressed bool
 	Refused           []string
 	Closed            int64
+	unknownFields     []byte
 }
 
 // GetMetadata returns m.Metadata, or its zero value when m is nil.
@@ -503,6 +576,21 @@ func (m *InspectReply) GetClosed() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *InspectReply) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *InspectReply) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *InspectReply) MarshalAppend(b []byte) []byte {
@@ -511,7 +599,7 @@ func (m *InspectReply) MarshalAppend(b []byte) []byte {
 	}
 	for _, v := range m.Metadata {
 		b = append(b, 0x0a)
-		b = appendMessage(b, v)
+		b = guest.AppendMessage(b, v)
 	}
 	if m.HasDeadline {
 		b = append(b, 0x10)
@@ -533,7 +621,7 @@ func (m *InspectReply) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x30)
 		b = guest.AppendInt64(b, m.Closed)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -550,10 +638,11 @@ func (m *InspectReply) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *InspectReply) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -625,10 +714,11 @@ func (m *InspectReply) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -636,9 +726,10 @@ func (m *InspectReply) mergeFrom(b []byte, depth int) error {
 
 // InspectRequest is the message stream.v1.InspectRequest.
 type InspectRequest struct {
-	FailCode int32
-	Compress bool
-	AskHost  bool
+	FailCode      int32
+	Compress      bool
+	AskHost       bool
+	unknownFields []byte
 }
 
 // GetFailCode returns m.FailCode, or its zero value when m is nil.
@@ -665,6 +756,21 @@ func (m *InspectRequest) GetAskHost() bool {
 	return false
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *InspectRequest) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *InspectRequest) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *InspectRequest) MarshalAppend(b []byte) []byte {
@@ -683,7 +789,7 @@ func (m *InspectRequest) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x18)
 		b = guest.AppendBool(b, m.AskHost)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -700,10 +806,11 @@ func (m *InspectRequest) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *InspectRequest) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -741,10 +848,11 @@ func (m *InspectRequest) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -752,7 +860,8 @@ func (m *InspectRequest) mergeFrom(b []byte, depth int) error {
 
 // Number is the message stream.v1.Number.
 type Number struct {
-	Value int64
+	Value         int64
+	unknownFields []byte
 }
 
 // GetValue returns m.Value, or its zero value when m is nil.
@@ -761,6 +870,21 @@ func (m *Number) GetValue() int64 {
 		return m.Value
 	}
 	return 0
+}
+
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Number) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Number) SetUnknown(b []byte) {
+	m.unknownFields = b
 }
 
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
@@ -773,7 +897,7 @@ func (m *Number) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x08)
 		b = guest.AppendInt64(b, m.Value)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -790,10 +914,11 @@ func (m *Number) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Number) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -811,10 +936,11 @@ func (m *Number) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
@@ -822,9 +948,10 @@ func (m *Number) mergeFrom(b []byte, depth int) error {
 
 // Total is the message stream.v1.Total.
 type Total struct {
-	Sum        int64
-	Count      int64
-	Compressed int64
+	Sum           int64
+	Count         int64
+	Compressed    int64
+	unknownFields []byte
 }
 
 // GetSum returns m.Sum, or its zero value when m is nil.
@@ -851,6 +978,21 @@ func (m *Total) GetCompressed() int64 {
 	return 0
 }
 
+// GetUnknown returns the fields of m that its decoder did not know (or a known
+// number with another wire type), as they were on the wire: they are written again
+// after the known ones.
+func (m *Total) GetUnknown() []byte {
+	if m != nil {
+		return m.unknownFields
+	}
+	return nil
+}
+
+// SetUnknown replaces the unknown fields of m (b must be valid protobuf fields).
+func (m *Total) SetUnknown(b []byte) {
+	m.unknownFields = b
+}
+
 // MarshalAppend appends the protobuf encoding of m to b and returns the extended
 // slice. A nil m encodes as the empty message.
 func (m *Total) MarshalAppend(b []byte) []byte {
@@ -869,7 +1011,7 @@ func (m *Total) MarshalAppend(b []byte) []byte {
 		b = append(b, 0x18)
 		b = guest.AppendInt64(b, m.Compressed)
 	}
-	return b
+	return append(b, m.unknownFields...)
 }
 
 // Marshal returns the protobuf encoding of m.
@@ -886,10 +1028,11 @@ func (m *Total) Unmarshal(b []byte) error {
 
 // mergeFrom merges the message encoded in b into m, which is nested depth deep.
 func (m *Total) mergeFrom(b []byte, depth int) error {
-	if depth > maxDepth {
-		return errDepth
+	if depth > guest.MaxDepth {
+		return guest.ErrDepth
 	}
 	for len(b) > 0 {
+		field := b
 		num, wt, n, err := guest.ConsumeTag(b)
 		if err != nil {
 			return err
@@ -927,10 +1070,11 @@ func (m *Total) mergeFrom(b []byte, depth int) error {
 				continue
 			}
 		}
-		n, err = guest.ConsumeFieldValueWithin(b, num, wt, maxDepth-depth)
+		n, err = guest.ConsumeFieldValueWithin(b, num, wt, guest.MaxDepth-depth)
 		if err != nil {
 			return err
 		}
+		m.unknownFields = append(m.unknownFields, field[:len(field)-len(b)+n]...)
 		b = b[n:]
 	}
 	return nil
