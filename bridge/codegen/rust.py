@@ -7,10 +7,28 @@
   without a package at the top of the file), with a type for every message and enum the
   target files define or reach (imports, well-known types included);
 - messages as structs (`#[derive(Debug, Clone, PartialEq, Default)]`) with `encode`,
-  `encode_to_vec`, `decode` and `merge(bytes, depth)`; nested types flattened as
-  `Outer_Inner`; type names CamelCase, field names snake_case (`r#type` for keywords);
-- enums as open `i32` newtypes (`pub struct Color(pub i32)`) with one associated const
-  per value, so unknown numbers survive a round trip;
+  `encode_to_vec`, `decode`, `merge(bytes, depth)` and `merge_from(reader, depth, group)`;
+  nested types flattened as `Outer_Inner`; type names CamelCase, field names snake_case
+  (`r#type` for keywords). Every message has `pub unknown_fields: Vec<u8>`: the fields it
+  does not know (extensions, a known number with another wire type, a closed enum's
+  unknown number), as read, in order, written back after the known fields (protobuf's
+  rule, so a guest that echoes a message keeps them). Build messages with
+  `..Default::default()`; an empty Vec does not allocate;
+- enums as `i32` newtypes (`pub struct Color(pub i32)`) with one associated const per
+  value. proto3 enums are open (unknown numbers survive a round trip); proto2 enums are
+  closed: `Color::is_known(n)`, their Default is the first value, and a number without a
+  name read from the wire goes to the message's unknown fields as a varint field (one
+  per value of a packed field; for a map value, the whole entry);
+- proto2: optional scalars as `Option<T>` (written whenever set, defaults too) with a
+  getter of the field's name returning the declared default (`Schema.default_of`) when
+  unset (`m.color()`, `m.name() -> &str`; proto3 `optional` fields get one too);
+  required fields as `Option<T>`, checked after decoding at any depth
+  (`DecodeError::MissingRequired(full name)`: INVALID_ARGUMENT) and before a reply,
+  streamed message or host request is encoded (`bridge_guest::encode_checked`:
+  INTERNAL); groups as nested messages between start- and end-group tags (a level of
+  nesting); extension ranges and message sets need nothing: their fields are unknown;
+  proto2 `string` stays `String`, so invalid UTF-8 is refused there too (Python's
+  protobuf accepts it);
 - oneofs as `Option<Message_Oneof>`, an enum with one variant per member;
 - messages implement `bridge_guest::Message` too (their full name, and the same codec),
   which typed streams and `bridge_guest::Any::pack` use;
@@ -43,18 +61,25 @@ cycle of singular message fields (a recursive message); repeated as `Vec<T>`; ma
 `BTreeMap<K, V>` (deterministic order).
 
 Decoding never panics (bridge_guest's Reader checks every length) and stops at a nesting
-depth of 100 messages with `DecodeError::RecursionLimit`, so hostile bytes cannot
-overflow the stack. Encoding is byte-identical to the reference implementations' for
-everything but maps (whose entries are written in key order, key and value always).
+depth of 100 (messages, groups and map entries count) with `DecodeError::RecursionLimit`
+("messages nested more than 100 deep"; `GroupRecursionLimit` for unknown groups), so
+hostile bytes cannot overflow the stack. Encoding is byte-identical to the reference
+implementations' for everything but maps (whose entries are written in key order, key
+and value always).
 
 Names that clash in one Rust namespace (two messages that map to the same name, a oneof
-enum and a nested message, two fields after snake_casing, ...) raise `SchemaError`.
-Message and enum names equal to a prelude name the generated code uses (`Option`,
-`String`, `Result`, ...) or a primitive type get a trailing `_`.
+enum and a nested message, two fields after snake_casing, a field and `unknown_fields`,
+a getter and a method of the message, an enum value and `name`/`from_name`/`is_known`,
+two methods of a service) are resolved as prost does: in declaration order the first
+keeps the name, the next one takes a `_` suffix (`foo_`, `foo__` ...). Message and enum
+names equal to a prelude name the generated code uses (`Option`, `String`, `Result`,
+...) or a primitive type get a trailing `_`. Lines whose length grows with names are laid
+out as rustfmt lays them out (the layout helpers below), so the file is rustfmt-clean.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,6 +114,15 @@ _RESERVED_MODULE_NAMES = ("wire", "__rt")
 
 #: rustfmt's default line width, which the templates lay code out for.
 _MAX_WIDTH = 100
+
+#: The struct field that keeps a message's unknown fields (their encoding, as read).
+UNKNOWN_FIELDS = "unknown_fields"
+#: The inherent methods of a generated message, which getters do not take.
+_MESSAGE_METHODS = frozenset(
+    {"encode", "encode_to_vec", "decode", "merge", "merge_from", "missing_required"}
+)
+#: The associated functions of a generated enum, which its values do not take.
+_ENUM_FUNCTIONS = frozenset({"name", "from_name", "is_known"})
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -147,6 +181,8 @@ class MapView:
     read_key: str
     read_value: str
     value_is_message: bool
+    #: The value is a closed enum: an entry with an unknown number is an unknown field.
+    value_closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +209,34 @@ class FieldView:
     map: MapView | None = None
     oneof_type: str = ""
     variant: str = ""
+    #: A closed enum: numbers without a name go to the unknown fields.
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccessorView:
+    """The getter of a scalar field with explicit presence."""
+
+    ident: str
+    field: str  # the protobuf field's name
+    returns: str
+    const_type: str
+    #: The declared default as a Rust constant expression ("" when none is declared).
+    literal: str
+    const_fits: bool
+    #: The getter's body (`self.x.unwrap_or(DEFAULT)`).
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredCheck:
+    """One statement of `missing_required`."""
+
+    #: set (a required field) | message | repeated | map | oneof (values to look into)
+    kind: str
+    ident: str
+    full_name: str  # the field's
+    pattern: str = ""  # oneof: the variant pattern binding `v`
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +272,12 @@ class MessageView:
     oneofs: tuple[OneofView, ...]
     #: rustfmt's layout: whether `const FULL_NAME: &'static str = "...";` fits on one line.
     full_name_fits: bool = True
+    accessors: tuple[AccessorView, ...] = ()
+    required: tuple[RequiredCheck, ...] = ()
+    #: Whether it has `missing_required` (required fields at some depth).
+    checks_required: bool = False
+    #: The column of the module's items (4 per module level).
+    base: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +293,11 @@ class EnumView:
     full_name: str
     type_name: str
     values: tuple[EnumValueView, ...]
+    #: proto2: a number without a name is not a value (`is_known`); the default is the
+    #: first value.
+    closed: bool = False
+    default_ident: str = ""
+    base: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +450,7 @@ class _Emitter:
         # Which namespace entries each module holds (for collision messages).
         self._taken: dict[tuple[tuple[str, ...], str], str] = {}
         self._recursive = self._recursive_edges()
+        self._needs_check = self._messages_needing_checks()
 
     # -- what to generate ----------------------------------------------------------
 
@@ -463,6 +539,8 @@ class _Emitter:
         return current
 
     def _claim(self, path: tuple[str, ...], ident: str, what: str) -> None:
+        """Takes `ident` in the module at `path` for `what`; raises when another item has it
+        (for names that cannot move: packages and the generated code's own)."""
         key = (path, ident.removeprefix("r#"))
         if key in self._taken and self._taken[key] != what:
             where = "::".join((self.module, *path))
@@ -471,6 +549,16 @@ class _Emitter:
                 f"in module `{where}`; rename one of them"
             )
         self._taken[key] = what
+
+    def _take(self, path: tuple[str, ...], ident: str, what: str) -> str:
+        """`ident` in the module at `path` for `what`, or, when another item has it, the
+        first of `ident_`, `ident__` ... that is free (as prost resolves clashes)."""
+        while True:
+            key = (path, ident.removeprefix("r#"))
+            if key not in self._taken or self._taken[key] == what:
+                self._taken[key] = what
+                return ident
+            ident = f"{ident.removeprefix('r#')}_"
 
     def _relative_name(self, full_name: str, package: str) -> str:
         prefix = f"{package}." if package else ""
@@ -485,8 +573,9 @@ class _Emitter:
             package = self._package(file)
             module = self._module(package)
             parts = self._relative_name(full_name, package).split(".")
-            ident = "_".join(_type_ident(p) for p in parts)
-            self._claim(module.path, ident, f"`{full_name}`")
+            ident = self._take(
+                module.path, "_".join(_type_ident(p) for p in parts), f"`{full_name}`"
+            )
             self.names[full_name] = (module.path, ident)
         for module in self._modules.values():
             if module.path:
@@ -514,7 +603,9 @@ class _Emitter:
         is_ref: bool = True,
     ) -> tuple[str, str, str, str]:
         """(rust type, wire, write statement for `var` (a reference, or a place when not
-        `is_ref`), read expression from `reader`) of a non-message value."""
+        `is_ref`), read expression from `reader`) of a non-message value. `r` is the
+        message's `&mut Reader`, other readers are owned."""
+        reader_ref = reader if reader == "r" else f"&mut {reader}"
         if f.kind is FieldKind.ENUM:
             assert f.type_name is not None
             rust_type = self._type_ref(f.type_name, here)
@@ -530,10 +621,17 @@ class _Emitter:
         read = f"{reader}.{scalar.read}()?"
         # Strings and bytes go through __rt, which reads their lengths as upb does.
         if f.kind is FieldKind.STRING:
-            read = f"__rt::string(&mut {reader})?"
+            read = f"__rt::string({reader_ref})?"
         elif f.kind is FieldKind.BYTES:
-            read = f"__rt::bytes(&mut {reader})?.to_vec()"
+            read = f"__rt::bytes({reader_ref})?.to_vec()"
         return scalar.rust_type, scalar.wire, scalar.write.format(v=value), read
+
+    def _closed(self, f: Field | None) -> bool:
+        """Whether `f` holds a closed (proto2) enum, whose unknown numbers are unknown fields."""
+        if f is None or f.kind is not FieldKind.ENUM or not f.type_name:
+            return False
+        enum = self.schema.enums.get(f.type_name)
+        return enum is not None and enum.closed
 
     def _map_view(self, f: Field, here: tuple[str, ...]) -> MapView:
         key, value = f.map_key, f.map_value
@@ -555,15 +653,21 @@ class _Emitter:
             read_key=read_key,
             read_value=read_value,
             value_is_message=value.kind is FieldKind.MESSAGE,
+            value_closed=self._closed(value),
         )
 
     def _field_view(
-        self, message: Message, f: Field, here: tuple[str, ...], oneofs: dict[str, str]
+        self,
+        message: Message,
+        f: Field,
+        here: tuple[str, ...],
+        oneofs: dict[str, str],
+        ident: str,
+        variant: str = "",
     ) -> FieldView:
         boxed = False
         map_view = None
-        oneof_type = variant = write_self = ""
-        ident = _field_ident(f.name)
+        oneof_type = write_self = ""
         if f.is_map:
             shape = "map"
             rust_type, wire, write, read, read_packed = "", "LEN", "", "", ""
@@ -571,9 +675,13 @@ class _Emitter:
         elif f.kind is FieldKind.MESSAGE:
             assert f.type_name is not None
             rust_type = self._type_ref(f.type_name, here)
-            wire, write, read, read_packed = "LEN", "", "", ""
+            wire, write, read, read_packed = "SGROUP" if f.group else "LEN", "", "", ""
             boxed = (message.full_name, f.type_name) in self._recursive
-            shape = "repeated_message" if f.repeated else "message"
+            shape = "message"
+            if f.repeated:
+                shape = "repeated_message"
+            if f.group:
+                shape = shape.replace("message", "group")
         else:
             rust_type, wire, write, read = self._value_codec(f, here)
             read_packed = self._value_codec(f, here, "p")[3]
@@ -584,9 +692,10 @@ class _Emitter:
                 shape = "optional" if f.optional else "scalar"
         if f.oneof is not None:
             oneof_type = oneofs[f.oneof]
-            variant = _type_ident(f.name)
-            ident = _field_ident(f.oneof)
-            shape = "oneof_message" if f.kind is FieldKind.MESSAGE else "oneof"
+            if f.kind is FieldKind.MESSAGE:
+                shape = "oneof_group" if f.group else "oneof_message"
+            else:
+                shape = "oneof"
         return FieldView(
             ident=ident,
             number=f.number,
@@ -603,7 +712,26 @@ class _Emitter:
             map=map_view,
             oneof_type=oneof_type,
             variant=variant,
+            closed=self._closed(f),
         )
+
+    def _member_idents(self, message: Message) -> dict[str, str]:
+        """The struct field of each protobuf field, and of each oneof (by name): snake
+        case, keywords escaped, clashes resolved in declaration order by suffixing `_`
+        (the first one keeps the name). `unknown_fields` is the generated code's."""
+        taken = {UNKNOWN_FIELDS}
+        idents: dict[str, str] = {}
+        for f in message.fields:
+            name = f.oneof if f.oneof is not None else f.name
+            key = ("oneof " if f.oneof is not None else "") + name
+            if key in idents:
+                continue
+            ident = _field_ident(name)
+            while ident.removeprefix("r#") in taken:
+                ident = f"{ident.removeprefix('r#')}_"
+            taken.add(ident.removeprefix("r#"))
+            idents[key] = ident
+        return idents
 
     def _message_view(self, message: Message) -> MessageView:
         here, type_name = self.names[message.full_name]
@@ -612,45 +740,53 @@ class _Emitter:
         oneof_types: dict[str, str] = {}
         for oneof, _members in message.oneofs:
             name = f"{type_name}_{_type_ident(oneof)}"
-            self._claim(here, name, f"the oneof `{message.full_name}.{oneof}`")
-            oneof_types[oneof] = name
-        views = [self._field_view(message, f, here, oneof_types) for f in message.fields]
+            what = f"the oneof `{message.full_name}.{oneof}`"
+            oneof_types[oneof] = self._take(here, name, what)
+        idents = self._member_idents(message)
+        variants: dict[str, str] = {}
+        for _oneof, member_names in message.oneofs:
+            taken: set[str] = set()
+            for name in member_names:
+                variant = _type_ident(name)
+                while variant in taken:
+                    variant = f"{variant}_"
+                taken.add(variant)
+                variants[name] = variant
+        views = [
+            self._field_view(
+                message,
+                f,
+                here,
+                oneof_types,
+                idents[f"oneof {f.oneof}" if f.oneof is not None else f.name],
+                variants.get(f.name, ""),
+            )
+            for f in message.fields
+        ]
         members: list[StructMember] = []
-        seen_fields: dict[str, str] = {}
+        seen: set[str] = set()
         for f, view in zip(message.fields, views, strict=True):
-            what = f"oneof `{f.oneof}`" if f.oneof else f"field `{f.name}`"
-            key = view.ident.removeprefix("r#")
-            if key in seen_fields and seen_fields[key] != what:
-                raise SchemaError(
-                    f"{message.full_name}: {what} and {seen_fields[key]} both map to the "
-                    f"Rust field `{view.ident}`; rename one of them"
-                )
-            if key in seen_fields:
+            if view.ident in seen:
                 continue
-            seen_fields[key] = what
+            seen.add(view.ident)
+            what = f"oneof `{f.oneof}`" if f.oneof else f"field `{f.name}`"
             members.append(StructMember(view.ident, self._member_type(f, view), what))
             if view.shape == "map":
                 module.uses_map = True
         oneof_views = []
         for oneof, member_names in message.oneofs:
-            variants = []
-            seen_variants: dict[str, str] = {}
+            variant_views = []
             for name in member_names:
                 f = next(x for x in message.fields if x.name == name)
                 view = views[message.fields.index(f)]
-                if view.variant in seen_variants:
-                    raise SchemaError(
-                        f"{message.full_name}: oneof fields `{seen_variants[view.variant]}` "
-                        f"and `{name}` both map to the Rust variant `{view.variant}`"
-                    )
-                seen_variants[view.variant] = name
                 rust_type = f"Box<{view.rust_type}>" if view.boxed else view.rust_type
-                variants.append(VariantView(view.variant, rust_type, f"`{_proto_decl(f)}`"))
+                variant_views.append(VariantView(view.variant, rust_type, f"`{_proto_decl(f)}`"))
             oneof_views.append(
-                OneofView(oneof_types[oneof], f"{message.full_name}.{oneof}", tuple(variants))
+                OneofView(oneof_types[oneof], f"{message.full_name}.{oneof}", tuple(variant_views))
             )
         encode = tuple(sorted(views, key=lambda v: v.number))
         full_name_line = f'const FULL_NAME: &\'static str = "{message.full_name}";'
+        checks = self._required_checks(message, views)
         return MessageView(
             full_name=message.full_name,
             type_name=type_name,
@@ -659,7 +795,104 @@ class _Emitter:
             decode=tuple(views),
             oneofs=tuple(oneof_views),
             full_name_fits=4 * (len(here) + 1) + len(full_name_line) <= _MAX_WIDTH,
+            accessors=self._accessors(message, views, here),
+            required=checks,
+            checks_required=message.full_name in self._needs_check,
+            base=4 * len(here),
         )
+
+    def _accessors(
+        self, message: Message, views: list[FieldView], here: tuple[str, ...]
+    ) -> tuple[AccessorView, ...]:
+        """A getter per scalar field with explicit presence (proto2 and proto3 `optional`):
+        the value, or the field's default (`Schema.default_of`) when it is not set. It
+        has the field's name, as prost's; one that would clash with a method of the
+        message takes a `_` suffix."""
+        taken = set(_MESSAGE_METHODS)
+        accessors = []
+        indent = 4 * (len(here) + 2)
+        for f, view in zip(message.fields, views, strict=True):
+            if view.shape != "optional":
+                continue
+            ident = view.ident
+            while ident.removeprefix("r#") in taken:
+                ident = f"{ident.removeprefix('r#')}_"
+            taken.add(ident.removeprefix("r#"))
+            declared = f.default is not None
+            default = self.schema.default_of(f)
+            if f.kind is FieldKind.STRING:
+                returns, const_type = "&str", "&str"
+                body = f"self.{view.ident}.as_deref().unwrap_or"
+            elif f.kind is FieldKind.BYTES:
+                returns, const_type = "&[u8]", "&[u8]"
+                body = f"self.{view.ident}.as_deref().unwrap_or"
+            else:
+                returns = const_type = view.rust_type
+                body = f"self.{view.ident}.unwrap_or"
+            literal = ""
+            if declared:
+                literal = _literal(f.kind, default, view.rust_type)
+                body += "(DEFAULT)"
+            else:
+                body += "_default()"
+            const_line = f"const DEFAULT: {const_type} = {literal};"
+            accessors.append(
+                AccessorView(
+                    ident=ident,
+                    field=f.name,
+                    returns=returns,
+                    const_type=const_type,
+                    literal=literal,
+                    const_fits=indent + len(const_line) <= _MAX_WIDTH,
+                    body=body,
+                )
+            )
+        return tuple(accessors)
+
+    def _required_checks(
+        self, message: Message, views: list[FieldView]
+    ) -> tuple[RequiredCheck, ...]:
+        """What `missing_required` looks at: required fields, and the message values
+        whose types may lack one, at any depth."""
+        if message.full_name not in self._needs_check:
+            return ()
+        checks = []
+        for f, view in zip(message.fields, views, strict=True):
+            name = f"{message.full_name}.{f.name}"
+            if f.required:
+                checks.append(RequiredCheck("set", view.ident, name))
+            value = f.map_value if f.is_map else f
+            if value is None or value.kind is not FieldKind.MESSAGE:
+                continue
+            if value.type_name not in self._needs_check:
+                continue
+            if f.is_map:
+                checks.append(RequiredCheck("map", view.ident, name))
+            elif f.repeated:
+                checks.append(RequiredCheck("repeated", view.ident, name))
+            elif f.oneof is not None:
+                pattern = f"{view.oneof_type}::{view.variant}(v)"
+                checks.append(RequiredCheck("oneof", view.ident, name, pattern))
+            else:
+                checks.append(RequiredCheck("message", view.ident, name))
+        return tuple(checks)
+
+    def _messages_needing_checks(self) -> set[str]:
+        """Messages that have required fields, or hold (at any depth) a message that has."""
+        needs = {m.full_name for m in self.messages if m.required}
+        changed = True
+        while changed:
+            changed = False
+            for m in self.messages:
+                if m.full_name in needs:
+                    continue
+                for f in m.fields:
+                    value = f.map_value if f.is_map else f
+                    if value is not None and value.type_name in needs:
+                        needs.add(m.full_name)
+                        changed = True
+                        break
+        return needs
 
     def _member_type(self, f: Field, view: FieldView) -> str:
         if f.oneof is not None:
@@ -678,37 +911,34 @@ class _Emitter:
     # -- enums ---------------------------------------------------------------------
 
     def _enum_view(self, enum: Enum) -> EnumView:
-        _, type_name = self.names[enum.full_name]
+        here, type_name = self.names[enum.full_name]
         values = []
         numbers: set[int] = set()
-        idents: set[str] = set()
+        idents: set[str] = set(_ENUM_FUNCTIONS)
         for name, number in enum.values:
             ident = _escape(name)
-            if ident in idents:
-                raise SchemaError(f"{enum.full_name}: two values map to the Rust name {ident}")
-            idents.add(ident)
+            while ident.removeprefix("r#") in idents:
+                ident = f"{ident.removeprefix('r#')}_"
+            idents.add(ident.removeprefix("r#"))
             values.append(EnumValueView(ident, number, number not in numbers, name))
             numbers.add(number)
-        return EnumView(enum.full_name, type_name, tuple(values))
+        default = values[0].ident if enum.closed and values else ""
+        return EnumView(
+            enum.full_name, type_name, tuple(values), enum.closed, default, 4 * len(here)
+        )
 
     # -- services ------------------------------------------------------------------
 
     def _service_view(self, service: Service) -> ServiceView:
         module = self._module(service.package)
-        trait_name = _type_ident(service.name)
-        self._claim(module.path, trait_name, f"the service `{service.full_name}`")
+        what = f"the service `{service.full_name}`"
+        trait_name = self._take(module.path, _type_ident(service.name), what)
         macro_name = f"export_{snake_case(service.name)}"
-        self._claim(module.path, f"macro {macro_name}", f"the service `{service.full_name}`")
+        macro_name = self._take(module.path, f"macro {macro_name}", what).removeprefix("macro ")
         methods = []
-        idents: dict[str, str] = {}
-        for method in service.all_methods:
-            ident = _field_ident(method.name)
-            if ident in idents:
-                raise SchemaError(
-                    f"{service.full_name}: methods {idents[ident]} and {method.name} both "
-                    f"map to the Rust method `{ident}`; rename one of them"
-                )
-            idents[ident] = method.name
+        for method, ident in zip(
+            service.all_methods, _method_idents(service.all_methods), strict=True
+        ):
             methods.append(self._method_view(method, ident, module.path))
         return ServiceView(
             full_name=service.full_name,
@@ -758,20 +988,13 @@ class _Emitter:
 
     def _client_view(self, service: Service) -> ClientView:
         module = self._module(service.package)
-        struct_name = f"{_type_ident(service.name)}Client"
-        self._claim(
-            module.path, struct_name, f"the client of the host service `{service.full_name}`"
+        struct_name = self._take(
+            module.path,
+            f"{_type_ident(service.name)}Client",
+            f"the client of the host service `{service.full_name}`",
         )
         methods = []
-        idents: dict[str, str] = {}
-        for method in service.methods:
-            ident = _field_ident(method.name)
-            if ident in idents:
-                raise SchemaError(
-                    f"{service.full_name}: methods {idents[ident]} and {method.name} both "
-                    f"map to the Rust method `{ident}`; rename one of them"
-                )
-            idents[ident] = method.name
+        for method, ident in zip(service.methods, _method_idents(service.methods), strict=True):
             input_type = self._type_ref(method.input, module.path)
             output_type = self._type_ref(method.output, module.path)
             # Inside the module's `impl` block.
@@ -810,6 +1033,7 @@ class _Emitter:
             self._module(service.package).clients.append(client)
         _sort_children(self.root)
         env = template_env("rust")
+        env.globals.update(_LAYOUT)
         rt = env.get_template("rt.rs.j2").render(max_depth=MAX_DEPTH).rstrip("\n")
 
         def render(module: ModuleView) -> str:
@@ -831,10 +1055,250 @@ class _Emitter:
         return GeneratedFile(f"{self.module}.rs", text)
 
 
+# ---------------------------------------------------------------------------
+# rustfmt's layout of the lines that grow with names: each helper gets the column of the
+# module's items (`base`) and the statement's indentation in the template (`ind`), and
+# lays the statement out on one line when it fits in 100 columns, else as rustfmt does.
+
+
+#: rustfmt's `chain_width`: a method chain longer than this goes one call a line.
+_CHAIN_WIDTH = 60
+
+
+def _fits(base: int, ind: int, text: str) -> bool:
+    return base + ind + len(text) <= _MAX_WIDTH
+
+
+def _split_last_call(expr: str) -> tuple[str, str, str]:
+    """`Some(A::B(value))` -> (`Some(A::B(`, `value`, `))`): the arguments of the call
+    that is the outer call's argument (rustfmt overflows one level)."""
+    first = expr.index("(")
+    second = expr.find("(", first + 1)
+    cut = second + 1 if second > 0 else first + 1
+    close = 2 if second > 0 else 1
+    return expr[:cut], expr[cut : len(expr) - close], expr[len(expr) - close :]
+
+
+def _assign(base: int, ind: int, lhs: str, rhs: str, end: str = ";") -> str:
+    """`lhs = rhs` + end."""
+    pad = " " * ind
+    if _fits(base, ind, f"{lhs} = {rhs}{end}"):
+        return f"{pad}{lhs} = {rhs}{end}"
+    if _fits(base, ind + 4, f"{rhs}{end}"):
+        return f"{pad}{lhs} =\n{pad}    {rhs}{end}"
+    head, arg, tail = _split_last_call(rhs)
+    return f"{pad}{lhs} = {head}\n{pad}    {arg},\n{pad}{tail}{end}"
+
+
+def _arm_assign(base: int, ind: int, pattern: str, lhs: str, rhs: str) -> str:
+    """A match arm whose body is `lhs = rhs`."""
+    pad = " " * ind
+    if _fits(base, ind, f"{pattern} => {lhs} = {rhs},"):
+        return f"{pad}{pattern} => {lhs} = {rhs},"
+    body = _assign(base, ind + 4, lhs, rhs, "")
+    return f"{pad}{pattern} => {{\n{body}\n{pad}}}"
+
+
+def _push(base: int, ind: int, place: str, value: str) -> str:
+    """`place.push(value);`"""
+    pad = " " * ind
+    chain = f"{place}.push({value})"
+    if _fits(base, ind, f"{chain};") and len(chain) <= _CHAIN_WIDTH:
+        return f"{pad}{chain};"
+    return f"{pad}{place}\n{pad}    .push({value});"
+
+
+def _arm_push(base: int, ind: int, pattern: str, place: str, value: str) -> str:
+    """A match arm whose body is `place.push(value)` (`place` is `self.<field>`)."""
+    pad = " " * ind
+    chain = f"{place}.push({value})"
+    if _fits(base, ind, f"{pattern} => {chain},") and len(chain) <= _CHAIN_WIDTH:
+        return f"{pad}{pattern} => {chain},"
+    root, _, member = place.partition(".")
+    return f"{pad}{pattern} => {root}\n{pad}    .{member}\n{pad}    .push({value}),"
+
+
+def _if_let(base: int, ind: int, pattern: str, value: str) -> str:
+    """`if let pattern = value {`"""
+    pad = " " * ind
+    if _fits(base, ind, f"if let {pattern} = {value} {{"):
+        return f"{pad}if let {pattern} = {value} {{"
+    return f"{pad}if let {pattern} =\n{pad}    {value}\n{pad}{{"
+
+
+def _let_chain(base: int, ind: int, name: str, place: str, call: str) -> str:
+    """`let name = place.call;` (`place` is `self.<field>`)."""
+    pad = " " * ind
+    chain = f"{place}.{call}"
+    if _fits(base, ind, f"let {name} = {chain};") and len(chain) <= _CHAIN_WIDTH:
+        return f"{pad}let {name} = {chain};"
+    root, _, member = place.partition(".")
+    return f"{pad}let {name} = {root}\n{pad}    .{member}\n{pad}    .{call};"
+
+
+def _debug_tuple(base: int, ind: int, type_name: str) -> str:
+    """The Debug arm of an enum number without a name."""
+    pad = " " * ind
+    chain = f'f.debug_tuple("{type_name}").field(&self.0).finish()'
+    if _fits(base, ind, f"None => {chain},") and len(chain) <= _CHAIN_WIDTH:
+        return f"{pad}None => {chain},"
+    inner = pad + "    "
+    return (
+        f'{pad}None => f\n{inner}.debug_tuple("{type_name}")\n{inner}.field(&self.0)'
+        f"\n{inner}.finish(),"
+    )
+
+
+def _member(base: int, ind: int, ident: str, rust_type: str) -> str:
+    """A struct field: `pub ident: type,`."""
+    pad = " " * ind
+    if _fits(base, ind, f"pub {ident}: {rust_type},"):
+        return f"{pad}pub {ident}: {rust_type},"
+    return f"{pad}pub {ident}:\n{pad}    {rust_type},"
+
+
+def _chain(base: int, ind: int, chain: str) -> str:
+    """A method chain on `self.<field>` as a statement of its own (no `;`)."""
+    pad = " " * ind
+    if _fits(base, ind, chain) and len(chain) <= _CHAIN_WIDTH:
+        return pad + chain
+    root, *calls = chain.split(".")
+    first = f"{root}.{calls.pop(0)}"
+    return pad + first + "".join(f"\n{pad}    .{call}" for call in calls)
+
+
+def _signature(base: int, ind: int, head: str, params: list[str], returns: str) -> str:
+    """`head(params) -> returns {` (`head`: `pub fn name`)."""
+    pad = " " * ind
+    line = f"{head}({', '.join(params)}) -> {returns} {{"
+    if _fits(base, ind, line):
+        return pad + line
+    lines = "".join(f"{pad}    {param},\n" for param in params)
+    return f"{pad}{head}(\n{lines}{pad}) -> {returns} {{"
+
+
+def _const(base: int, ind: int, head: str, value: str) -> str:
+    """`head = value;` (`head`: `pub const X: T`), broken after `=` when too long."""
+    pad = " " * ind
+    if _fits(base, ind, f"{head} = {value};"):
+        return f"{pad}{head} = {value};"
+    return f"{pad}{head} =\n{pad}    {value};"
+
+
+def _arm(base: int, ind: int, pattern: str, value: str) -> str:
+    """`pattern => value,`, in a block when too long."""
+    pad = " " * ind
+    if _fits(base, ind, f"{pattern} => {value},"):
+        return f"{pad}{pattern} => {value},"
+    return f"{pad}{pattern} => {{\n{pad}    {value}\n{pad}}}"
+
+
+def _impl(base: int, trait: str, type_name: str) -> str:
+    """`impl trait for type_name {`."""
+    line = f"impl {trait} for {type_name} {{"
+    if _fits(base, 0, line):
+        return line
+    return f"impl {trait}\n    for {type_name}\n{{"
+
+
+_LAYOUT = {
+    "impl_for": _impl,
+    "chain": _chain,
+    "signature": _signature,
+    "const": _const,
+    "arm": _arm,
+    "struct_field": _member,
+    "assign": _assign,
+    "arm_assign": _arm_assign,
+    "push": _push,
+    "arm_push": _arm_push,
+    "if_let": _if_let,
+    "let_chain": _let_chain,
+    "debug_tuple": _debug_tuple,
+}
+
+
 def _sort_children(module: ModuleView) -> None:
     module.children.sort(key=lambda m: m.ident)
     for child in module.children:
         _sort_children(child)
+
+
+def _method_idents(methods: Iterable[Method]) -> list[str]:
+    """The Rust method of each RPC: snake case, clashes resolved in declaration order
+    by suffixing `_`."""
+    taken: set[str] = set()
+    idents = []
+    for method in methods:
+        ident = _field_ident(method.name)
+        while ident.removeprefix("r#") in taken:
+            ident = f"{ident.removeprefix('r#')}_"
+        taken.add(ident.removeprefix("r#"))
+        idents.append(ident)
+    return idents
+
+
+def _rust_str(text: str) -> str:
+    """A Rust string literal of `text`."""
+    out = []
+    for ch in text:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F or not ch.isprintable():
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _rust_bytes(data: bytes) -> str:
+    """A Rust byte string literal of `data`."""
+    out = []
+    for b in data:
+        ch = chr(b)
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif 0x20 <= b < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\x{b:02x}")
+    return 'b"' + "".join(out) + '"'
+
+
+_INT_LIMITS = {
+    ("i32", -(2**31)): "i32::MIN",
+    ("i64", -(2**63)): "i64::MIN",
+}
+
+
+def _literal(kind: FieldKind, value: object, rust_type: str) -> str:
+    """A declared default as a Rust constant expression of `rust_type`."""
+    if kind is FieldKind.STRING:
+        assert isinstance(value, str)
+        return _rust_str(value)
+    if kind is FieldKind.BYTES:
+        assert isinstance(value, bytes)
+        return _rust_bytes(value)
+    if kind is FieldKind.BOOL:
+        return "true" if value else "false"
+    if kind is FieldKind.ENUM:
+        return f"{rust_type}({value})"
+    if kind in (FieldKind.DOUBLE, FieldKind.FLOAT):
+        assert isinstance(value, float)
+        if math.isnan(value):
+            return f"{rust_type}::NAN"
+        if math.isinf(value):
+            return f"{rust_type}::{'INFINITY' if value > 0 else 'NEG_INFINITY'}"
+        text = repr(value)
+        return text if any(c in text for c in ".eE") else f"{text}.0"
+    assert isinstance(value, int)
+    return _INT_LIMITS.get((rust_type, value), str(value))
 
 
 def _proto_decl(f: Field) -> str:

@@ -59,7 +59,7 @@ pub use call::{handle, handle_bidi_streaming, handle_client_streaming, handle_se
 pub use context::Compression;
 #[cfg(target_arch = "wasm32")]
 pub use host::host_call;
-pub use message::Message;
+pub use message::{encode_checked, Message};
 pub use status::{Any, Code, Status, TYPE_URL_PREFIX};
 pub use stream::{Sink, Source};
 pub use wire::DecodeError;

@@ -407,7 +407,8 @@ impl<T: Message> Sink<T> {
         })
     }
 
-    /// Sends one response; `Err(CANCELLED)` once the call is over (return then).
+    /// Sends one response; `Err(CANCELLED)` once the call is over (return then), and
+    /// INTERNAL for a message that lacks a proto2 required field (nothing is sent).
     pub fn send(&mut self, message: &T) -> Result<(), Status> {
         self.send_flagged(message, false)
     }
@@ -419,6 +420,9 @@ impl<T: Message> Sink<T> {
     }
 
     fn send_flagged(&mut self, message: &T, uncompressed: bool) -> Result<(), Status> {
+        if let Some(field) = message.missing_required() {
+            return Err(crate::message::missing_required(T::FULL_NAME, field));
+        }
         self.buf.clear();
         message.encode(&mut self.buf);
         match &mut self.out {

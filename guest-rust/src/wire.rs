@@ -19,9 +19,10 @@ pub const VARINT: u8 = 0;
 pub const FIXED64: u8 = 1;
 /// Wire type 2: `string, bytes, embedded messages, packed repeated fields`.
 pub const LEN: u8 = 2;
-/// Wire type 3: start of a group (deprecated; only skipped).
+/// Wire type 3: start of a group (proto2's groups: a nested message between a start-
+/// and an end-group tag of the same number).
 pub const SGROUP: u8 = 3;
-/// Wire type 4: end of a group (deprecated; only skipped).
+/// Wire type 4: end of a group.
 pub const EGROUP: u8 = 4;
 /// Wire type 5: `fixed32, sfixed32, float`.
 pub const FIXED32: u8 = 5;
@@ -53,10 +54,18 @@ pub enum DecodeError {
     UnexpectedEndGroup,
     /// A start-group tag with no matching end-group tag before the input ended.
     UnterminatedGroup,
-    /// Groups nested more than [`MAX_GROUP_DEPTH`] deep.
+    /// Messages nested more than 100 deep (protobuf's default recursion limit; map
+    /// entries and groups inside messages count as levels too), as generated decoders
+    /// count them.
     RecursionLimit,
+    /// Groups nested more than [`MAX_GROUP_DEPTH`] deep, found by
+    /// [`Reader::skip_field`] (a group skipped as an unknown field).
+    GroupRecursionLimit,
     /// A `string` field that is not valid UTF-8.
     InvalidUtf8,
+    /// A proto2 `required` field is not set (its full name), at any depth of a decoded
+    /// message: protobuf refuses such a message.
+    MissingRequired(&'static str),
 }
 
 impl fmt::Display for DecodeError {
@@ -71,8 +80,12 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidFieldNumber(n) => write!(f, "invalid field number {}", n),
             DecodeError::UnexpectedEndGroup => f.write_str("unexpected end-group tag"),
             DecodeError::UnterminatedGroup => f.write_str("unterminated group"),
-            DecodeError::RecursionLimit => f.write_str("groups nested too deeply"),
+            DecodeError::RecursionLimit => f.write_str("messages nested more than 100 deep"),
+            DecodeError::GroupRecursionLimit => f.write_str("groups nested too deeply"),
             DecodeError::InvalidUtf8 => f.write_str("string field is not valid UTF-8"),
+            DecodeError::MissingRequired(field) => {
+                write!(f, "missing required field {}", field)
+            }
         }
     }
 }
@@ -250,6 +263,13 @@ impl<'a> Reader<'a> {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
 
+    /// The bytes read since position `start` (an earlier [`position`](Self::position)):
+    /// what generated decoders keep of a field they do not know. Empty when `start` is
+    /// not behind the current position.
+    pub fn read_since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or(&[])
+    }
+
     /// Takes the next `n` bytes.
     fn take(&mut self, n: usize, err: DecodeError) -> Result<&'a [u8], DecodeError> {
         let rest = self.remaining();
@@ -411,7 +431,7 @@ impl<'a> Reader<'a> {
             match w {
                 SGROUP => {
                     if open.len() >= MAX_GROUP_DEPTH {
-                        return Err(DecodeError::RecursionLimit);
+                        return Err(DecodeError::GroupRecursionLimit);
                     }
                     open.push(f);
                 }
@@ -840,7 +860,7 @@ mod tests {
         for _ in 0..100_000 {
             encode_tag(&mut deep, 1, SGROUP);
         }
-        assert_eq!(skip_all(&deep), Err(DecodeError::RecursionLimit));
+        assert_eq!(skip_all(&deep), Err(DecodeError::GroupRecursionLimit));
 
         let mut ok = Vec::new();
         for _ in 0..MAX_GROUP_DEPTH {

@@ -37,6 +37,7 @@ impl Checkout for Service {
         for line in &request.lines {
             let price = InventoryClient.price(&PriceRequest {
                 sku: line.sku.clone(),
+                ..Default::default()
             });
             let price = match price {
                 Ok(price) => price,

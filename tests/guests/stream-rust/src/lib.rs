@@ -49,18 +49,24 @@ fn over(status: Status) -> Status {
     status // the call is over: what the method returns is not delivered
 }
 
+/// A stream.v1.Number.
+fn number(value: i64) -> Number {
+    Number {
+        value,
+        ..Default::default()
+    }
+}
+
 /// A status with one detail, a stream.v1.Number{value: 42}.
 fn number_status(code: Code, message: impl Into<String>) -> Status {
-    Status::new(code, message).with_detail(Any::pack(&Number { value: 42 }))
+    Status::new(code, message).with_detail(Any::pack(&number(42)))
 }
 
 pub struct Service;
 
 impl Numbers for Service {
     fn add(&self, request: AddRequest) -> Result<Number, Status> {
-        Ok(Number {
-            value: request.a + request.b,
-        })
+        Ok(number(request.a + request.b))
     }
 
     fn count(&self, request: CountRequest, responses: &mut Sink<Number>) -> Result<(), Status> {
@@ -76,11 +82,11 @@ impl Numbers for Service {
                 let message = format!("failed after {} messages", sent);
                 return Err(number_status(Code::Aborted, message));
             }
-            let number = Number { value };
+            let message = number(value);
             let result = if request.compress && sent % 2 == 1 {
-                responses.send_uncompressed(&number)
+                responses.send_uncompressed(&message)
             } else {
-                responses.send(&number)
+                responses.send(&message)
             };
             result.map_err(over)?;
             sent += 1;
@@ -147,6 +153,7 @@ impl Numbers for Service {
             reply.metadata.push(Entry {
                 key: key.clone(),
                 value: value.clone(),
+                ..Default::default()
             });
         }
         if let Some(left) = context::deadline() {
@@ -179,7 +186,7 @@ impl Numbers for Service {
         #[cfg(target_arch = "wasm32")]
         if request.ask_host {
             // The host's status, details included, passed on as it is.
-            bridge_gen::stream::v1::OracleClient.ask(&Number { value: 7 })?;
+            bridge_gen::stream::v1::OracleClient.ask(&number(7))?;
         }
         if request.fail_code != 0 {
             let code = Code::from_u32(request.fail_code as u32).unwrap_or(Code::Unknown);
@@ -216,12 +223,13 @@ mod tests {
 
     #[test]
     fn sum_and_echo_on_in_memory_streams() {
-        let numbers = (1..=4).map(|value| Number { value });
+        let numbers = (1..=4).map(number);
         let total = Service.sum(&mut Source::from_messages(numbers)).unwrap();
         assert_eq!((total.sum, total.count), (10, 4));
         let chats = ["a", "b"].iter().map(|t| Chat {
             text: t.to_string(),
             uncompressed: *t == "b",
+            ..Default::default()
         });
         let mut responses = Sink::in_memory();
         Service

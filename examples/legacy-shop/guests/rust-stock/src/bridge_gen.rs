@@ -77,7 +77,7 @@ mod __rt {
         open.push(field);
         while let Some(&innermost) = open.last() {
             if depth + open.len() as u32 > MAX_DEPTH {
-                return Err(wire::DecodeError::RecursionLimit);
+                return Err(wire::DecodeError::GroupRecursionLimit);
             }
             if r.is_empty() {
                 return Err(wire::DecodeError::UnterminatedGroup);
@@ -97,6 +97,20 @@ mod __rt {
             }
         }
         Ok(())
+    }
+
+    /// Appends a group: its start tag, the fields `write` appends, its end tag.
+    pub fn group<F: FnOnce(&mut Vec<u8>)>(buf: &mut Vec<u8>, field: u32, write: F) {
+        wire::encode_tag(buf, field, wire::SGROUP);
+        write(buf);
+        wire::encode_tag(buf, field, wire::EGROUP);
+    }
+
+    /// Keeps a closed enum's number without a name as an unknown varint field, as
+    /// protobuf does.
+    pub fn unknown_varint(unknown: &mut Vec<u8>, field: u32, value: u64) {
+        wire::encode_tag(unknown, field, wire::VARINT);
+        wire::encode_varint(unknown, value);
     }
 
     /// Appends a length-delimited field whose payload `write` appends: one byte is kept
@@ -129,10 +143,13 @@ pub mod shop {
             pub unit_price_cents: i64,
             pub quantity: i64,
             pub discount_percent: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl LineTotalRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.unit_price_cents != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -146,6 +163,7 @@ pub mod shop {
                     wire::encode_tag(buf, 3, wire::VARINT);
                     wire::encode_int64(buf, self.discount_percent);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -163,21 +181,39 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.unit_price_cents = r.read_int64()?,
                         (2, wire::VARINT) => self.quantity = r.read_int64()?,
                         (3, wire::VARINT) => self.discount_percent = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -199,15 +235,19 @@ pub mod shop {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct LineTotalResponse {
             pub total_cents: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl LineTotalResponse {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.total_cents != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_int64(buf, self.total_cents);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -225,19 +265,37 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.total_cents = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -260,10 +318,13 @@ pub mod shop {
         pub struct VatRequest {
             pub net_cents: i64,
             pub rate_permille: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl VatRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.net_cents != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -273,6 +334,7 @@ pub mod shop {
                     wire::encode_tag(buf, 2, wire::VARINT);
                     wire::encode_int64(buf, self.rate_permille);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -290,20 +352,38 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.net_cents = r.read_int64()?,
                         (2, wire::VARINT) => self.rate_permille = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -325,15 +405,19 @@ pub mod shop {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct VatResponse {
             pub vat_cents: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl VatResponse {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.vat_cents != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_int64(buf, self.vat_cents);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -351,19 +435,37 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.vat_cents = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -390,10 +492,13 @@ pub mod shop {
             pub lead_time_days: i64,
             pub safety_days: i64,
             pub pack_size: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl ReorderQuantityRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.on_hand != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -419,6 +524,7 @@ pub mod shop {
                     wire::encode_tag(buf, 6, wire::VARINT);
                     wire::encode_int64(buf, self.pack_size);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -436,24 +542,42 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.on_hand = r.read_int64()?,
                         (2, wire::VARINT) => self.reserved = r.read_int64()?,
                         (3, wire::VARINT) => self.daily_demand = r.read_int64()?,
                         (4, wire::VARINT) => self.lead_time_days = r.read_int64()?,
                         (5, wire::VARINT) => self.safety_days = r.read_int64()?,
                         (6, wire::VARINT) => self.pack_size = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -476,10 +600,13 @@ pub mod shop {
         pub struct ReorderQuantityResponse {
             pub quantity: i64,
             pub reorder_point: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl ReorderQuantityResponse {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.quantity != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -489,6 +616,7 @@ pub mod shop {
                     wire::encode_tag(buf, 2, wire::VARINT);
                     wire::encode_int64(buf, self.reorder_point);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -506,20 +634,38 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.quantity = r.read_int64()?,
                         (2, wire::VARINT) => self.reorder_point = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -578,7 +724,7 @@ pub mod shop {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::shop::v1::LineTotalRequest::decode(request)?;
                             let response = $($module)::+::shop::v1::Pricing::line_total(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                     #[export_name = "shop.v1.Pricing/Vat"]
@@ -586,7 +732,7 @@ pub mod shop {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::shop::v1::VatRequest::decode(request)?;
                             let response = $($module)::+::shop::v1::Pricing::vat(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                 };
@@ -627,7 +773,7 @@ pub mod shop {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::shop::v1::ReorderQuantityRequest::decode(request)?;
                             let response = $($module)::+::shop::v1::Stock::reorder_quantity(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                 };

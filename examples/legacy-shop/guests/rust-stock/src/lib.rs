@@ -54,6 +54,7 @@ impl Stock for Service {
             return Ok(ReorderQuantityResponse {
                 quantity: 0,
                 reorder_point,
+                ..Default::default()
             });
         }
         // Not negative, since available <= reorder_point.
@@ -62,6 +63,7 @@ impl Stock for Service {
         Ok(ReorderQuantityResponse {
             quantity: packs * request.pack_size,
             reorder_point,
+            ..Default::default()
         })
     }
 }

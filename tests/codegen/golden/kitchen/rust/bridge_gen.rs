@@ -77,7 +77,7 @@ mod __rt {
         open.push(field);
         while let Some(&innermost) = open.last() {
             if depth + open.len() as u32 > MAX_DEPTH {
-                return Err(wire::DecodeError::RecursionLimit);
+                return Err(wire::DecodeError::GroupRecursionLimit);
             }
             if r.is_empty() {
                 return Err(wire::DecodeError::UnterminatedGroup);
@@ -97,6 +97,20 @@ mod __rt {
             }
         }
         Ok(())
+    }
+
+    /// Appends a group: its start tag, the fields `write` appends, its end tag.
+    pub fn group<F: FnOnce(&mut Vec<u8>)>(buf: &mut Vec<u8>, field: u32, write: F) {
+        wire::encode_tag(buf, field, wire::SGROUP);
+        write(buf);
+        wire::encode_tag(buf, field, wire::EGROUP);
+    }
+
+    /// Keeps a closed enum's number without a name as an unknown varint field, as
+    /// protobuf does.
+    pub fn unknown_varint(unknown: &mut Vec<u8>, field: u32, value: u64) {
+        wire::encode_tag(unknown, field, wire::VARINT);
+        wire::encode_varint(unknown, value);
     }
 
     /// Appends a length-delimited field whose payload `write` appends: one byte is kept
@@ -174,10 +188,13 @@ pub mod google {
         pub struct Duration {
             pub seconds: i64,
             pub nanos: i32,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Duration {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.seconds != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -187,6 +204,7 @@ pub mod google {
                     wire::encode_tag(buf, 2, wire::VARINT);
                     wire::encode_int32(buf, self.nanos);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -204,20 +222,38 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.seconds = r.read_int64()?,
                         (2, wire::VARINT) => self.nanos = r.read_int32()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -237,11 +273,17 @@ pub mod google {
 
         /// `google.protobuf.Empty`
         #[derive(Debug, Clone, PartialEq, Default)]
-        pub struct Empty {}
+        pub struct Empty {
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
+        }
 
         impl Empty {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
-            pub fn encode(&self, buf: &mut Vec<u8>) {}
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
+            pub fn encode(&self, buf: &mut Vec<u8>) {
+                buf.extend_from_slice(&self.unknown_fields);
+            }
 
             /// The protobuf encoding.
             pub fn encode_to_vec(&self) -> Vec<u8> {
@@ -258,18 +300,36 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -291,10 +351,13 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Struct {
             pub fields: BTreeMap<String, Value>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Struct {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 for (k, v) in &self.fields {
                     __rt::len_delimited(buf, 1, |buf| {
@@ -303,6 +366,7 @@ pub mod google {
                         __rt::len_delimited(buf, 2, |buf| v.encode(buf));
                     });
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -320,22 +384,33 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
                             // The entry is a message one level down: its value two.
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: String = Default::default();
                             let mut value: Value = Default::default();
                             while !e.is_empty() {
@@ -351,8 +426,15 @@ pub mod google {
                             }
                             self.fields.insert(key, value);
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -374,6 +456,8 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Value {
             pub kind: Option<Value_Kind>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         /// The oneof `google.protobuf.Value.kind`.
@@ -394,7 +478,8 @@ pub mod google {
         }
 
         impl Value {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if let Some(Value_Kind::NullValue(v)) = &self.kind {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -418,6 +503,7 @@ pub mod google {
                 if let Some(Value_Kind::ListValue(v)) = &self.kind {
                     __rt::len_delimited(buf, 6, |buf| v.encode(buf));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -435,16 +521,27 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => {
                             let value = NullValue(r.read_int32()?);
                             self.kind = Some(Value_Kind::NullValue(value));
@@ -454,7 +551,7 @@ pub mod google {
                             self.kind = Some(Value_Kind::NumberValue(value));
                         }
                         (3, wire::LEN) => {
-                            let value = __rt::string(&mut r)?;
+                            let value = __rt::string(r)?;
                             self.kind = Some(Value_Kind::StringValue(value));
                         }
                         (4, wire::VARINT) => {
@@ -462,7 +559,7 @@ pub mod google {
                             self.kind = Some(Value_Kind::BoolValue(value));
                         }
                         (5, wire::LEN) => {
-                            let bytes = __rt::bytes(&mut r)?;
+                            let bytes = __rt::bytes(r)?;
                             if let Some(Value_Kind::StructValue(value)) = &mut self.kind {
                                 value.merge(bytes, depth + 1)?;
                             } else {
@@ -472,7 +569,7 @@ pub mod google {
                             }
                         }
                         (6, wire::LEN) => {
-                            let bytes = __rt::bytes(&mut r)?;
+                            let bytes = __rt::bytes(r)?;
                             if let Some(Value_Kind::ListValue(value)) = &mut self.kind {
                                 value.merge(bytes, depth + 1)?;
                             } else {
@@ -481,8 +578,15 @@ pub mod google {
                                 self.kind = Some(Value_Kind::ListValue(value));
                             }
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -504,14 +608,18 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct ListValue {
             pub values: Vec<Value>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl ListValue {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 for v in &self.values {
                     __rt::len_delimited(buf, 1, |buf| v.encode(buf));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -529,23 +637,41 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
                             let mut item = Value::default();
-                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            item.merge(__rt::bytes(r)?, depth + 1)?;
                             self.values.push(item);
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -568,10 +694,13 @@ pub mod google {
         pub struct Timestamp {
             pub seconds: i64,
             pub nanos: i32,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Timestamp {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.seconds != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -581,6 +710,7 @@ pub mod google {
                     wire::encode_tag(buf, 2, wire::VARINT);
                     wire::encode_int32(buf, self.nanos);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -598,20 +728,38 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.seconds = r.read_int64()?,
                         (2, wire::VARINT) => self.nanos = r.read_int32()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -633,15 +781,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct DoubleValue {
             pub value: f64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl DoubleValue {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value.to_bits() != 0 {
                     wire::encode_tag(buf, 1, wire::FIXED64);
                     wire::encode_double(buf, self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -659,19 +811,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::FIXED64) => self.value = r.read_double()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -693,15 +863,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct FloatValue {
             pub value: f32,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl FloatValue {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value.to_bits() != 0 {
                     wire::encode_tag(buf, 1, wire::FIXED32);
                     wire::encode_float(buf, self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -719,19 +893,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::FIXED32) => self.value = r.read_float()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -753,15 +945,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Int64Value {
             pub value: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Int64Value {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_int64(buf, self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -779,19 +975,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.value = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -813,15 +1027,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct UInt64Value {
             pub value: u64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl UInt64Value {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_varint(buf, self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -839,19 +1057,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.value = r.read_uint64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -873,15 +1109,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Int32Value {
             pub value: i32,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Int32Value {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_int32(buf, self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -899,19 +1139,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.value = r.read_int32()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -933,15 +1191,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct UInt32Value {
             pub value: u32,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl UInt32Value {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_varint(buf, u64::from(self.value));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -959,19 +1221,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.value = r.read_uint32()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -993,15 +1273,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct BoolValue {
             pub value: bool,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl BoolValue {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_bool(buf, self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -1019,19 +1303,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.value = r.read_bool()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -1053,15 +1355,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct StringValue {
             pub value: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl StringValue {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.value.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
                     wire::encode_str(buf, &self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -1079,19 +1385,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.value = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.value = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -1113,15 +1437,19 @@ pub mod google {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct BytesValue {
             pub value: Vec<u8>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl BytesValue {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.value.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
                     wire::encode_bytes(buf, &self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -1139,19 +1467,37 @@ pub mod google {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.value = __rt::bytes(&mut r)?.to_vec(),
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.value = __rt::bytes(r)?.to_vec(),
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -1301,10 +1647,13 @@ pub mod kitchen {
             pub f_sint32: i32,
             pub f_sint64: i64,
             pub f_color: Color,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Scalars {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.f_double.to_bits() != 0 {
                     wire::encode_tag(buf, 1, wire::FIXED64);
@@ -1370,6 +1719,7 @@ pub mod kitchen {
                     wire::encode_tag(buf, 16, wire::VARINT);
                     wire::encode_int32(buf, self.f_color.0);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -1387,16 +1737,27 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::FIXED64) => self.f_double = r.read_double()?,
                         (2, wire::FIXED32) => self.f_float = r.read_float()?,
                         (3, wire::VARINT) => self.f_int64 = r.read_int64()?,
@@ -1405,16 +1766,23 @@ pub mod kitchen {
                         (6, wire::FIXED64) => self.f_fixed64 = r.read_fixed64()?,
                         (7, wire::FIXED32) => self.f_fixed32 = r.read_fixed32()?,
                         (8, wire::VARINT) => self.f_bool = r.read_bool()?,
-                        (9, wire::LEN) => self.f_string = __rt::string(&mut r)?,
-                        (10, wire::LEN) => self.f_bytes = __rt::bytes(&mut r)?.to_vec(),
+                        (9, wire::LEN) => self.f_string = __rt::string(r)?,
+                        (10, wire::LEN) => self.f_bytes = __rt::bytes(r)?.to_vec(),
                         (11, wire::VARINT) => self.f_uint32 = r.read_uint32()?,
                         (12, wire::FIXED32) => self.f_sfixed32 = r.read_sfixed32()?,
                         (13, wire::FIXED64) => self.f_sfixed64 = r.read_sfixed64()?,
                         (14, wire::VARINT) => self.f_sint32 = r.read_sint32()?,
                         (15, wire::VARINT) => self.f_sint64 = r.read_sint64()?,
                         (16, wire::VARINT) => self.f_color = Color(r.read_int32()?),
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -1453,10 +1821,13 @@ pub mod kitchen {
             pub r_color: Vec<Color>,
             pub r_unpacked: Vec<i32>,
             pub r_message: Vec<Scalars>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Repeated {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.r_double.is_empty() {
                     __rt::len_delimited(buf, 1, |buf| {
@@ -1571,6 +1942,7 @@ pub mod kitchen {
                 for v in &self.r_message {
                     __rt::len_delimited(buf, 18, |buf| v.encode(buf));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -1588,118 +1960,129 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_double.push(p.read_double()?);
                             }
                         }
                         (1, wire::FIXED64) => self.r_double.push(r.read_double()?),
                         (2, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_float.push(p.read_float()?);
                             }
                         }
                         (2, wire::FIXED32) => self.r_float.push(r.read_float()?),
                         (3, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_int64.push(p.read_int64()?);
                             }
                         }
                         (3, wire::VARINT) => self.r_int64.push(r.read_int64()?),
                         (4, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_uint64.push(p.read_uint64()?);
                             }
                         }
                         (4, wire::VARINT) => self.r_uint64.push(r.read_uint64()?),
                         (5, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_int32.push(p.read_int32()?);
                             }
                         }
                         (5, wire::VARINT) => self.r_int32.push(r.read_int32()?),
                         (6, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_fixed64.push(p.read_fixed64()?);
                             }
                         }
                         (6, wire::FIXED64) => self.r_fixed64.push(r.read_fixed64()?),
                         (7, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_fixed32.push(p.read_fixed32()?);
                             }
                         }
                         (7, wire::FIXED32) => self.r_fixed32.push(r.read_fixed32()?),
                         (8, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_bool.push(p.read_bool()?);
                             }
                         }
                         (8, wire::VARINT) => self.r_bool.push(r.read_bool()?),
-                        (9, wire::LEN) => self.r_string.push(__rt::string(&mut r)?),
-                        (10, wire::LEN) => self.r_bytes.push(__rt::bytes(&mut r)?.to_vec()),
+                        (9, wire::LEN) => self.r_string.push(__rt::string(r)?),
+                        (10, wire::LEN) => self.r_bytes.push(__rt::bytes(r)?.to_vec()),
                         (11, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_uint32.push(p.read_uint32()?);
                             }
                         }
                         (11, wire::VARINT) => self.r_uint32.push(r.read_uint32()?),
                         (12, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_sfixed32.push(p.read_sfixed32()?);
                             }
                         }
                         (12, wire::FIXED32) => self.r_sfixed32.push(r.read_sfixed32()?),
                         (13, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_sfixed64.push(p.read_sfixed64()?);
                             }
                         }
                         (13, wire::FIXED64) => self.r_sfixed64.push(r.read_sfixed64()?),
                         (14, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_sint32.push(p.read_sint32()?);
                             }
                         }
                         (14, wire::VARINT) => self.r_sint32.push(r.read_sint32()?),
                         (15, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_sint64.push(p.read_sint64()?);
                             }
                         }
                         (15, wire::VARINT) => self.r_sint64.push(r.read_sint64()?),
                         (16, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_color.push(Color(p.read_int32()?));
                             }
                         }
                         (16, wire::VARINT) => self.r_color.push(Color(r.read_int32()?)),
                         (17, wire::LEN) => {
-                            let mut p = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut p = wire::Reader::new(__rt::bytes(r)?);
                             while !p.is_empty() {
                                 self.r_unpacked.push(p.read_int32()?);
                             }
@@ -1707,11 +2090,18 @@ pub mod kitchen {
                         (17, wire::VARINT) => self.r_unpacked.push(r.read_int32()?),
                         (18, wire::LEN) => {
                             let mut item = Scalars::default();
-                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            item.merge(__rt::bytes(r)?, depth + 1)?;
                             self.r_message.push(item);
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -1748,10 +2138,13 @@ pub mod kitchen {
             pub m_message_value: BTreeMap<String, Scalars>,
             pub m_enum_value: BTreeMap<String, Color>,
             pub m_double_value: BTreeMap<i32, f64>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Maps {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 for (k, v) in &self.m_int32 {
                     __rt::len_delimited(buf, 1, |buf| {
@@ -1880,6 +2273,7 @@ pub mod kitchen {
                         wire::encode_double(buf, *v);
                     });
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -1897,22 +2291,33 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
                             // The entry is a message one level down: its value two.
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: i32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -1931,7 +2336,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: i64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -1950,7 +2355,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: u32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -1969,7 +2374,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: u64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -1988,7 +2393,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: i32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2007,7 +2412,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: i64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2026,7 +2431,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: u32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2045,7 +2450,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: u64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2064,7 +2469,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: i32 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2083,7 +2488,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: i64 = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2102,7 +2507,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: bool = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2121,7 +2526,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: String = Default::default();
                             let mut value: String = Default::default();
                             while !e.is_empty() {
@@ -2140,7 +2545,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: String = Default::default();
                             let mut value: Vec<u8> = Default::default();
                             while !e.is_empty() {
@@ -2159,7 +2564,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: String = Default::default();
                             let mut value: Scalars = Default::default();
                             while !e.is_empty() {
@@ -2180,7 +2585,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: String = Default::default();
                             let mut value: Color = Default::default();
                             while !e.is_empty() {
@@ -2199,7 +2604,7 @@ pub mod kitchen {
                             if depth + 1 > __rt::MAX_DEPTH {
                                 return Err(wire::DecodeError::RecursionLimit);
                             }
-                            let mut e = wire::Reader::new(__rt::bytes(&mut r)?);
+                            let mut e = wire::Reader::new(__rt::bytes(r)?);
                             let mut key: i32 = Default::default();
                             let mut value: f64 = Default::default();
                             while !e.is_empty() {
@@ -2213,8 +2618,15 @@ pub mod kitchen {
                             }
                             self.m_double_value.insert(key, value);
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -2241,6 +2653,8 @@ pub mod kitchen {
             pub o_bool: Option<bool>,
             pub message: Option<Scalars>,
             pub choice: Option<Presence_Choice>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         /// The oneof `kitchen.v1.Presence.choice`.
@@ -2259,7 +2673,28 @@ pub mod kitchen {
         }
 
         impl Presence {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// `o_int32`, or its default when it is not set.
+            pub fn o_int32(&self) -> i32 {
+                self.o_int32.unwrap_or_default()
+            }
+
+            /// `o_string`, or its default when it is not set.
+            pub fn o_string(&self) -> &str {
+                self.o_string.as_deref().unwrap_or_default()
+            }
+
+            /// `o_color`, or its default when it is not set.
+            pub fn o_color(&self) -> Color {
+                self.o_color.unwrap_or_default()
+            }
+
+            /// `o_bool`, or its default when it is not set.
+            pub fn o_bool(&self) -> bool {
+                self.o_bool.unwrap_or_default()
+            }
+
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if let Some(v) = &self.o_int32 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -2299,6 +2734,7 @@ pub mod kitchen {
                     wire::encode_tag(buf, 10, wire::LEN);
                     wire::encode_bytes(buf, v);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -2316,26 +2752,37 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.o_int32 = Some(r.read_int32()?),
-                        (2, wire::LEN) => self.o_string = Some(__rt::string(&mut r)?),
+                        (2, wire::LEN) => self.o_string = Some(__rt::string(r)?),
                         (3, wire::VARINT) => self.o_color = Some(Color(r.read_int32()?)),
                         (4, wire::VARINT) => self.o_bool = Some(r.read_bool()?),
                         (5, wire::LEN) => {
                             let slot = self.message.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (6, wire::LEN) => {
-                            let value = __rt::string(&mut r)?;
+                            let value = __rt::string(r)?;
                             self.choice = Some(Presence_Choice::CString(value));
                         }
                         (7, wire::VARINT) => {
@@ -2343,7 +2790,7 @@ pub mod kitchen {
                             self.choice = Some(Presence_Choice::CInt64(value));
                         }
                         (8, wire::LEN) => {
-                            let bytes = __rt::bytes(&mut r)?;
+                            let bytes = __rt::bytes(r)?;
                             if let Some(Presence_Choice::CMessage(value)) = &mut self.choice {
                                 value.merge(bytes, depth + 1)?;
                             } else {
@@ -2357,11 +2804,18 @@ pub mod kitchen {
                             self.choice = Some(Presence_Choice::CColor(value));
                         }
                         (10, wire::LEN) => {
-                            let value = __rt::bytes(&mut r)?.to_vec();
+                            let value = __rt::bytes(r)?.to_vec();
                             self.choice = Some(Presence_Choice::CBytes(value));
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -2383,15 +2837,19 @@ pub mod kitchen {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Node_Label {
             pub text: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Node_Label {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.text.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
                     wire::encode_str(buf, &self.text);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -2409,19 +2867,37 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.text = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.text = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -2446,10 +2922,13 @@ pub mod kitchen {
             pub label: Option<Node_Label>,
             pub children: Vec<Node>,
             pub parent_copy: Option<Box<Node>>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Node {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.kind.0 != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -2464,6 +2943,7 @@ pub mod kitchen {
                 if let Some(v) = &self.parent_copy {
                     __rt::len_delimited(buf, 4, |buf| v.encode(buf));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -2481,32 +2961,50 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.kind = Node_Kind(r.read_int32()?),
                         (2, wire::LEN) => {
                             let slot = self.label.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (3, wire::LEN) => {
                             let mut item = Node::default();
-                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            item.merge(__rt::bytes(r)?, depth + 1)?;
                             self.children.push(item);
                         }
                         (4, wire::LEN) => {
                             let slot = self.parent_copy.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -2541,10 +3039,13 @@ pub mod kitchen {
             pub nothing: Option<super::super::google::protobuf::Empty>,
             pub doc: Option<super::super::google::protobuf::Struct>,
             pub any_value: Option<super::super::google::protobuf::Value>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl WellKnown {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if let Some(v) = &self.at {
                     __rt::len_delimited(buf, 1, |buf| v.encode(buf));
@@ -2588,6 +3089,7 @@ pub mod kitchen {
                 if let Some(v) = &self.any_value {
                     __rt::len_delimited(buf, 14, |buf| v.encode(buf));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -2605,74 +3107,92 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
                             let slot = self.at.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (2, wire::LEN) => {
                             let slot = self.took.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (3, wire::LEN) => {
                             let slot = self.w_int32.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (4, wire::LEN) => {
                             let slot = self.w_int64.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (5, wire::LEN) => {
                             let slot = self.w_uint32.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (6, wire::LEN) => {
                             let slot = self.w_uint64.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (7, wire::LEN) => {
                             let slot = self.w_float.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (8, wire::LEN) => {
                             let slot = self.w_double.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (9, wire::LEN) => {
                             let slot = self.w_bool.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (10, wire::LEN) => {
                             let slot = self.w_string.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (11, wire::LEN) => {
                             let slot = self.w_bytes.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (12, wire::LEN) => {
                             let slot = self.nothing.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (13, wire::LEN) => {
                             let slot = self.doc.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (14, wire::LEN) => {
                             let slot = self.any_value.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -2699,10 +3219,13 @@ pub mod kitchen {
             pub presence: Option<Presence>,
             pub tree: Option<Node>,
             pub well_known: Option<WellKnown>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Everything {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if let Some(v) = &self.scalars {
                     __rt::len_delimited(buf, 1, |buf| v.encode(buf));
@@ -2722,6 +3245,7 @@ pub mod kitchen {
                 if let Some(v) = &self.well_known {
                     __rt::len_delimited(buf, 6, |buf| v.encode(buf));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -2739,42 +3263,60 @@ pub mod kitchen {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
                             let slot = self.scalars.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (2, wire::LEN) => {
                             let slot = self.repeated.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (3, wire::LEN) => {
                             let slot = self.maps.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (4, wire::LEN) => {
                             let slot = self.presence.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (5, wire::LEN) => {
                             let slot = self.tree.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
                         (6, wire::LEN) => {
                             let slot = self.well_known.get_or_insert_with(Default::default);
-                            slot.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            slot.merge(__rt::bytes(r)?, depth + 1)?;
                         }
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -2833,7 +3375,7 @@ pub mod kitchen {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::kitchen::v1::Everything::decode(request)?;
                             let response = $($module)::+::kitchen::v1::Kitchen::echo(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                     #[export_name = "kitchen.v1.Kitchen/Ping"]
@@ -2841,7 +3383,7 @@ pub mod kitchen {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::google::protobuf::Empty::decode(request)?;
                             let response = $($module)::+::kitchen::v1::Kitchen::ping(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                 };

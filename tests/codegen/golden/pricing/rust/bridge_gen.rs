@@ -77,7 +77,7 @@ mod __rt {
         open.push(field);
         while let Some(&innermost) = open.last() {
             if depth + open.len() as u32 > MAX_DEPTH {
-                return Err(wire::DecodeError::RecursionLimit);
+                return Err(wire::DecodeError::GroupRecursionLimit);
             }
             if r.is_empty() {
                 return Err(wire::DecodeError::UnterminatedGroup);
@@ -97,6 +97,20 @@ mod __rt {
             }
         }
         Ok(())
+    }
+
+    /// Appends a group: its start tag, the fields `write` appends, its end tag.
+    pub fn group<F: FnOnce(&mut Vec<u8>)>(buf: &mut Vec<u8>, field: u32, write: F) {
+        wire::encode_tag(buf, field, wire::SGROUP);
+        write(buf);
+        wire::encode_tag(buf, field, wire::EGROUP);
+    }
+
+    /// Keeps a closed enum's number without a name as an unknown varint field, as
+    /// protobuf does.
+    pub fn unknown_varint(unknown: &mut Vec<u8>, field: u32, value: u64) {
+        wire::encode_tag(unknown, field, wire::VARINT);
+        wire::encode_varint(unknown, value);
     }
 
     /// Appends a length-delimited field whose payload `write` appends: one byte is kept
@@ -130,10 +144,13 @@ pub mod pricing {
             pub quantity: u32,
             pub unit_price_cents: i64,
             pub currency: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl QuoteRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
@@ -151,6 +168,7 @@ pub mod pricing {
                     wire::encode_tag(buf, 4, wire::LEN);
                     wire::encode_str(buf, &self.currency);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -168,22 +186,40 @@ pub mod pricing {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
                         (2, wire::VARINT) => self.quantity = r.read_uint32()?,
                         (3, wire::VARINT) => self.unit_price_cents = r.read_int64()?,
-                        (4, wire::LEN) => self.currency = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (4, wire::LEN) => self.currency = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -210,10 +246,13 @@ pub mod pricing {
             pub total_cents: i64,
             pub currency: String,
             pub notes: Vec<String>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl QuoteResponse {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
@@ -239,6 +278,7 @@ pub mod pricing {
                     wire::encode_tag(buf, 6, wire::LEN);
                     wire::encode_str(buf, v);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -256,24 +296,42 @@ pub mod pricing {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
                         (2, wire::VARINT) => self.subtotal_cents = r.read_int64()?,
                         (3, wire::VARINT) => self.discount_cents = r.read_int64()?,
                         (4, wire::VARINT) => self.total_cents = r.read_int64()?,
-                        (5, wire::LEN) => self.currency = __rt::string(&mut r)?,
-                        (6, wire::LEN) => self.notes.push(__rt::string(&mut r)?),
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (5, wire::LEN) => self.currency = __rt::string(r)?,
+                        (6, wire::LEN) => self.notes.push(__rt::string(r)?),
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -295,15 +353,19 @@ pub mod pricing {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct NormalizeSkuRequest {
             pub sku: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl NormalizeSkuRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
                     wire::encode_str(buf, &self.sku);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -321,19 +383,37 @@ pub mod pricing {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -355,15 +435,19 @@ pub mod pricing {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct NormalizeSkuResponse {
             pub sku: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl NormalizeSkuResponse {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
                     wire::encode_str(buf, &self.sku);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -381,19 +465,37 @@ pub mod pricing {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -415,15 +517,19 @@ pub mod pricing {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct LookupRequest {
             pub sku: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl LookupRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
                     wire::encode_str(buf, &self.sku);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -441,19 +547,37 @@ pub mod pricing {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -477,10 +601,13 @@ pub mod pricing {
             pub sku: String,
             pub name: String,
             pub unit_price_cents: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl LookupResponse {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
@@ -494,6 +621,7 @@ pub mod pricing {
                     wire::encode_tag(buf, 3, wire::VARINT);
                     wire::encode_int64(buf, self.unit_price_cents);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -511,21 +639,39 @@ pub mod pricing {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
-                        (2, wire::LEN) => self.name = __rt::string(&mut r)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
+                        (2, wire::LEN) => self.name = __rt::string(r)?,
                         (3, wire::VARINT) => self.unit_price_cents = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -598,7 +744,7 @@ pub mod pricing {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::pricing::v1::QuoteRequest::decode(request)?;
                             let response = $($module)::+::pricing::v1::Pricing::quote(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                     #[export_name = "pricing.v1.Pricing/NormalizeSku"]
@@ -606,7 +752,7 @@ pub mod pricing {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::pricing::v1::NormalizeSkuRequest::decode(request)?;
                             let response = $($module)::+::pricing::v1::Pricing::normalize_sku(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                     #[export_name = "pricing.v1.Pricing/Lookup"]
@@ -614,7 +760,7 @@ pub mod pricing {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::pricing::v1::LookupRequest::decode(request)?;
                             let response = $($module)::+::pricing::v1::Pricing::lookup(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                 };

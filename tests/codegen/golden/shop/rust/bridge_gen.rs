@@ -77,7 +77,7 @@ mod __rt {
         open.push(field);
         while let Some(&innermost) = open.last() {
             if depth + open.len() as u32 > MAX_DEPTH {
-                return Err(wire::DecodeError::RecursionLimit);
+                return Err(wire::DecodeError::GroupRecursionLimit);
             }
             if r.is_empty() {
                 return Err(wire::DecodeError::UnterminatedGroup);
@@ -97,6 +97,20 @@ mod __rt {
             }
         }
         Ok(())
+    }
+
+    /// Appends a group: its start tag, the fields `write` appends, its end tag.
+    pub fn group<F: FnOnce(&mut Vec<u8>)>(buf: &mut Vec<u8>, field: u32, write: F) {
+        wire::encode_tag(buf, field, wire::SGROUP);
+        write(buf);
+        wire::encode_tag(buf, field, wire::EGROUP);
+    }
+
+    /// Keeps a closed enum's number without a name as an unknown varint field, as
+    /// protobuf does.
+    pub fn unknown_varint(unknown: &mut Vec<u8>, field: u32, value: u64) {
+        wire::encode_tag(unknown, field, wire::VARINT);
+        wire::encode_varint(unknown, value);
     }
 
     /// Appends a length-delimited field whose payload `write` appends: one byte is kept
@@ -128,10 +142,13 @@ pub mod shop {
         pub struct Line {
             pub sku: String,
             pub quantity: u32,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Line {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
@@ -141,6 +158,7 @@ pub mod shop {
                     wire::encode_tag(buf, 2, wire::VARINT);
                     wire::encode_varint(buf, u64::from(self.quantity));
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -158,20 +176,38 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
                         (2, wire::VARINT) => self.quantity = r.read_uint32()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -194,10 +230,13 @@ pub mod shop {
         pub struct Cart {
             pub lines: Vec<Line>,
             pub coupon: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Cart {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 for v in &self.lines {
                     __rt::len_delimited(buf, 1, |buf| v.encode(buf));
@@ -206,6 +245,7 @@ pub mod shop {
                     wire::encode_tag(buf, 2, wire::LEN);
                     wire::encode_str(buf, &self.coupon);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -223,24 +263,42 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
                             let mut item = Line::default();
-                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            item.merge(__rt::bytes(r)?, depth + 1)?;
                             self.lines.push(item);
                         }
-                        (2, wire::LEN) => self.coupon = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (2, wire::LEN) => self.coupon = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -265,10 +323,13 @@ pub mod shop {
             pub discount_cents: i64,
             pub total_cents: i64,
             pub unknown_skus: Vec<String>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Total {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.subtotal_cents != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -286,6 +347,7 @@ pub mod shop {
                     wire::encode_tag(buf, 4, wire::LEN);
                     wire::encode_str(buf, v);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -303,22 +365,40 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.subtotal_cents = r.read_int64()?,
                         (2, wire::VARINT) => self.discount_cents = r.read_int64()?,
                         (3, wire::VARINT) => self.total_cents = r.read_int64()?,
-                        (4, wire::LEN) => self.unknown_skus.push(__rt::string(&mut r)?),
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (4, wire::LEN) => self.unknown_skus.push(__rt::string(r)?),
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -340,15 +420,19 @@ pub mod shop {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct PriceRequest {
             pub sku: String,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl PriceRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.sku.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
                     wire::encode_str(buf, &self.sku);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -366,19 +450,37 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.sku = __rt::string(&mut r)?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.sku = __rt::string(r)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -400,15 +502,19 @@ pub mod shop {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct PriceReply {
             pub unit_price_cents: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl PriceReply {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.unit_price_cents != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_int64(buf, self.unit_price_cents);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -426,19 +532,37 @@ pub mod shop {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.unit_price_cents = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -486,7 +610,7 @@ pub mod shop {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::shop::v1::Cart::decode(request)?;
                             let response = $($module)::+::shop::v1::Checkout::sum(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                 };
@@ -509,7 +633,8 @@ pub mod shop {
                 request: &PriceRequest,
             ) -> Result<PriceReply, ::bridge_guest::Status> {
                 const METHOD: &str = "shop.v1.Inventory/Price";
-                let reply = ::bridge_guest::host_call(METHOD, &request.encode_to_vec())?;
+                let request = ::bridge_guest::encode_checked(request)?;
+                let reply = ::bridge_guest::host_call(METHOD, &request)?;
                 PriceReply::decode(&reply).map_err(|err| {
                     let what = "the host's reply does not decode";
                     let message = ::std::format!("{}: {}: {}", METHOD, what, err);

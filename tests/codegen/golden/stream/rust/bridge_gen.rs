@@ -77,7 +77,7 @@ mod __rt {
         open.push(field);
         while let Some(&innermost) = open.last() {
             if depth + open.len() as u32 > MAX_DEPTH {
-                return Err(wire::DecodeError::RecursionLimit);
+                return Err(wire::DecodeError::GroupRecursionLimit);
             }
             if r.is_empty() {
                 return Err(wire::DecodeError::UnterminatedGroup);
@@ -97,6 +97,20 @@ mod __rt {
             }
         }
         Ok(())
+    }
+
+    /// Appends a group: its start tag, the fields `write` appends, its end tag.
+    pub fn group<F: FnOnce(&mut Vec<u8>)>(buf: &mut Vec<u8>, field: u32, write: F) {
+        wire::encode_tag(buf, field, wire::SGROUP);
+        write(buf);
+        wire::encode_tag(buf, field, wire::EGROUP);
+    }
+
+    /// Keeps a closed enum's number without a name as an unknown varint field, as
+    /// protobuf does.
+    pub fn unknown_varint(unknown: &mut Vec<u8>, field: u32, value: u64) {
+        wire::encode_tag(unknown, field, wire::VARINT);
+        wire::encode_varint(unknown, value);
     }
 
     /// Appends a length-delimited field whose payload `write` appends: one byte is kept
@@ -128,10 +142,13 @@ pub mod stream {
         pub struct AddRequest {
             pub a: i64,
             pub b: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl AddRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.a != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -141,6 +158,7 @@ pub mod stream {
                     wire::encode_tag(buf, 2, wire::VARINT);
                     wire::encode_int64(buf, self.b);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -158,20 +176,38 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.a = r.read_int64()?,
                         (2, wire::VARINT) => self.b = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -193,15 +229,19 @@ pub mod stream {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct Number {
             pub value: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Number {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.value != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
                     wire::encode_int64(buf, self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -219,19 +259,37 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.value = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -257,10 +315,13 @@ pub mod stream {
             pub fail_after: i64,
             pub headers: bool,
             pub compress: bool,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl CountRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.from != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -282,6 +343,7 @@ pub mod stream {
                     wire::encode_tag(buf, 5, wire::VARINT);
                     wire::encode_bool(buf, self.compress);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -299,23 +361,41 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.from = r.read_int64()?,
                         (2, wire::VARINT) => self.to = r.read_int64()?,
                         (3, wire::VARINT) => self.fail_after = r.read_int64()?,
                         (4, wire::VARINT) => self.headers = r.read_bool()?,
                         (5, wire::VARINT) => self.compress = r.read_bool()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -339,10 +419,13 @@ pub mod stream {
             pub sum: i64,
             pub count: i64,
             pub compressed: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Total {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.sum != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -356,6 +439,7 @@ pub mod stream {
                     wire::encode_tag(buf, 3, wire::VARINT);
                     wire::encode_int64(buf, self.compressed);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -373,21 +457,39 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.sum = r.read_int64()?,
                         (2, wire::VARINT) => self.count = r.read_int64()?,
                         (3, wire::VARINT) => self.compressed = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -410,10 +512,13 @@ pub mod stream {
         pub struct Chat {
             pub text: String,
             pub uncompressed: bool,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Chat {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.text.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
@@ -423,6 +528,7 @@ pub mod stream {
                     wire::encode_tag(buf, 2, wire::VARINT);
                     wire::encode_bool(buf, self.uncompressed);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -440,20 +546,38 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.text = __rt::string(&mut r)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.text = __rt::string(r)?,
                         (2, wire::VARINT) => self.uncompressed = r.read_bool()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -477,10 +601,13 @@ pub mod stream {
             pub fail_code: i32,
             pub compress: bool,
             pub ask_host: bool,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl InspectRequest {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if self.fail_code != 0 {
                     wire::encode_tag(buf, 1, wire::VARINT);
@@ -494,6 +621,7 @@ pub mod stream {
                     wire::encode_tag(buf, 3, wire::VARINT);
                     wire::encode_bool(buf, self.ask_host);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -511,21 +639,39 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::VARINT) => self.fail_code = r.read_int32()?,
                         (2, wire::VARINT) => self.compress = r.read_bool()?,
                         (3, wire::VARINT) => self.ask_host = r.read_bool()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -548,10 +694,13 @@ pub mod stream {
         pub struct Entry {
             pub key: String,
             pub value: Vec<u8>,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl Entry {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 if !self.key.is_empty() {
                     wire::encode_tag(buf, 1, wire::LEN);
@@ -561,6 +710,7 @@ pub mod stream {
                     wire::encode_tag(buf, 2, wire::LEN);
                     wire::encode_bytes(buf, &self.value);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -578,20 +728,38 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
-                        (1, wire::LEN) => self.key = __rt::string(&mut r)?,
-                        (2, wire::LEN) => self.value = __rt::bytes(&mut r)?.to_vec(),
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                    let start = r.position();
+                    match __rt::tag(r)? {
+                        (1, wire::LEN) => self.key = __rt::string(r)?,
+                        (2, wire::LEN) => self.value = __rt::bytes(r)?.to_vec(),
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -618,10 +786,13 @@ pub mod stream {
             pub request_compressed: bool,
             pub refused: Vec<String>,
             pub closed: i64,
+            /// The fields this message does not know, as read: written back after the others.
+            pub unknown_fields: Vec<u8>,
         }
 
         impl InspectReply {
-            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out.
+            /// Appends the protobuf encoding: fields in number order, proto3 defaults left out,
+            /// then the unknown fields.
             pub fn encode(&self, buf: &mut Vec<u8>) {
                 for v in &self.metadata {
                     __rt::len_delimited(buf, 1, |buf| v.encode(buf));
@@ -646,6 +817,7 @@ pub mod stream {
                     wire::encode_tag(buf, 6, wire::VARINT);
                     wire::encode_int64(buf, self.closed);
                 }
+                buf.extend_from_slice(&self.unknown_fields);
             }
 
             /// The protobuf encoding.
@@ -663,28 +835,46 @@ pub mod stream {
             }
 
             /// Merges encoded fields into this message as protobuf does (the last value of a
-            /// singular field wins, messages merge, repeated fields append); unknown fields and
-            /// fields with an unexpected wire type are skipped. `depth` is the nesting depth of
-            /// this message, 0 at the top; beyond 100 decoding fails.
+            /// singular field wins, messages merge, repeated fields append, unknown fields and
+            /// fields with an unexpected wire type are kept as unknown fields). `depth` is the
+            /// nesting depth of this message, 0 at the top; beyond 100 decoding fails.
             pub fn merge(&mut self, bytes: &[u8], depth: u32) -> Result<(), wire::DecodeError> {
+                self.merge_from(&mut wire::Reader::new(bytes), depth, 0)
+            }
+
+            /// [`merge`](Self::merge) from a reader: to its end (`group` 0), or up to the
+            /// end-group tag of field `group` (the message is that group's).
+            pub fn merge_from(
+                &mut self,
+                r: &mut wire::Reader<'_>,
+                depth: u32,
+                group: u32,
+            ) -> Result<(), wire::DecodeError> {
                 if depth > __rt::MAX_DEPTH {
                     return Err(wire::DecodeError::RecursionLimit);
                 }
-                let mut r = wire::Reader::new(bytes);
                 while !r.is_empty() {
-                    match __rt::tag(&mut r)? {
+                    let start = r.position();
+                    match __rt::tag(r)? {
                         (1, wire::LEN) => {
                             let mut item = Entry::default();
-                            item.merge(__rt::bytes(&mut r)?, depth + 1)?;
+                            item.merge(__rt::bytes(r)?, depth + 1)?;
                             self.metadata.push(item);
                         }
                         (2, wire::VARINT) => self.has_deadline = r.read_bool()?,
                         (3, wire::VARINT) => self.deadline_ms = r.read_int64()?,
                         (4, wire::VARINT) => self.request_compressed = r.read_bool()?,
-                        (5, wire::LEN) => self.refused.push(__rt::string(&mut r)?),
+                        (5, wire::LEN) => self.refused.push(__rt::string(r)?),
                         (6, wire::VARINT) => self.closed = r.read_int64()?,
-                        (field, wire_type) => __rt::skip(&mut r, field, wire_type, depth)?,
+                        (field, wire::EGROUP) if field == group => return Ok(()),
+                        (field, wire_type) => {
+                            __rt::skip(r, field, wire_type, depth)?;
+                            self.unknown_fields.extend_from_slice(r.read_since(start));
+                        }
                     }
+                }
+                if group != 0 {
+                    return Err(wire::DecodeError::UnterminatedGroup);
                 }
                 Ok(())
             }
@@ -778,7 +968,7 @@ pub mod stream {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::stream::v1::AddRequest::decode(request)?;
                             let response = $($module)::+::stream::v1::Numbers::add(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                     #[export_name = "stream.v1.Numbers/Count"]
@@ -794,7 +984,7 @@ pub mod stream {
                         type In = $($module)::+::stream::v1::Number;
                         ::bridge_guest::handle_client_streaming(ptr, len, |requests: &mut ::bridge_guest::Source<In>| {
                             let response = $($module)::+::stream::v1::Numbers::sum(&$service, requests)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                     #[export_name = "stream.v1.Numbers/Echo"]
@@ -810,7 +1000,7 @@ pub mod stream {
                         ::bridge_guest::handle(ptr, len, |request: &[u8]| {
                             let request = $($module)::+::stream::v1::InspectRequest::decode(request)?;
                             let response = $($module)::+::stream::v1::Numbers::inspect(&$service, request)?;
-                            ::core::result::Result::Ok(response.encode_to_vec())
+                            ::bridge_guest::encode_checked(&response)
                         })
                     }
                 };
@@ -830,7 +1020,8 @@ pub mod stream {
             /// Calls `stream.v1.Oracle/Ask` on the host.
             pub fn ask(&self, request: &Number) -> Result<Number, ::bridge_guest::Status> {
                 const METHOD: &str = "stream.v1.Oracle/Ask";
-                let reply = ::bridge_guest::host_call(METHOD, &request.encode_to_vec())?;
+                let request = ::bridge_guest::encode_checked(request)?;
+                let reply = ::bridge_guest::host_call(METHOD, &request)?;
                 Number::decode(&reply).map_err(|err| {
                     let what = "the host's reply does not decode";
                     let message = ::std::format!("{}: {}: {}", METHOD, what, err);
