@@ -17,20 +17,23 @@ request (templates in codegen/templates/{go,rust}/conformance/) is built once pe
 language in a temporary directory. Then messages made by Python protobuf from the
 schema's descriptors go through each echo method: the empty message, edge values (the
 bounds of every integer kind, -0.0, infinities, NaN, subnormals, empty, unicode and long
-strings and bytes, every enum value and an unknown number, each oneof case at its
-default and not, explicit-presence fields set to their defaults, maps with edge keys,
-repeated fields with 0, 1 and many elements, nested messages), a maximal message (every
-field set, a few levels deep) and `count` seeded random messages (`MessageGenerator`).
+strings and bytes, every enum value and, for open enums, an unknown number, each oneof
+case at its default and not, explicit-presence fields set to their defaults, maps with
+edge keys, repeated fields with 0, 1 and many elements, nested messages and groups, the
+declared extensions, unknown fields of every wire type), a maximal message (every field
+set, a few levels deep) and `count` seeded random messages (`MessageGenerator`), every
+one with its proto2 required fields set.
 
 A message passes when the reply decodes and its canonical bytes (deterministic
-serialization: map order does not matter) equal the original's, so -0.0 and NaN count
-as they are; a guest error, a trap or a difference fails it, and the first failing
-input of each type is kept, as hex, for the report (`check_type`). That is the valid-
-message half of one rule (`judge`), which the codec tests also hold the Go and Rust
-codecs to on any bytes: refuse what Python's protobuf refuses, read what it reads.
+serialization: map order does not matter) equal the original's, unknown fields and
+extensions included (an echo keeps what it does not know), so -0.0 and NaN count as
+they are; a guest error, a trap or a difference fails it, and the first failing input
+of each type is kept, as hex, for the report (`check_type`). That is the valid-message
+half of one rule (`judge`), which the codec tests also hold the Go and Rust codecs to on
+any bytes: refuse what Python's protobuf refuses, read and write back what it reads.
 
-The user's files are compiled as they are first, with the checks of `bridge gen`: what
-bridge cannot run (groups, extensions) is rejected with the SchemaError naming the file
+The user's files, proto3 or proto2, are compiled as they are first, with the checks of
+`bridge gen`: what bridge cannot run is rejected with the SchemaError naming the file
 and line (see `prepare`).
 """
 
@@ -47,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -94,6 +97,10 @@ LONG = 70_000
 MANY = 300
 #: At most this many edge-value messages per type (a large enum adds one per value).
 MAX_EDGE_MESSAGES = 256
+#: How often a random message (at any depth) gets unknown fields.
+UNKNOWN_RATE = 0.3
+#: The largest field number.
+_MAX_FIELD = 2**29 - 1
 
 ProgressFn = Callable[[str], contextlib.AbstractContextManager[None]]
 CallFn = Callable[[bytes], bytes]
@@ -145,8 +152,8 @@ def prepare(protos: Sequence[Path], includes: Sequence[Path], workdir: Path) -> 
     """Compile the user's files, then the echo service over their message types.
 
     The user's files are compiled first as `bridge gen` compiles them, so what bridge
-    cannot run (groups, extensions) fails here with its SchemaError
-    (file:line). The synthetic file is written into `workdir`.
+    cannot run fails here with its SchemaError (file:line). The synthetic file is
+    written into `workdir`.
     """
     user = Schema.compile(protos, includes)
     messages = [m.full_name for m in user.target_messages()]
@@ -249,10 +256,31 @@ _BYTES_EDGES = (b"", b"\x00", bytes(range(256)), b"\xff\xfe", b"\xa5" * LONG)
 _ALPHABET = "ab Z09_-é\u4e16\U0001f600\x00\n\t\u200b\ufffd\U0010ffff"
 
 
+def _is_message(f: _Desc) -> bool:
+    """A message or a group field (a group is a message with another wire format)."""
+    return f.type in (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
+
+
 def _entry(f: _Desc) -> tuple[_Desc, _Desc]:
     """A map field's key and value fields."""
     entry: _Desc = f.message_type
     return entry.fields_by_name["key"], entry.fields_by_name["value"]
+
+
+def _tag(number: int, wire: int) -> bytes:
+    return varint(number << 3 | wire)
+
+
+def _wire_value(wire: int, rng: random.Random) -> bytes:
+    """A random value of a wire type (0, 1, 2 or 5)."""
+    if wire == 0:
+        return varint(rng.choice((0, 1, 150, 2**63, rng.getrandbits(64))))
+    if wire == 1:
+        return rng.randbytes(8)
+    if wire == 5:
+        return rng.randbytes(4)
+    payload = rng.randbytes(rng.randint(0, 8))
+    return varint(len(payload)) + payload
 
 
 def _is_long(value: object) -> bool:
@@ -264,11 +292,21 @@ class MessageGenerator:
 
     The random messages come from `random.Random(f"{seed}:{type}")`, so that a type's
     messages depend on the seed and the type only.
+
+    proto2 as well as proto3: required fields are always set, at every depth (`complete`),
+    closed enums get declared values only, groups are filled as messages, and the
+    extensions the schema declares for a message are set (`Message.Extensions`), so that
+    a codec that keeps them as unknown fields is checked on them. Random messages also
+    carry unknown fields (`unknown_fields`: new numbers of every wire type, groups
+    included, known numbers with another wire type, undeclared numbers of closed enums),
+    at every depth: upb cannot set unknown fields, so they are appended to a message's
+    bytes and parsed back.
     """
 
     def __init__(self, seed: int = DEFAULT_SEED) -> None:
         self.seed = seed
         self._synthetic: dict[str, frozenset[str]] = {}
+        self._extensions: dict[str, list[_Desc]] = {}
 
     # -- what the descriptors say --
 
@@ -292,11 +330,16 @@ class MessageGenerator:
         in_oneof = {f.name for case in self._oneofs(desc) for f in case}
         return [f for f in desc.fields if f.name not in in_oneof]
 
+    def extensions(self, desc: _Desc) -> list[_Desc]:
+        """The extensions of `desc` that its pool knows (those the schema declares)."""
+        if desc.full_name not in self._extensions:
+            found = desc.file.pool.FindAllExtensions(desc) if desc.extension_ranges else []
+            self._extensions[desc.full_name] = sorted(found, key=lambda e: e.number)
+        return self._extensions[desc.full_name]
+
     @staticmethod
     def _is_map(f: _Desc) -> bool:
-        return bool(
-            f.is_repeated and f.type == _T.TYPE_MESSAGE and f.message_type.GetOptions().map_entry
-        )
+        return bool(f.is_repeated and _is_message(f) and f.message_type.GetOptions().map_entry)
 
     @staticmethod
     def _enum_numbers(enum: _Desc) -> list[int]:
@@ -344,7 +387,7 @@ class MessageGenerator:
     ) -> None:
         container = getattr(m, f.name)
         for key, value in entries:
-            if _entry(f)[1].type == _T.TYPE_MESSAGE:
+            if _is_message(_entry(f)[1]):
                 fill_value(container[key])
             else:
                 container[key] = value
@@ -360,7 +403,7 @@ class MessageGenerator:
         for f in self._plain_fields(desc):
             if f.is_repeated or not f.has_presence:
                 continue
-            if f.type == _T.TYPE_MESSAGE:
+            if _is_message(f):
                 getattr(presence, f.name).SetInParent()
             else:
                 self._set_scalar(presence, f, f.default_value)
@@ -370,7 +413,7 @@ class MessageGenerator:
             for f in case:
                 for pick in (0, 1):
                     m = cls()
-                    if f.type == _T.TYPE_MESSAGE:
+                    if _is_message(f):
                         sub = getattr(m, f.name)
                         sub.SetInParent()
                         if pick:
@@ -379,7 +422,7 @@ class MessageGenerator:
                         edges = self.edges(f)
                         self._set_scalar(m, f, edges[pick % len(edges)])
                     yield f"oneof case {f.name} ({'default' if pick == 0 else 'set'})", m
-        lengths = [len(self.edges(f)) for f in desc.fields if f.type != _T.TYPE_MESSAGE]
+        lengths = [len(self.edges(f)) for f in desc.fields if not _is_message(f)]
         maps = [f for f in desc.fields if self._is_map(f)]
         lengths += [len(self.edges(_entry(f)[0])) for f in maps]
         rounds = min(max([4, *lengths]), MAX_EDGE_MESSAGES)
@@ -390,6 +433,14 @@ class MessageGenerator:
         many = self._many(cls, random.Random(f"{self.seed}:{desc.full_name}:many"))
         if many.ListFields():
             yield "many elements", many
+        if self.extensions(desc):
+            m = cls()
+            rng = random.Random(f"{self.seed}:{desc.full_name}:ext")
+            self._fill_extensions(m, 0, rng, every=True)
+            yield "extensions set", m
+        unknown = cls()
+        unknown.MergeFromString(self.every_unknown_field(desc))
+        yield "unknown fields of every wire type", unknown
 
     def _edge_fill(self, m: Message, depth: int, k: int) -> None:
         """Round `k` of edge values: scalar i gets its edge value k, lists vary in length."""
@@ -397,7 +448,7 @@ class MessageGenerator:
         for f in self._plain_fields(desc):
             if self._is_map(f):
                 self._edge_map(m, f, depth, k)
-            elif f.type == _T.TYPE_MESSAGE:
+            elif _is_message(f):
                 if depth >= EDGE_DEPTH:
                     continue
                 if f.is_repeated:
@@ -421,7 +472,7 @@ class MessageGenerator:
             if pick == len(case):
                 continue  # no case
             f = case[pick]
-            if f.type == _T.TYPE_MESSAGE:
+            if _is_message(f):
                 sub = getattr(m, f.name)
                 sub.SetInParent()
                 if depth < EDGE_DEPTH:
@@ -438,7 +489,7 @@ class MessageGenerator:
         key_f, value_f = _entry(f)
         keys = self.edges(key_f)
         chosen = [keys[k % len(keys)]] if phase == 0 else list(keys) if phase == 1 else keys[:2]
-        if value_f.type == _T.TYPE_MESSAGE:
+        if _is_message(value_f):
             values: tuple[Any, ...] = (None,)
         else:
             values = self.edges(value_f) if len(chosen) == 1 else self._short_edges(value_f)
@@ -456,13 +507,13 @@ class MessageGenerator:
         for f in self._plain_fields(cls.DESCRIPTOR):
             if self._is_map(f):
                 key_f, value_f = _entry(f)
-                keys = {self._random_value(key_f, rng) for _ in range(MANY // 6)}
-                is_message = value_f.type == _T.TYPE_MESSAGE
+                keys = dict.fromkeys(self._random_value(key_f, rng) for _ in range(MANY // 6))
+                is_message = _is_message(value_f)
                 entries = [
                     (key, None if is_message else self._random_value(value_f, rng)) for key in keys
                 ]
                 self._fill_map(m, f, entries, lambda sub: None)
-            elif f.is_repeated and f.type != _T.TYPE_MESSAGE:
+            elif f.is_repeated and not _is_message(f):
                 values = (self._random_value(f, rng) for _ in range(MANY))
                 getattr(m, f.name).extend(values)
             elif f.is_repeated:
@@ -473,9 +524,12 @@ class MessageGenerator:
     # -- the maximal message --
 
     def maximal(self, cls: type[Message]) -> Message:
-        """Every field set (one case per oneof), nested messages to EDGE_DEPTH levels."""
+        """Every field set (one case per oneof), nested messages to EDGE_DEPTH levels, the
+        declared extensions of the top-level message too."""
         m = cls()
         self._maximal_fill(m, 0)
+        rng = random.Random(f"{self.seed}:{cls.DESCRIPTOR.full_name}:max")
+        self._fill_extensions(m, 0, rng, every=True)
         return m
 
     def _maximal_fill(self, m: Message, depth: int) -> None:
@@ -485,14 +539,14 @@ class MessageGenerator:
             if self._is_map(f):
                 key_f, value_f = _entry(f)
                 keys = self._short_edges(key_f)[-2:]
-                value = None if value_f.type == _T.TYPE_MESSAGE else self._short_edges(value_f)[-1]
+                value = None if _is_message(value_f) else self._short_edges(value_f)[-1]
 
                 def fill(sub: Message, depth: int = depth) -> None:
                     if depth < EDGE_DEPTH:
                         self._maximal_fill(sub, depth + 1)
 
                 self._fill_map(m, f, [(key, value) for key in keys], fill)
-            elif f.type == _T.TYPE_MESSAGE:
+            elif _is_message(f):
                 if f.is_repeated:
                     for _ in range(2):
                         sub = getattr(m, f.name).add()
@@ -514,10 +568,11 @@ class MessageGenerator:
     # -- random messages --
 
     def random_message(self, cls: type[Message], rng: random.Random) -> Message:
-        """A random message of `cls` from `rng`, nesting at most RANDOM_DEPTH levels."""
+        """A random message of `cls` from `rng`, nesting at most RANDOM_DEPTH levels, its
+        required fields set."""
         m = cls()
         self._random_fill(m, 0, rng)
-        return m
+        return self.complete(m)
 
     def _random_value(self, f: _Desc, rng: random.Random, *, short: bool = False) -> Any:
         if rng.random() < 0.25:
@@ -562,7 +617,7 @@ class MessageGenerator:
                 key_f, value_f = _entry(f)
                 n = rng.randint(0, 4)
                 keys = [self._random_value(key_f, rng) for _ in range(n)]
-                is_message = value_f.type == _T.TYPE_MESSAGE
+                is_message = _is_message(value_f)
                 entries = [
                     (key, None if is_message else self._random_value(value_f, rng)) for key in keys
                 ]
@@ -572,7 +627,7 @@ class MessageGenerator:
                         self._random_fill(sub, depth + 1, rng)
 
                 self._fill_map(m, f, entries, fill)
-            elif f.type == _T.TYPE_MESSAGE:
+            elif _is_message(f):
                 if not nest and rng.random() < 0.8:
                     continue
                 if f.is_repeated:
@@ -595,20 +650,149 @@ class MessageGenerator:
             if rng.random() < 0.25:
                 continue
             f = rng.choice(case)
-            if f.type == _T.TYPE_MESSAGE:
+            if _is_message(f):
                 sub = getattr(m, f.name)
                 sub.SetInParent()
                 if nest:
                     self._random_fill(sub, depth + 1, rng)
             else:
                 self._set_scalar(m, f, self._random_value(f, rng))
+        if self.extensions(desc) and rng.random() < 0.5:
+            self._fill_extensions(m, depth, rng, nest=nest)
+        if rng.random() < UNKNOWN_RATE:
+            self._add_unknown(m, rng)
+
+    # -- extensions, required fields, unknown fields --
+
+    def _fill_extensions(
+        self, m: Message, depth: int, rng: random.Random, *, nest: bool = True, every: bool = False
+    ) -> None:
+        """Set some (or `every` one) of the declared extensions of `m`, at random."""
+        extensions = self.extensions(m.DESCRIPTOR)
+        if not extensions:
+            return
+        ext_map: Any = m.Extensions
+        for ext in extensions:
+            if not every and rng.random() < 0.3:
+                continue
+            if _is_message(ext):
+                subs = [ext_map[ext].add() for _ in range(2)] if ext.is_repeated else [ext_map[ext]]
+                for sub in subs:
+                    sub.SetInParent()
+                    if nest and depth < RANDOM_DEPTH:
+                        self._random_fill(sub, depth + 1, rng)
+            elif ext.is_repeated:
+                ext_map[ext].extend(self._random_value(ext, rng) for _ in range(3))
+            else:
+                ext_map[ext] = self._random_value(ext, rng)
+
+    def complete(self, m: Message) -> Message:
+        """`m` with every required field set, at every depth (proto2: protobuf refuses to
+        read or write a message that lacks one); `m` itself."""
+        desc = m.DESCRIPTOR
+        for f in desc.fields:
+            if f.is_required and not m.HasField(f.name):
+                if _is_message(f):
+                    getattr(m, f.name).SetInParent()
+                else:
+                    self._set_scalar(m, f, f.default_value)
+        for f, value in m.ListFields():  # extensions included
+            if not _is_message(f):
+                continue
+            if self._is_map(f):
+                if _is_message(_entry(f)[1]):
+                    for sub in value.values():
+                        self.complete(sub)
+            elif f.is_repeated:
+                for sub in value:
+                    self.complete(sub)
+            else:
+                self.complete(value)
+        return m
+
+    def _unknown_numbers(self, desc: _Desc) -> set[int]:
+        """Field numbers `desc` gives a meaning: its fields' and its extensions'."""
+        return {f.number for f in desc.fields} | {e.number for e in self.extensions(desc)}
+
+    def _new_number(self, desc: _Desc, rng: random.Random) -> int:
+        taken = self._unknown_numbers(desc)
+        while True:
+            number = rng.choice(
+                (rng.randint(1, 40), rng.randint(1, 3000), rng.randint(1, _MAX_FIELD))
+            )
+            if number not in taken:
+                return number
+
+    def unknown_field(self, desc: _Desc, rng: random.Random, depth: int = 0) -> bytes:
+        """One field `desc` does not know: a new number with any wire type (a group
+        too), a scalar field's number with another wire type, or an undeclared number
+        of a closed enum."""
+        how = rng.randrange(8)
+        fields = [f for f in desc.fields if not _is_message(f)]
+        closed = [f for f in fields if f.type == _T.TYPE_ENUM and f.enum_type.is_closed]
+        if how == 6 and fields:  # a known number, another wire type (never "packed")
+            f = rng.choice(fields)
+            wire = rng.choice([w for w in (0, 1, 5) if w != _WIRE_TYPES.get(f.type, 0)])
+            return _tag(f.number, wire) + _wire_value(wire, rng)
+        if how == 7 and closed:
+            f = rng.choice(closed)
+            declared = {v.number for v in f.enum_type.values}
+            number = rng.choice((max(declared) + 1, min(declared) - 1, rng.randint(*_I32)))
+            if number in declared:
+                number = max(declared) + 1
+            return _tag(f.number, 0) + varint(number)
+        number = self._new_number(desc, rng)
+        wire = (0, 1, 5, 2, 2, 3, 0, 0)[how]
+        if wire == 3:
+            inner = b"".join(
+                self._new_group_field(rng) for _ in range(rng.randint(0, 2 if depth < 2 else 0))
+            )
+            return _tag(number, 3) + inner + _tag(number, 4)
+        return _tag(number, wire) + _wire_value(wire, rng)
+
+    def _new_group_field(self, rng: random.Random) -> bytes:
+        wire = rng.choice((0, 1, 2, 5))
+        return _tag(rng.randint(1, 100), wire) + _wire_value(wire, rng)
+
+    def unknown_fields(self, desc: _Desc, rng: random.Random) -> bytes:
+        """One to four fields `desc` does not know (see `unknown_field`)."""
+        return b"".join(self.unknown_field(desc, rng) for _ in range(rng.randint(1, 4)))
+
+    def every_unknown_field(self, desc: _Desc) -> bytes:
+        """Fields `desc` does not know, of every kind: a new number of each wire type
+        (an empty group and one with fields), every scalar field's number with another
+        wire type, and an undeclared number of each closed-enum field."""
+        rng = random.Random(f"{self.seed}:{desc.full_name}:unknown")
+        number = self._new_number(desc, rng)
+        out = bytearray()
+        for wire in (0, 1, 5, 2):
+            out += _tag(number, wire) + _wire_value(wire, rng)
+        out += _tag(number, 3) + _tag(number, 4)
+        out += _tag(number, 3) + _tag(1, 0) + b"\x01" + _tag(2, 2) + b"\x01a" + _tag(number, 4)
+        for f in desc.fields:
+            if _is_message(f):
+                continue
+            expected = _WIRE_TYPES.get(f.type, 0)
+            wire = 5 if expected == 0 else 0
+            out += _tag(f.number, wire) + _wire_value(wire, rng)
+            if f.type == _T.TYPE_ENUM and f.enum_type.is_closed:
+                out += _tag(f.number, 0) + varint(max(v.number for v in f.enum_type.values) + 1)
+        return bytes(out)
+
+    def _add_unknown(self, m: Message, rng: random.Random) -> None:
+        """Give `m` unknown fields: upb cannot set them, so `m`'s bytes get some appended
+        and are read back."""
+        data = m.SerializePartialToString() + self.unknown_fields(m.DESCRIPTOR, rng)
+        m.Clear()
+        m.MergeFromString(data)
 
     # -- all of them --
 
     def messages(self, cls: type[Message], count: int) -> Iterator[tuple[str, Message]]:
         """(what, message): the edge cases, the maximal message, `count` random ones."""
-        yield from self.edge_cases(cls)
-        yield "maximal", self.maximal(cls)
+        for what, m in self.edge_cases(cls):
+            yield what, self.complete(m)
+        yield "maximal", self.complete(self.maximal(cls))
         rng = random.Random(f"{self.seed}:{cls.DESCRIPTOR.full_name}")
         for i in range(count):
             yield f"random #{i} (seed {self.seed})", self.random_message(cls, rng)
@@ -660,25 +844,25 @@ def _difference(original: Message, reply: Message) -> str:
                 if MessageGenerator._is_map(f):
                     container = getattr(target, f.name)
                     for key in value:
-                        if _entry(f)[1].type == _T.TYPE_MESSAGE:
+                        if _is_message(_entry(f)[1]):
                             container[key].CopyFrom(value[key])
                         else:
                             container[key] = value[key]
-                elif f.type == _T.TYPE_MESSAGE:
+                elif _is_message(f):
                     for item in value:
                         getattr(target, f.name).add().CopyFrom(item)
                 else:
                     getattr(target, f.name).extend(value)
             elif f.has_presence and not source.HasField(f.name):
                 continue
-            elif f.type == _T.TYPE_MESSAGE:
+            elif _is_message(f):
                 getattr(target, f.name).CopyFrom(value)
             else:
                 setattr(target, f.name, value)
         if _canonical(a) != _canonical(b):
             differ.append(f.name)
     if not differ:
-        return "the reply differs from the request"
+        return "the reply differs in its unknown fields or extensions"
     return f"the reply differs in {', '.join(differ)}"
 
 
@@ -686,7 +870,8 @@ def _difference(original: Message, reply: Message) -> str:
 #
 # One rule for the Go and Rust codecs, used by `check_type` (valid messages) and by the
 # codec tests (hostile and mutated bytes, tests/codegen/differential.py): the guest
-# refuses what Python's protobuf (upb) refuses, and reads what it reads.
+# refuses what Python's protobuf (upb) refuses, and reads and writes back what it reads,
+# unknown fields kept.
 
 _MASK64 = 2**64 - 1
 #: The wire type of each non-message field type (the rest are varints).
@@ -706,6 +891,11 @@ _WIRE_TYPES: dict[int, int] = {
 _OVERFLOW_SHAPE = re.compile(rb"[\x80-\xff]{9}[\x02-\x7f]")
 
 
+def _wire_of(f: _Desc) -> int:
+    """The wire type of a field's (unpacked) values."""
+    return 2 if f.type == _T.TYPE_MESSAGE else _WIRE_TYPES.get(f.type, 0)
+
+
 class _Unreadable(Exception):
     """`_Wire` cannot read bytes upb read: bridge's model of upb is wrong."""
 
@@ -722,17 +912,26 @@ def varint(value: int) -> bytes:
 
 
 class _Wire:
-    """upb's reading of bytes it accepted, field by field: `known` drops the unknown
-    fields at every level (a field number the message lacks, or one with the wrong wire
-    type) and notes in `overflow` whether a varint carried more than 64 bits.
+    """upb's reading of bytes it accepted, field by field: `entries` gives the bytes that
+    stand for the codecs' reading, and notes in `overflow` whether a varint carried more
+    than 64 bits and in `zero_in_group` whether a group held field number 0.
 
-    Python's own parse cannot stand in: upb keeps a map entry that holds an unknown
-    field as an unknown field of the map's message, where the Go and Rust codecs (like
-    Go's protobuf) keep the entry and drop the field.
+    The codecs keep unknown fields as upb does, but for two documented differences
+    (docs/decisions.md):
+    - a map entry holding a field its entry type does not know (or a key or value with
+      another wire type) is kept by upb whole, as an unknown field of the map's message;
+      the Go and Rust codecs (like Go's protobuf) keep the entry and drop the field inside
+      it. `entries` rewrites such entries without their unknown fields, so that upb reads
+      them as the codecs do. An entry whose value is a closed enum with an undeclared
+      number is an unknown field for both: it stays as it is.
+    - upb reads field number 0 inside an unknown group (it refuses it anywhere else);
+      protobuf C++ and Go, and the codecs, refuse it there too.
     """
 
     def __init__(self) -> None:
         self.overflow = False
+        self.zero_in_group = False
+        self.bad_utf8 = False
 
     def varint(self, data: bytes, pos: int, end: int) -> tuple[int, int]:
         value = 0
@@ -745,7 +944,8 @@ class _Wire:
         raise _Unreadable(f"no varint at byte {pos}")
 
     def skip(self, data: bytes, pos: int, end: int, number: int, wire: int) -> int:
-        """The end of the value of a field whose tag ended at `pos`."""
+        """The end of the value of a field whose tag ended at `pos` (a group's: after
+        its end-group tag)."""
         if wire == 0:
             return self.varint(data, pos, end)[1]
         if wire in (1, 5):
@@ -753,22 +953,30 @@ class _Wire:
         elif wire == 2:
             size, pos = self.varint(data, pos, end)
             pos += size
-        elif wire == 3:  # a group: its fields, to the end-group tag of the same number
-            while True:
-                tag, pos = self.varint(data, pos, end)
-                if tag & 7 == 4:
-                    if tag >> 3 != number:
-                        raise _Unreadable(f"end-group {tag >> 3} closes group {number}")
-                    return pos
-                pos = self.skip(data, pos, end, tag >> 3, tag & 7)
+        elif wire == 3:
+            return self.group_end(data, pos, end, number)[1]
         else:
             raise _Unreadable(f"wire type {wire} at byte {pos}")
         if pos > end:
             raise _Unreadable("a field runs past its message")
         return pos
 
-    def known(self, desc: _Desc, data: bytes) -> bytes:
-        """`data` (a `desc` message) without its unknown fields, at every level."""
+    def group_end(self, data: bytes, pos: int, end: int, number: int) -> tuple[int, int]:
+        """Where the end-group tag of the group `number` whose fields start at `pos`
+        starts, and where it ends."""
+        while True:
+            at = pos
+            tag, pos = self.varint(data, pos, end)
+            self.zero_in_group |= tag >> 3 == 0
+            if tag & 7 == 4:
+                if tag >> 3 != number:
+                    raise _Unreadable(f"end-group {tag >> 3} closes group {number}")
+                return at, pos
+            pos = self.skip(data, pos, end, tag >> 3, tag & 7)
+
+    def entries(self, desc: _Desc, data: bytes) -> bytes:
+        """`data` (a `desc` message upb read) with the unknown fields inside map entries
+        dropped, at every depth; everything else as it was."""
         out = bytearray()
         pos, end = 0, len(data)
         while pos < end:
@@ -778,24 +986,67 @@ class _Wire:
             value_at = pos
             pos = self.skip(data, pos, end, number, wire)
             f = desc.fields_by_number.get(number)
-            if f is None:
+            if f is not None and _is_message(f) and wire == _wire_of(f):
+                if wire == 3:  # a group: its fields, then the end tag
+                    inner_end = self.group_end(data, value_at, end, number)[0]
+                    inner = self.entries(f.message_type, data[value_at:inner_end])
+                    out += data[start:value_at] + inner + data[inner_end:pos]
+                    continue
+                size_at = self.varint(data, value_at, end)[1]
+                payload = data[size_at:pos]
+                if MessageGenerator._is_map(f):
+                    inner = self.entry(f, payload)
+                else:
+                    inner = self.entries(f.message_type, payload)
+                out += data[start:value_at] + varint(len(inner)) + inner
                 continue
-            if f.type == _T.TYPE_MESSAGE:
-                if wire == 2:  # a message or a map entry: its own unknown fields go too
-                    size_at = self.varint(data, value_at, end)[1]
-                    inner = self.known(f.message_type, data[size_at:pos])
-                    out += data[start:value_at] + varint(len(inner)) + inner
-                continue
-            expected = _WIRE_TYPES.get(f.type, 0)
-            if wire == expected:
-                out += data[start:pos]
-            elif wire == 2 and f.is_repeated and expected in (0, 1, 5):  # packed
-                if expected == 0:  # its varints, for `overflow`
-                    at = self.varint(data, value_at, end)[1]
-                    while at < pos:
-                        at = self.varint(data, at, pos)[1]
-                out += data[start:pos]
+            if f is not None and wire == 2 and f.is_repeated and _WIRE_TYPES.get(f.type, 0) == 0:
+                at = self.varint(data, value_at, end)[1]  # packed varints, for `overflow`
+                while at < pos:
+                    at = self.varint(data, at, pos)[1]
+            if f is not None and wire == 2:
+                self.check_utf8(f, data, value_at, pos)
+            out += data[start:pos]
         return bytes(out)
+
+    def check_utf8(self, f: _Desc, data: bytes, value_at: int, end: int) -> None:
+        """Note in `bad_utf8` a string field (upb read it: a proto2 one) that holds
+        invalid UTF-8."""
+        if f.type == _T.TYPE_STRING:
+            try:
+                data[self.varint(data, value_at, end)[1] : end].decode("utf-8")
+            except UnicodeDecodeError:
+                self.bad_utf8 = True
+
+    def entry(self, f: _Desc, data: bytes) -> bytes:
+        """A map entry of the map field `f` as the codecs read it: its key and value
+        fields (a message value rewritten by `entries`), nothing else; unless its value is
+        a closed enum with an undeclared number (then the entry is unknown as it is)."""
+        key_f, value_f = _entry(f)
+        kept = bytearray()
+        pos, end = 0, len(data)
+        while pos < end:
+            start = pos
+            tag, pos = self.varint(data, pos, end)
+            number, wire = tag >> 3, tag & 7
+            value_at = pos
+            pos = self.skip(data, pos, end, number, wire)
+            field = {1: key_f, 2: value_f}.get(number)
+            if field is None or wire != _wire_of(field):
+                continue  # unknown inside the entry: dropped
+            if field.type == _T.TYPE_ENUM and field.enum_type.is_closed and number == 2:
+                value = self.varint(data, value_at, end)[0] & 0xFFFFFFFF  # an int32
+                value -= (value >> 31) << 32
+                if value not in {v.number for v in field.enum_type.values}:
+                    return data
+            if number == 2 and _is_message(field):
+                size_at = self.varint(data, value_at, end)[1]
+                inner = self.entries(field.message_type, data[size_at:pos])
+                kept += data[start:value_at] + varint(len(inner)) + inner
+                continue
+            self.check_utf8(field, data, value_at, pos)
+            kept += data[start:pos]
+        return bytes(kept)
 
 
 def _overflows(desc: _Desc, request: bytes) -> bool:
@@ -803,7 +1054,7 @@ def _overflows(desc: _Desc, request: bytes) -> bool:
     if _OVERFLOW_SHAPE.search(request) is None:
         return False
     wire = _Wire()
-    wire.known(desc, request)
+    wire.entries(desc, request)
     return wire.overflow
 
 
@@ -811,29 +1062,123 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def judge(cls: type[Message], request: bytes, call: CallFn) -> str | None:
+def _refusal(cls: type[Message], request: bytes) -> tuple[Message, str | None]:
+    """What protobuf reads from `request`, and why it refuses it (None: it does not).
+    A message that lacks a required field, at any depth, is refused, as protobuf C++'s
+    ParseFromString refuses it (upb's Python reads it partially)."""
+    theirs = cls()
+    try:
+        theirs.MergeFromString(request)
+    except Exception as exc:  # protobuf's DecodeError, or upb's own
+        return theirs, _one_line(exc)
+    if not theirs.IsInitialized():
+        # Not FindInitializationErrors: upb's crashes on a map value lacking its fields.
+        desc: _Desc = cls.DESCRIPTOR
+        missing = [f.name for f in desc.fields if f.is_required and not theirs.HasField(f.name)]
+        return theirs, f"missing required fields: {', '.join(missing) or 'in a nested message'}"
+    return theirs, None
+
+
+#: (pool, message type) -> the type without declared extensions, see `_without_extensions`.
+_PLAIN: dict[tuple[int, str], type[Message] | None] = {}
+
+
+def _without_extensions(cls: type[Message]) -> type[Message] | None:
+    """`cls` as a pool that declares no extensions builds it (its files and their imports
+    only, every `extend` removed), or None when no extension of its pool reaches it.
+
+    The codecs keep the declared extensions as unknown fields, unread, as they keep any
+    field they do not know; upb reads them, so it refuses a malformed extension value (or
+    one lacking its required fields) that the codecs keep as bytes: the second documented
+    difference. Read with this type, upb reads extensions as the codecs do.
+    """
+    desc: _Desc = cls.DESCRIPTOR
+    pool = desc.file.pool
+    key = (id(pool), desc.full_name)
+    if key in _PLAIN:
+        return _PLAIN[key]
+    reached, todo, extended = set(), [desc], False
+    while todo and not extended:
+        d = todo.pop()
+        if d.full_name in reached:
+            continue
+        reached.add(d.full_name)
+        extended = bool(d.extension_ranges and pool.FindAllExtensions(d))
+        todo += [f.message_type for f in d.fields if f.message_type is not None]
+    plain: type[Message] | None = None
+    if extended:
+        new = descriptor_pool.DescriptorPool()
+        added: set[str] = set()
+
+        def add(file: _Desc) -> None:
+            if file.name in added:
+                return
+            added.add(file.name)
+            for dependency in file.dependencies:
+                add(dependency)
+            proto = descriptor_pb2.FileDescriptorProto()
+            file.CopyToProto(proto)
+            del proto.extension[:]
+            messages = list(proto.message_type)
+            while messages:
+                message = messages.pop()
+                del message.extension[:]
+                messages += message.nested_type
+            new.Add(proto)
+
+        add(desc.file)
+        plain = message_factory.GetMessageClass(new.FindMessageTypeByName(desc.full_name))
+    _PLAIN[key] = plain
+    return plain
+
+
+def judge(
+    cls: type[Message], request: bytes, call: CallFn, *, proto2_utf8: bool = False
+) -> str | None:
     """Why the guest's answer to `request` (through `call`) breaks the codec rule, or
     None when it keeps it. `request` may be any bytes.
 
     The rule: the guest refuses, with INVALID_ARGUMENT, exactly what Python's protobuf
-    (upb) refuses, and also a varint of more than 64 bits (upb keeps its low 64 bits:
-    docs/decisions.md); anything else the guest reads comes back as protobuf reads it,
-    unknown fields dropped: the same canonical bytes (maps in any order, -0.0 and NaN by
-    their bits). Any other error (a trap, another status) breaks it.
+    (upb) refuses, a message missing a required field (protobuf C++ refuses it; upb's
+    Python reads it partially), and a varint of more than 64 bits (upb keeps its low 64
+    bits: docs/decisions.md); anything else the guest reads comes back as protobuf
+    reads and writes it, unknown fields KEPT: the same canonical bytes (maps in any
+    order, -0.0 and NaN by their bits, extensions and unknown fields included). Three
+    differences are allowed, all documented: a map entry with an unknown field inside
+    (`_Wire`: the codecs keep the entry, and so may refuse it for a required field its
+    value lacks), declared extensions read as unknown fields (`_without_extensions`),
+    and field number 0 in an unknown group, refused (`_Wire`). Any other error (a trap,
+    another status) breaks it.
+
+    `proto2_utf8`: the codec also refuses invalid UTF-8 in proto2 strings, which protobuf
+    does not check (generated Rust keeps them as `String`, UTF-8 only): a refusal of a
+    request with such a string is then allowed too.
     """
+    reason = _judge(cls, request, call, proto2_utf8)
+    if reason is not None:
+        plain = _without_extensions(cls)
+        if plain is not None and _judge(plain, request, call, proto2_utf8) is None:
+            return None
+    return reason
+
+
+def _judge(cls: type[Message], request: bytes, call: CallFn, proto2_utf8: bool) -> str | None:
     desc: _Desc = cls.DESCRIPTOR
-    theirs = cls()
-    refusal: str | None = None  # why protobuf refuses `request`
-    try:
-        theirs.MergeFromString(request)  # partial: proto2 required fields may be missing
-    except Exception as exc:  # protobuf's DecodeError, or upb's own
-        refusal = _one_line(exc)
+    theirs, refusal = _refusal(cls, request)
     try:
         reply = call(request)
     except CallError as exc:
         invalid = isinstance(exc, GuestError) and exc.code is StatusCode.INVALID_ARGUMENT
         if invalid and (refusal is not None or _overflows(desc, request)):
             return None
+        if invalid:
+            wire = _Wire()
+            if _refusal(cls, wire.entries(desc, request))[1] is not None:
+                return None  # a map entry upb keeps as unknown bytes lacks a required field
+            if wire.zero_in_group:
+                return None  # field number 0 in an unknown group: upb alone reads it
+            if proto2_utf8 and wire.bad_utf8:
+                return None  # invalid UTF-8 in a proto2 string, which this codec refuses
         return f"{type(exc).__name__}: {_one_line(exc)}"
     if refusal is not None:
         return f"the guest accepted what protobuf refuses ({refusal})"
@@ -851,15 +1196,16 @@ def judge(cls: type[Message], request: bytes, call: CallFn) -> str | None:
     if _canonical(ours) == _canonical(theirs):
         return None
     try:
-        known = _Wire().known(desc, request)
+        rewritten = _Wire().entries(desc, request)
     except _Unreadable as exc:  # a bug in _Wire, not in the guest: say so
         return f"bridge cannot read what protobuf read: {exc}"
-    expected = cls()
-    expected.MergeFromString(known)
-    expected.DiscardUnknownFields()  # closed enums' unknown numbers (proto2)
-    if _canonical(ours) == _canonical(expected):
-        return None
-    return _difference(expected, ours)
+    if rewritten != request:  # map entries with unknown fields inside: read as the codecs do
+        expected = cls()
+        expected.MergeFromString(rewritten)
+        if _canonical(ours) == _canonical(expected):
+            return None
+        theirs = expected
+    return _difference(theirs, ours)
 
 
 def check_type(
@@ -871,8 +1217,8 @@ def check_type(
     """Echo each message through `call` and `judge` the answer; the first failure is kept.
 
     A message passes when the reply decodes as `cls` and its canonical bytes equal the
-    original's; a CallError (guest error, trap, ...), an undecodable reply or any
-    difference is a failure.
+    original's, unknown fields included; a CallError (guest error, trap, ...), an
+    undecodable reply or any difference is a failure.
     """
     total = passed = 0
     first: tuple[str, str, str] | None = None

@@ -12,6 +12,12 @@
   with apt when they are missing and this runs as root), and the official, unmodified
   grpc/testing/{test,messages,empty}.proto, taken from that jar into
   build/tools/interop/proto (what BRIDGE_INTEROP_PROTO names for the tests).
+- protobuf's official conformance runner, for tests/conformance/test_official.py: Debian's
+  source package `protobuf` (3.21.12) with `apt-get source` (a bookworm `deb-src` entry is
+  added to /etc/apt/sources.list.d when none is there, as root) unpacked into
+  build/tools/protobuf/src (what BRIDGE_PROTOBUF_SOURCE names for the tests), and its
+  `conformance_test_runner` built with g++ against Debian's libprotobuf-dev and
+  protobuf-compiler (apt when missing, as root) into build/tools/protobuf/bin.
 
 bridge itself needs neither, so this never fails the test command: when a client cannot
 be installed it says why and how to get it, and the tests that need it skip with the
@@ -20,6 +26,8 @@ reason. Run by scripts/test; quick and quiet when everything is in place.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import hashlib
 import os
 import shutil
@@ -27,6 +35,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from bridge.guest import toolchain
@@ -58,6 +67,36 @@ JAVA_INTEROP_ARTIFACT = "io.grpc:grpc-interop-testing:1.70.0"
 JAVA_INTEROP = INTEROP / "java"  # pom.xml, classpath.txt, version, failed
 M2 = Path.home() / ".m2" / "repository"
 JAVA_PACKAGES = ("openjdk-17-jre-headless", "maven")
+
+#: protobuf's conformance runner (tests/conformance/test_official.py reads these paths).
+PROTOBUF = ROOT / "build" / "tools" / "protobuf"
+PROTOBUF_SOURCE = PROTOBUF / "src"
+PROTOBUF_RUNNER = PROTOBUF / "bin" / "conformance_test_runner"
+#: The upstream version whose runner the tests expect (Debian bookworm's).
+PROTOBUF_VERSION = "3.21.12"
+PROTOBUF_PACKAGES = ("libprotobuf-dev", "protobuf-compiler", "g++", "dpkg-dev")
+#: What each package provides, to tell whether it is there.
+PROTOBUF_PACKAGE_FILES = {
+    "libprotobuf-dev": "/usr/include/google/protobuf/message.h",
+    "protobuf-compiler": "/usr/bin/protoc",
+    "g++": "/usr/bin/g++",
+    "dpkg-dev": "/usr/bin/dpkg-source",
+}
+APT_SOURCES = Path("/etc/apt/sources.list.d")
+DEB_SRC_FILE = APT_SOURCES / "bridge-src.sources"
+#: The runner's sources (protobuf's conformance/), and the generated code it includes.
+RUNNER_SOURCES = (
+    "conformance_test.cc",
+    "conformance_test_main.cc",
+    "binary_json_conformance_suite.cc",
+    "text_format_conformance_suite.cc",
+    "conformance_test_runner.cc",
+    "third_party/jsoncpp/jsoncpp.cpp",
+)
+TEST_PROTOS = (
+    "google/protobuf/test_messages_proto2.proto",
+    "google/protobuf/test_messages_proto3.proto",
+)
 
 
 def say(message: str) -> None:
@@ -322,6 +361,179 @@ def ensure_interop_protos() -> bool:
     return True
 
 
+def has_deb_src(suite: str = "bookworm") -> bool:
+    """Whether apt has a `deb-src` entry for `suite` (one-line or deb822 format)."""
+    paths = [Path("/etc/apt/sources.list"), *sorted(APT_SOURCES.glob("*.list"))]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            for line in path.read_text().splitlines():
+                words = line.split("#", 1)[0].split()
+                if words[:1] == ["deb-src"] and suite in words:
+                    return True
+    for path in sorted(APT_SOURCES.glob("*.sources")):
+        with contextlib.suppress(OSError):
+            for stanza in path.read_text().split("\n\n"):
+                fields: dict[str, list[str]] = {}
+                for line in stanza.splitlines():
+                    if ":" in line and not line.startswith(("#", " ")):
+                        key, value = line.split(":", 1)
+                        fields[key.strip().lower()] = value.split()
+                enabled = fields.get("enabled", ["yes"]) != ["no"]
+                types, suites = fields.get("types", []), fields.get("suites", [])
+                if enabled and "deb-src" in types and suite in suites:
+                    return True
+    return False
+
+
+def deb_src_entry(suite: str = "bookworm") -> str:
+    """A deb822 `deb-src` entry for `suite`, with the mirror and key debian.sources uses."""
+    uri, keyring = "http://deb.debian.org/debian", "/usr/share/keyrings/debian-archive-keyring.gpg"
+    with contextlib.suppress(OSError):  # its first entry is the main archive's
+        first = (APT_SOURCES / "debian.sources").read_text().split("\n\n")[0]
+        for line in first.splitlines():
+            key, _, value = line.partition(":")
+            if key == "URIs" and value.split():
+                uri = value.split()[0]
+            elif key == "Signed-By" and value.strip():
+                keyring = value.strip()
+    return (
+        "# Written by bridge's scripts/install_test_clients.py: `apt-get source protobuf`.\n"
+        f"Types: deb-src\nURIs: {uri}\nSuites: {suite}\nComponents: main\n"
+        f"Signed-By: {keyring}\n"
+    )
+
+
+def apt_install(packages: Sequence[str], why: str) -> str | None:
+    """Install Debian packages with apt (root only); None, or why not."""
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    if os.geteuid() != 0:
+        return f"{', '.join(packages)} missing (to get them: sudo {' '.join(command)})"
+    say(f"installing Debian's {', '.join(packages)} with apt ({why})")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for argv in (["apt-get", "update", "-qq"], command):
+        error = run_quietly(argv, cwd=ROOT, env=env, timeout_s=900)
+        if error is not None:
+            return error
+    return None
+
+
+def fetch_protobuf_source() -> str | None:
+    """Debian's protobuf source package, unpacked into build/tools/protobuf/src."""
+    if not has_deb_src():
+        if os.geteuid() != 0:
+            return (
+                f"no bookworm deb-src entry for `apt-get source protobuf` (as root, write "
+                f"{DEB_SRC_FILE} with:\n{deb_src_entry()}and run apt-get update)"
+            )
+        say(f"adding a bookworm deb-src entry to apt: {DEB_SRC_FILE}")
+        DEB_SRC_FILE.write_text(deb_src_entry())
+        error = run_quietly(
+            ["apt-get", "update", "-qq"], cwd=ROOT, env=dict(os.environ), timeout_s=900
+        )
+        if error is not None:
+            return error
+    download = PROTOBUF / "download"
+    shutil.rmtree(download, ignore_errors=True)
+    download.mkdir(parents=True)
+    where = PROTOBUF_SOURCE.relative_to(ROOT)
+    say(f"fetching Debian's protobuf {PROTOBUF_VERSION} source into {where}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    argv = ["apt-get", "source", "-qq", "protobuf"]
+    error = run_quietly(argv, cwd=download, env=env, timeout_s=900)
+    if error is None:
+        unpacked = download / f"protobuf-{PROTOBUF_VERSION}"
+        if unpacked.is_dir():
+            shutil.rmtree(PROTOBUF_SOURCE, ignore_errors=True)
+            unpacked.rename(PROTOBUF_SOURCE)
+        else:
+            found = ", ".join(sorted(p.name for p in download.iterdir() if p.is_dir())) or "nothing"
+            error = f"`apt-get source protobuf` unpacked {found}, not protobuf-{PROTOBUF_VERSION}"
+    shutil.rmtree(download, ignore_errors=True)
+    return error
+
+
+def build_conformance_runner() -> str | None:
+    """protobuf's conformance_test_runner, built against Debian's libprotobuf; None, or
+    why not. protobuf's internal headers the runner includes come from the source, after
+    the system's (`-idirafter`), so the library and the headers it was built with win."""
+    source = PROTOBUF_SOURCE
+    work = PROTOBUF / "obj"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    where = PROTOBUF_RUNNER.parent.relative_to(ROOT)
+    say(f"building protobuf's conformance_test_runner into {where}")
+    env = dict(os.environ)
+    conformance = source / "conformance"
+    protoc = [
+        ["protoc", f"--cpp_out={work}", f"-I{conformance}", str(conformance / "conformance.proto")],
+        ["protoc", f"--cpp_out={work}", f"-I{source / 'src'}", *TEST_PROTOS],
+    ]
+    for argv in protoc:
+        error = run_quietly(argv, cwd=work, env=env, timeout_s=300)
+        if error is not None:
+            return error
+    units = [conformance / name for name in RUNNER_SOURCES]
+    units += [work / "conformance.pb.cc"]
+    units += [work / name.replace(".proto", ".pb.cc") for name in TEST_PROTOS]
+    flags = [
+        "-std=c++14",
+        "-O1",
+        "-w",
+        f"-I{work}",
+        f"-I{conformance}",
+        "-idirafter",
+        str(source / "src"),
+    ]
+    objects = [work / f"{unit.name}.o" for unit in units]
+    jobs = max(1, os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        compiled = pool.map(
+            lambda pair: run_quietly(
+                ["g++", *flags, "-c", str(pair[0]), "-o", str(pair[1])],
+                cwd=work,
+                env=env,
+                timeout_s=900,
+            ),
+            zip(units, objects, strict=True),
+        )
+        errors = [e for e in compiled if e is not None]
+    if errors:
+        return errors[0]
+    PROTOBUF_RUNNER.parent.mkdir(parents=True, exist_ok=True)
+    link = ["g++", "-o", str(PROTOBUF_RUNNER), *map(str, objects), "-lprotobuf", "-lpthread"]
+    error = run_quietly(link, cwd=work, env=env, timeout_s=300)
+    if error is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return error
+
+
+def ensure_protobuf_conformance() -> bool:
+    """protobuf's source at build/tools/protobuf/src and its conformance runner."""
+    stamp, failed = PROTOBUF / "version", PROTOBUF / "failed"
+    marker = PROTOBUF_SOURCE / "src" / TEST_PROTOS[1]
+    installed = stamp.read_text().strip() if stamp.is_file() else None
+    if marker.is_file() and PROTOBUF_RUNNER.is_file() and installed == PROTOBUF_VERSION:
+        return True
+    what = "protobuf's conformance runner"
+    if _retry_later(failed, what):
+        return False
+    missing = [p for p in PROTOBUF_PACKAGES if not Path(PROTOBUF_PACKAGE_FILES[p]).exists()]
+    error = apt_install(missing, "protobuf's conformance runner") if missing else None
+    if error is None and not (marker.is_file() and installed == PROTOBUF_VERSION):
+        PROTOBUF_RUNNER.unlink(missing_ok=True)
+        error = fetch_protobuf_source()
+    if error is None:
+        error = build_conformance_runner()
+    if error is not None:
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        failed.write_text(error + "\n")
+        say(f"{what} was not installed: {error}; tests/conformance/test_official.py will skip")
+        return False
+    stamp.write_text(PROTOBUF_VERSION + "\n")
+    failed.unlink(missing_ok=True)
+    return True
+
+
 def main() -> int:
     started = time.monotonic()
     node = ensure_node_client()
@@ -330,8 +542,9 @@ def main() -> int:
     go_interop = ensure_go_interop_client()
     java_interop = ensure_java_interop_client()
     protos = ensure_interop_protos()
+    conformance = ensure_protobuf_conformance()
     elapsed = time.monotonic() - started
-    ready = node and grpcurl and chromium and go_interop and java_interop and protos
+    ready = all((node, grpcurl, chromium, go_interop, java_interop, protos, conformance))
     if ready and elapsed > 1:
         say(f"test clients ready in {elapsed:.1f} s")
     return 0  # the tests skip, with the reason, what is missing

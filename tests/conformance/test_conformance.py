@@ -23,9 +23,10 @@ from bridge.conformance import (
     prepare,
     synthetic_proto,
 )
-from bridge.errors import GuestTrap
+from bridge.errors import GuestError, GuestTrap, StatusCode
 from bridge.guest import toolchain
 from bridge.schema.messages import MessageTypes
+from bridge.schema.model import Schema
 
 from ..cli.conftest import assert_one_line_error, no_toolchains, run  # noqa: F401
 from ..conftest import has_go, has_rust
@@ -376,3 +377,127 @@ def test_maximal_and_random_messages(kitchen_plan: EchoPlan) -> None:
     assert first == again  # the seed decides
     assert first[-40:] != other[-40:]
     assert len(set(first[-40:])) > 30  # and they differ from one another
+
+
+# ---- proto2, unknown fields and the rule's documented differences (stand-in guests) ----
+
+PROTO2_ROOT = Path(__file__).with_name("proto")
+PROTO2 = PROTO2_ROOT / "bridge_test" / "proto2.proto"
+
+
+@pytest.fixture(scope="module")
+def proto2_types() -> MessageTypes:
+    return MessageTypes(Schema.compile([PROTO2], [PROTO2_ROOT]))
+
+
+def _upb_echo(cls: type[Message]) -> Callable[[bytes], bytes]:
+    """A guest that reads and writes as upb does (refusing what it refuses)."""
+
+    def call(request: bytes) -> bytes:
+        message = cls()
+        try:
+            message.MergeFromString(request)
+        except Exception as exc:
+            raise GuestError(StatusCode.INVALID_ARGUMENT, str(exc), method="Echo") from exc
+        if not message.IsInitialized():
+            raise GuestError(StatusCode.INVALID_ARGUMENT, "missing required", method="Echo")
+        return message.SerializeToString()
+
+    return call
+
+
+def test_proto2_messages_are_complete_and_carry_unknown_fields(proto2_types: MessageTypes) -> None:
+    """Required fields set at every depth, closed enums' declared values only, groups and
+    declared extensions filled, unknown fields at some depth of many random messages."""
+    from google.protobuf.unknown_fields import UnknownFieldSet
+
+    generator = MessageGenerator(3)
+    required = proto2_types.message_class("bridge_test.proto2.Required")
+    messages: list[Any] = [m for _, m in generator.messages(required, 60)]
+    assert all(m.IsInitialized() for m in messages)
+    assert any(m.HasField("inner") and m.inner.HasField("x") for m in messages)  # a group
+    assert sum(1 for m in messages if len(UnknownFieldSet(m))) > 10
+    closed = proto2_types.message_class("bridge_test.proto2.Closed")
+    declared = {1, 2, 5}
+    for _, c in generator.messages(closed, 60):
+        m: Any = c
+        assert not m.HasField("one") or m.one in declared
+        assert set(m.many) <= declared and set(m.packed) <= declared
+    groups = proto2_types.message_class("bridge_test.proto2.Groups")
+    edge = dict(generator.edge_cases(groups))
+    extensions = edge["extensions set"]
+    assert len(extensions.ListFields()) == 5  # every declared extension
+    unknown = edge["unknown fields of every wire type"]
+    fields = UnknownFieldSet(unknown)
+    assert {fields[i].wire_type for i in range(len(fields))} == {0, 1, 2, 3, 5}
+
+
+def test_the_rule_keeps_unknown_fields(proto2_types: MessageTypes) -> None:
+    cls = proto2_types.message_class("bridge_test.proto2.Defaults")
+    request = cls(i32=5).SerializeToString() + conformance.varint(99 << 3) + b"\x01"
+    upb = _upb_echo(cls)
+    assert conformance.judge(cls, request, upb) is None
+
+    def drops(request: bytes) -> bytes:
+        message = cls.FromString(request)
+        message.DiscardUnknownFields()
+        return message.SerializeToString()
+
+    assert conformance.judge(cls, request, drops) == (
+        "the reply differs in its unknown fields or extensions"
+    )
+
+
+def test_a_missing_required_field_must_be_refused(proto2_types: MessageTypes) -> None:
+    """upb's Python reads it partially, protobuf C++ refuses it: so must the codecs."""
+    cls = proto2_types.message_class("bridge_test.proto2.Required")
+    request = cls(id=1, name="a", child=cls(id=2)).SerializePartialToString()  # child.name
+    assert conformance.judge(cls, request, _upb_echo(cls)) is None
+    assert (conformance.judge(cls, request, lambda r: r) or "").startswith(
+        "the guest accepted what protobuf refuses (missing required fields"
+    )
+
+
+def test_the_documented_differences_pass_and_only_they(proto2_types: MessageTypes) -> None:
+    """A map entry with an unknown field inside (kept, the field dropped), declared
+    extensions kept as unknown bytes, field number 0 in an unknown group refused."""
+    tag = conformance.varint
+    closed = proto2_types.message_class("bridge_test.proto2.Closed")
+    entry = tag(1 << 3) + b"\x07" + tag(2 << 3) + b"\x01" + tag(3 << 3) + b"\x05"
+    request = tag(4 << 3 | 2) + bytes([len(entry)]) + entry
+
+    def codec(request: bytes) -> bytes:  # keeps the entry, drops the field inside
+        return closed(levels={7: 1}).SerializeToString()
+
+    assert conformance.judge(closed, request, codec) is None
+    assert conformance.judge(closed, request, _upb_echo(closed)) is None
+    assert conformance.judge(closed, request, lambda r: b"") is not None
+
+    groups = proto2_types.message_class("bridge_test.proto2.Groups")
+    bad = tag(102 << 3 | 2) + b"\x01\x08"  # ext_required: a truncated varint inside
+    assert conformance.judge(groups, bad, _upb_echo(groups)) is None  # upb refuses it
+    assert conformance.judge(groups, bad, lambda r: r) is None  # kept as unknown bytes
+    assert conformance.judge(groups, bad + b"\x00", lambda r: r) is not None  # tag 0
+
+    zero = tag(40 << 3 | 3) + b"\x00\x00" + tag(40 << 3 | 4)  # upb reads it
+    assert conformance.judge(groups, zero, _upb_echo(groups)) is None
+    refuse = _refuse("field number 0")
+    assert conformance.judge(groups, zero, refuse) is None
+    assert conformance.judge(groups, tag(40 << 3 | 3) + tag(40 << 3 | 4), refuse) is not None
+
+    # Invalid UTF-8 in a proto2 string: protobuf reads it; a codec may refuse it only
+    # when it says so (generated Rust).
+    defaults = proto2_types.message_class("bridge_test.proto2.Defaults")
+    invalid = tag(7 << 3 | 2) + b"\x01\xff"
+    assert conformance.judge(defaults, invalid, _upb_echo(defaults)) is None
+    assert conformance.judge(defaults, invalid, refuse) is not None
+    assert conformance.judge(defaults, invalid, refuse, proto2_utf8=True) is None
+    valid = tag(7 << 3 | 2) + b"\x01a"
+    assert conformance.judge(defaults, valid, refuse, proto2_utf8=True) is not None
+
+
+def _refuse(message: str) -> Callable[[bytes], bytes]:
+    def call(request: bytes) -> bytes:
+        raise GuestError(StatusCode.INVALID_ARGUMENT, message, method="Echo")
+
+    return call
