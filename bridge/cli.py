@@ -138,6 +138,7 @@ def gen(
     from .atomic import write_atomic
     from .codegen import python as python_emitter
     from .codegen import write_files
+    from .codegen.base import remove_stale
     from .guest import sdk
     from .guest.build import SCHEMA_FILE, Language
     from .schema import Schema
@@ -161,8 +162,11 @@ def gen(
 
         extra = [] if rust_module == "bridge_gen" else [f"--rust-module {rust_module}"]
         glue.append((rust_out, Language.RUST, rust.emit(schema, module=rust_module), extra))
+    removed: list[Path] = []
     for out_dir, language, files, extra in glue:
         written += [(p, language.value) for p in write_files(files, out_dir)]
+        if language is Language.GO:
+            removed += remove_stale(files, out_dir, "*.bridge.go")
         schema_path = out_dir / SCHEMA_FILE
         write_atomic(schema_path, schema.descriptor_set)
         written.append((schema_path, "schema"))
@@ -173,12 +177,16 @@ def gen(
             written.append((sdk.vendor(project, language, gen=command), "sdk"))
     if as_json:
         out.print_json(
-            {"files": [{"path": str(p), "kind": k, "bytes": _bytes(p)} for p, k in written]}
+            {
+                "files": [{"path": str(p), "kind": k, "bytes": _bytes(p)} for p, k in written],
+                "removed": [str(p) for p in removed],
+            }
         )
         return
     out.print_table(
         ["file", "kind", "size"],
-        [[_relative(p), kind, _size(_bytes(p))] for p, kind in written],
+        [[_relative(p), kind, _size(_bytes(p))] for p, kind in written]
+        + [[_relative(p), "removed: no longer generated", "-"] for p in removed],
     )
 
 
@@ -664,13 +672,15 @@ def conformance(
     Python protobuf go through it: the empty message, edge values (integer bounds,
     -0.0, infinities, NaN, unicode and long strings, every enum value and an unknown
     one, each oneof case, optional fields at their defaults, maps with edge keys,
-    repeated fields with 0, 1 and many elements, nested messages), a message with
-    every field set, and --count seeded random ones. Each reply must decode to the
-    message sent (compared by canonical bytes, so map order does not matter). Exits 1
+    repeated fields with 0, 1 and many elements, nested messages, declared extensions
+    and unknown fields of every wire type), a message with every field set, and
+    --count seeded random ones. Each reply must decode to the message sent, unknown
+    fields included (compared by canonical bytes, so map order does not matter). Exits 1
     when any message fails; the first failing input of each type is reported as hex.
 
-    The files must be what `bridge gen` accepts (no proto2 groups or extensions); the
-    messages of streaming RPCs are checked like any other.
+    proto3 and proto2 files alike (required fields, defaults, groups, closed enums;
+    extensions travel as unknown fields); the messages of streaming RPCs are checked
+    like any other.
 
     \b
     Example:
