@@ -974,17 +974,23 @@ class _Wire:
                 return at, pos
             pos = self.skip(data, pos, end, tag >> 3, tag & 7)
 
-    def entries(self, desc: _Desc, data: bytes) -> bytes:
-        """`data` (a `desc` message upb read) with the unknown fields inside map entries
-        dropped, at every depth; everything else as it was."""
-        out = bytearray()
+    def fields(self, data: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+        """The fields of a message's bytes: (start, number, wire type, where the value
+        starts, where the field ends), in order."""
         pos, end = 0, len(data)
         while pos < end:
             start = pos
             tag, pos = self.varint(data, pos, end)
-            number, wire = tag >> 3, tag & 7
             value_at = pos
-            pos = self.skip(data, pos, end, number, wire)
+            pos = self.skip(data, pos, end, tag >> 3, tag & 7)
+            yield start, tag >> 3, tag & 7, value_at, pos
+
+    def entries(self, desc: _Desc, data: bytes) -> bytes:
+        """`data` (a `desc` message upb read) with the unknown fields inside map entries
+        dropped, at every depth; everything else as it was."""
+        out = bytearray()
+        end = len(data)
+        for start, number, wire, value_at, pos in self.fields(data):
             f = desc.fields_by_number.get(number)
             if f is not None and _is_message(f) and wire == _wire_of(f):
                 if wire == 3:  # a group: its fields, then the end tag
@@ -1024,13 +1030,8 @@ class _Wire:
         a closed enum with an undeclared number (then the entry is unknown as it is)."""
         key_f, value_f = _entry(f)
         kept = bytearray()
-        pos, end = 0, len(data)
-        while pos < end:
-            start = pos
-            tag, pos = self.varint(data, pos, end)
-            number, wire = tag >> 3, tag & 7
-            value_at = pos
-            pos = self.skip(data, pos, end, number, wire)
+        end = len(data)
+        for start, number, wire, value_at, pos in self.fields(data):
             field = {1: key_f, 2: value_f}.get(number)
             if field is None or wire != _wire_of(field):
                 continue  # unknown inside the entry: dropped
