@@ -129,6 +129,18 @@ def _pb2_module(
         yield importlib.import_module(module)
     finally:
         sys.path.remove(str(out))
+        # Forget the modules imported from `out` (namespace packages too; all found
+        # before any is removed): another test's `legacy_pb2` must not find this one.
+        ours = [name for name, loaded in list(sys.modules.items()) if _from(loaded, out)]
+        for name in ours:
+            del sys.modules[name]
+
+
+def _from(module: ModuleType, folder: Path) -> bool:
+    """Whether `module` (a namespace package: all its folders) was imported from `folder`."""
+    places = [getattr(module, "__file__", None), *getattr(module, "__path__", [])]
+    found = [str(p) for p in places if p]
+    return bool(found) and all(p.startswith(str(folder)) for p in found)
 
 
 @pytest.fixture(scope="session")

@@ -1060,12 +1060,13 @@ def legacy(
 
     folder = tmp_path_factory.mktemp("legacy")
     (folder / "proto").mkdir()
-    (folder / "proto" / "legacy.proto").write_text(LEGACY_PROTO)
-    schema = Schema.compile([folder / "proto" / "legacy.proto"], [folder / "proto"])
+    # Named apart from the other tests' legacy.proto: protobuf's default pool holds one
+    # file of a name.
+    proto = folder / "proto" / "p2_legacy.proto"
+    proto.write_text(LEGACY_PROTO)
+    schema = Schema.compile([proto], [folder / "proto"])
     wasm = _build_host(emit(schema), folder / "out" / "legacy.wasm", LEGACY_MAIN)
-    pb2 = _pb2_module(
-        tmp_path_factory, folder / "proto" / "legacy.proto", "legacy_pb2", include=folder / "proto"
-    )
+    pb2 = _pb2_module(tmp_path_factory, proto, "p2_legacy_pb2", include=folder / "proto")
     module = next(pb2)
     guest = bridge.load(wasm)
     yield guest, module
