@@ -18,6 +18,12 @@ different stores run in parallel, as the GIL is released during the wasm call. A
 other exception (a KeyboardInterrupt that lands mid-call) the store's state is unknown:
 callers must not use that store again.
 
+`native_caller` gives an instance's method calls in one C call each (copy in, call, copy
+out, free) through the optional extension bridge/runtime/_native.c, where the install
+built it; it keeps the GIL across calls a method's history says are short, and gives it
+up mid-call when such a call runs long (see `HOLD_GIL_BELOW_NS`). Without it (or with
+BRIDGE_NO_NATIVE_CALL=1) callers use the bindings above.
+
 `define_host_func` gives the guest a Python function as an import. Unlike wasmtime-py's
 `Linker.define_func`, which parks an exception in a process-global slot that the next
 thread to see any trap picks up, it hands the exception to a callback of the function's
@@ -42,12 +48,18 @@ from wasmtime import _ffi as _wffi
 
 __all__ = [
     "ENV_NO_FASTCALL",
+    "ENV_HOLD_GIL_US",
+    "ENV_NO_NATIVE_CALL",
     "FAST",
+    "HOLD_GIL_BELOW_NS",
     "WHY_NOT_FAST",
     "Binding",
+    "NativeCaller",
     "WasmFunc",
     "bind",
     "define_host_func",
+    "native_available",
+    "native_caller",
     "probe",
     "trap_code",
 ]
@@ -200,6 +212,7 @@ class _FastBinding:
         )
         # A fixed base is never invalidated: calls clear a list nobody reads.
         self._cleared_by_calls: list[Any] = [None] if fixed_base else self._base
+        self._fixed_base = fixed_base
 
     def func(self, f: wasmtime.Func) -> WasmFunc:
         _check_same_store(self._store_id, _func_store_id(f), "function")
@@ -238,6 +251,164 @@ class _FastBinding:
             view, index = getters[0] if results else (_NO_RESULT, 0)
             return _int_call(target, [_MASKS[k] for k in params], view, index)
         return _generic_call(target, params, views, getters)
+
+
+# --- The native call (bridge/runtime/_native.c), where it was built ---------------------
+
+ENV_NO_NATIVE_CALL = "BRIDGE_NO_NATIVE_CALL"
+ENV_HOLD_GIL_US = "BRIDGE_HOLD_GIL_US"
+HOLD_GIL_BELOW_NS = 20_000
+"""A method whose calls took less than this on average (measured per instance, per
+method) is called with the GIL held: handing the GIL to another thread and taking it back
+costs more than a short call, and other threads lost throughput by it. Longer calls, and a
+method's first call, release it (docs/performance.md, "Threads"). BRIDGE_HOLD_GIL_US
+overrides it for modules loaded afterwards (0: always release)."""
+
+_native_lock = threading.Lock()
+_native_module: Any = None
+_native_why_not: str | None = None
+
+
+def native_available() -> str | None:
+    """Why the native call is not used for modules loaded now, or None when it is."""
+    forced = os.environ.get(ENV_NO_NATIVE_CALL, "")
+    if forced not in ("", "0"):
+        return f"{ENV_NO_NATIVE_CALL}={forced} is set"
+    _load_native()
+    return _native_why_not
+
+
+def _load_native() -> Any:
+    global _native_module, _native_why_not
+    with _native_lock:
+        if _native_module is not None or _native_why_not is not None:
+            return _native_module
+        reason = probe()
+        if reason is not None or _capi is None:
+            _native_why_not = f"the fast binding is off: {reason}"
+            return None
+        try:
+            native = importlib.import_module("bridge.runtime._native")
+        except ImportError:
+            _native_why_not = "bridge was installed without it (no C compiler or Python headers)"
+            return None
+        ffi, lib = _capi.ffi, _capi.lib
+        try:
+            others = [
+                ctypes.cast(getattr(_wffi.dll, name), ctypes.c_void_p).value
+                for name in ("wasmtime_error_new", "wasmtime_store_epoch_deadline_callback")
+            ]
+        except AttributeError as exc:
+            _native_why_not = f"wasmtime's library lacks a function: {exc}"
+            return None
+        native.init(
+            *(
+                int(ffi.cast("uintptr_t", getattr(lib, name)))
+                for name in (
+                    "wasmtime_func_call_unchecked",
+                    "wasmtime_memory_data",
+                    "wasmtime_memory_data_size",
+                    "wasmtime_context_set_epoch_deadline",
+                )
+            ),
+            *others,
+        )
+        _native_module = native
+        return native
+
+
+class NativeCaller:
+    """One instance's methods through the native call (see bridge/runtime/_native.c).
+
+    `call(slot, request, ticks)` arms the epoch deadline `ticks` ahead and answers the
+    response bytes, or: an int >= 0, the method's raw result for the caller to handle
+    (nothing copied out, nothing freed); -1 when the request needs a larger buffer
+    (`set_request`); -2 when it is not bytes; -3 once closed; None when the call failed
+    (`raise_failure()` raises what wasmtime-py would; `deadline_hit()` says whether it
+    was the deadline, which then comes as an error, not a trap).
+    """
+
+    def __init__(self, native: Any, handle: Any) -> None:
+        self._native = native
+        self._handle = handle
+        self.call: Callable[..., Any] = native.caller(handle)
+
+    def set_request(self, ptr: int, capacity: int) -> None:
+        self._native.set_request(self._handle, ptr, capacity)
+
+    def raise_failure(self) -> NoReturn:
+        err, trap = self._native.failure(self._handle)
+        _raise_from(err, trap)
+
+    def holds_gil(self, slot: int) -> tuple[bool, int, int]:
+        """Whether the next call of method `slot` keeps the GIL, its calls' average
+        duration in ns (-1 before the first), and how many calls of the instance gave
+        the GIL up midway, ever."""
+        held, average, yields = self._native.held(self._handle, slot)
+        return bool(held), int(average), int(yields)
+
+    def deadline_hit(self) -> bool:
+        """Whether the last failed call ran into its deadline (then forgotten)."""
+        return bool(self._native.deadline_hit(self._handle))
+
+    def close(self) -> None:
+        self._native.close(self._handle)
+
+
+def _hold_gil_below_ns() -> int:
+    text = os.environ.get(ENV_HOLD_GIL_US, "").strip()
+    if text:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if 0 <= value <= 1e6:
+            return int(value * 1000)
+        _log.warning(
+            "%s=%s is not a number of microseconds (0-1000000): ignored", ENV_HOLD_GIL_US, text
+        )
+    return HOLD_GIL_BELOW_NS
+
+
+def native_caller(
+    binding: Binding,
+    store: wasmtime.Store,
+    free: wasmtime.Func,
+    methods: Sequence[wasmtime.Func],
+    *,
+    max_len: int,
+    hold_gil_below_ns: int | None = None,
+) -> NativeCaller | None:
+    """The native call for `methods` (each `(ptr, len) -> i64`) of `binding`'s instance,
+    or None where it was not built, is switched off, or the binding is not the fast one
+    with a fixed memory base. A method whose calls take less than `hold_gil_below_ns` on
+    average (default HOLD_GIL_BELOW_NS; 0: never) is called with the GIL held: only
+    where nothing that stops a guest at its deadline needs the GIL (the native ticker).
+    With a threshold, the native call takes over the store's epoch-deadline callback:
+    deadlines then fail calls with an error that `NativeCaller.deadline_hit` tells apart;
+    bind it after the last call that expects wasmtime's own deadline trap."""
+    if not isinstance(binding, _FastBinding) or not binding._fixed_base:
+        return None
+    if native_available() is not None:  # also reads BRIDGE_NO_NATIVE_CALL, each time
+        return None
+    native = _load_native()
+    ffi = binding._ffi
+
+    def raw(value: ctypes.Structure) -> bytes:
+        return ctypes.string_at(ctypes.addressof(value), ctypes.sizeof(value))
+
+    for f in (free, *methods):
+        _check_same_store(binding._store_id, _func_store_id(f), "function")
+    handle = native.bind(
+        int(ffi.cast("uintptr_t", binding._ctx)),
+        raw(binding._memory._memory),
+        raw(free._func),
+        [raw(f._func) for f in methods],
+        max_len,
+        _hold_gil_below_ns() if hold_gil_below_ns is None else hold_gil_below_ns,
+        ctypes.cast(store.ptr(), ctypes.c_void_p).value,
+    )
+    return NativeCaller(native, handle)
 
 
 def _copy_struct(ffi: Any, value: ctypes.Structure) -> Any:
@@ -479,6 +650,11 @@ def _raise_failure(err: int, trap: Any) -> NoReturn:
     """
     trap_addr: int = trap[0]
     trap[0] = 0
+    _raise_from(err, trap_addr)
+
+
+def _raise_from(err: int, trap_addr: int) -> NoReturn:
+    """`_raise_failure` for an error and a trap given by their addresses."""
     exc: Exception
     code: wasmtime.TrapCode | None | object = _UNKNOWN
     if trap_addr:
@@ -840,8 +1016,7 @@ def _load() -> tuple[_CApi | None, str | None]:
     layout = _layout_problem()
     if layout is not None:
         return None, layout
-    ffi = cffi.FFI()
-    ffi.cdef(_CDEF)
+    ffi = _prebuilt_ffi(cffi)
     try:
         lib = ffi.dlopen(str(path))
         held = ctypes.PyDLL(str(path))
@@ -872,6 +1047,46 @@ def _load() -> tuple[_CApi | None, str | None]:
     global _held_trap_code
     _held_trap_code = held_trap_code
     return _CApi(ffi, lib, held_trap_code), None
+
+
+def _prebuilt_ffi(cffi: Any) -> Any:
+    """An FFI declaring _CDEF: the one cffi wrote out for it (`_wasmtime_cffi.py`, made by
+    `make_prebuilt_ffi`), which imports in ~1 ms, where parsing _CDEF imports pycparser
+    (~50 ms, on every process's first load); parsed here when that one is missing or
+    was made for other declarations."""
+    try:
+        from . import _wasmtime_cffi
+
+        if _wasmtime_cffi.CDEF == _CDEF:
+            return _wasmtime_cffi.ffi
+    except Exception:  # noqa: BLE001 (another cffi may not read it: parse, as before)
+        pass
+    ffi = cffi.FFI()
+    ffi.cdef(_CDEF)
+    return ffi
+
+
+def make_prebuilt_ffi() -> str:
+    """The text of `_wasmtime_cffi.py`: _CDEF as cffi's out-of-line ABI mode writes it
+    (regenerate it when _CDEF changes; a test compares)."""
+    import tempfile
+
+    cffi = importlib.import_module("cffi")
+    ffi = cffi.FFI()
+    ffi.set_source("_wasmtime_cffi", None)
+    ffi.cdef(_CDEF)
+    with tempfile.TemporaryDirectory() as folder:
+        written = ffi.compile(tmpdir=folder)
+        with open(written, encoding="utf-8") as file:
+            generated = file.read()
+    return (
+        "# Generated by bridge.runtime._fastcall.make_prebuilt_ffi (cffi's out-of-line ABI\n"
+        "# mode) from _fastcall._CDEF: do not edit.\n"
+        "# ruff: noqa\n"
+        "# fmt: off\n"
+        "# mypy: ignore-errors\n"
+        f"{generated.rstrip()}\n\nCDEF = {_CDEF!r}\n"
+    )
 
 
 def _layout_problem() -> str | None:

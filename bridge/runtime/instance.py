@@ -86,6 +86,8 @@ class Instance:
         self._req_ptr = 0
         self._req_cap = 0
         self._fast: _fastcall.Binding | None = None
+        self._native: _fastcall.NativeCaller | None = None
+        self._native_call: Callable[[int, bytes, int], object] | None = None
         self._armed_ns = 0  # when the epoch deadline was last set
         # A per-call timeout's (end in ns, timeout_s) while it applies, for host calls.
         self._explicit_deadline: tuple[int, float] | None = None
@@ -141,6 +143,20 @@ class Instance:
         self.served: frozenset[str] | None = None
         if abi.EXPORT_SERVED in interface.export_names:
             self.served = self._served(fast.func(_typed(exports[abi.EXPORT_SERVED], wasmtime.Func)))
+        # The native call (copy in, call, copy out in one C call), where it was built. Bound
+        # last: it takes over the store's epoch-deadline callback.
+        self._slots = {m: slot for slot, m in enumerate(interface.methods)}
+        self._native = _fastcall.native_caller(
+            fast,
+            self._store,
+            _typed(exports[abi.EXPORT_FREE], wasmtime.Func),
+            [_typed(exports[m], wasmtime.Func) for m in interface.methods],
+            max_len=min(self._max_message_bytes, _MAX_LEN),
+            # A Python ticker needs the GIL to advance the epoch: a call that kept it
+            # could never reach its deadline.
+            hold_gil_below_ns=None if limits.ticker.kind == "native" else 0,
+        )
+        self._native_call = self._native.call if self._native is not None else None
 
     def _served(self, served: Callable[[], int]) -> frozenset[str]:
         """What the module's bridge_served export answers: method names, one a line."""
@@ -406,6 +422,8 @@ class Instance:
     def close(self) -> None:
         """Drop the store and stop reading the guest's output; safe to call twice."""
         self.broken = True
+        if self._native is not None:
+            self._native.close()  # before the store goes: it points into it
         self._store.close()
         self._output.close()
 
@@ -423,51 +441,46 @@ class Instance:
             )
         if self._fuel is not None:
             self._store.set_fuel(self._fuel)
-        if timeout_s is None:
-            # A deadline set less than a tick ago still covers a whole call (deadline_ticks
-            # keeps a tick of margin): back-to-back calls skip the C call.
-            now = monotonic_ns()
-            if now - self._armed_ns > _TICK_NS:
-                self._set_deadline(self._deadline)
-                self._armed_ns = now
+        native = self._native_call
+        if native is not None and request.__class__ is bytes:
+            # The native call arms the deadline itself, on every call.
+            if timeout_s is None:
+                ticks = self._deadline
+                self._armed_ns = monotonic_ns()
                 self._explicit_deadline = None
+            else:
+                ticks = limits.deadline_ticks(timeout_s)
+                self._armed_ns = 0  # the next call without a timeout re-arms
+                self._explicit_deadline = (monotonic_ns() + int(timeout_s * 1e9), timeout_s)
         else:
-            self._set_deadline(limits.deadline_ticks(timeout_s))
-            self._armed_ns = 0  # the next call without a timeout re-arms
-            self._explicit_deadline = (monotonic_ns() + int(timeout_s * 1e9), timeout_s)
+            if native is not None:
+                # The native call arms short deadlines of its own: arm this one afresh.
+                self._armed_ns = 0
+            native = None
+            ticks = self._arm(timeout_s)
         try:
-            ptr = 0
-            if size:
-                ptr = self._req_ptr if size <= self._req_cap else self._grow_request(method, size)
-                self._write(ptr, request)
-            raw = self._methods[method](ptr, size) & _MASK64
-            # abi.unpack's layout, inline: this is the hot path.
-            out_ptr = raw & _PTR_MASK
-            length = (raw >> _LEN_SHIFT) & _MAX_LEN
-            payload = b""
-            if length:
-                if out_ptr == 0:
-                    self._violation(method, f"returned a null pointer with length {length}")
-                if length > self._max_message_bytes:
-                    # Responses have the requests' limit; refused before the copy out
-                    # (a range outside memory is still the guest's fault, checked first).
-                    if out_ptr + length > self.memory_size():
-                        self._violation(method, self._outside("the response", out_ptr, length))
-                    if not (raw >> _BORROWED_BIT) & 1:
-                        self._free(out_ptr)
-                    raise ResourceExhausted(
-                        f"{method}: response of {length} bytes is over the limit of "
-                        f"{self._max_message_bytes} bytes",
-                        method=method,
-                    )
-                try:
-                    # The binding checks the range against the memory's size now, after
-                    # the call: memory may have grown during it.
-                    payload = self._read(out_ptr, length)
-                except IndexError:
-                    self._violation(method, self._outside("the response", out_ptr, length))
-            if out_ptr and not (raw >> _BORROWED_BIT) & 1:
-                self._free(out_ptr)
+            if native is not None:
+                slot = self._slots[method]
+                out = native(slot, request, ticks)
+                if out.__class__ is bytes:
+                    return out
+                if out == -1:  # the request buffer is too small: grow it, call again
+                    self._set_deadline(ticks)  # malloc runs under the call's deadline too
+                    self._grow_request(method, size)
+                    out = native(slot, request, ticks)
+                    if out.__class__ is bytes:
+                        return out
+                if out is None:
+                    assert self._native is not None
+                    self._native.raise_failure()
+                if isinstance(out, int) and out >= 0:
+                    raw = out  # an unusual result (a guest error, a response to check)
+                else:  # closed (-3): the Python path says so as it always has
+                    self._set_deadline(ticks)
+                    raw = self._call_export(method, request)
+            else:
+                raw = self._call_export(method, request)
+            payload = self._finish(method, raw)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             raise self._failure(exc, method, timeout_s)  # noqa: B904 (it sets __cause__)
         except CallError:
@@ -480,6 +493,71 @@ class Instance:
         if raw >> _ERROR_BIT:
             raise self._guest_error(method, payload)
         return payload
+
+    def _arm(self, timeout_s: float | None) -> int:
+        """Arm the deadline of a call through the Python path; its ticks."""
+        if timeout_s is None:
+            # A deadline set less than a tick ago still covers a whole call (deadline_ticks
+            # keeps a tick of margin): back-to-back calls skip the C call.
+            now = monotonic_ns()
+            if now - self._armed_ns > _TICK_NS:
+                self._set_deadline(self._deadline)
+                self._armed_ns = now
+                self._explicit_deadline = None
+            return self._deadline
+        ticks = limits.deadline_ticks(timeout_s)
+        self._set_deadline(ticks)
+        self._armed_ns = 0  # the next call without a timeout re-arms
+        self._explicit_deadline = (monotonic_ns() + int(timeout_s * 1e9), timeout_s)
+        return ticks
+
+    def _call_export(self, method: str, request: bytes) -> int:
+        """The pure-Python call: copy the request in, call the export; its raw result."""
+        ptr = 0
+        size = len(request)
+        if size:
+            ptr = self._req_ptr if size <= self._req_cap else self._grow_request(method, size)
+            self._write(ptr, request)
+        raw: int = self._methods[method](ptr, size) & _MASK64
+        return raw
+
+    def _finish(self, method: str, raw: int) -> bytes:
+        """The response of a call that returned `raw` (abi.unpack's layout, inline: this
+        is the hot path of the pure-Python call), copied out and freed unless borrowed."""
+        out_ptr = raw & _PTR_MASK
+        length = (raw >> _LEN_SHIFT) & _MAX_LEN
+        payload = b""
+        if length:
+            if out_ptr == 0:
+                self._violation(method, f"returned a null pointer with length {length}")
+            if length > self._max_message_bytes:
+                # Responses have the requests' limit; refused before the copy out
+                # (a range outside memory is still the guest's fault, checked first).
+                if out_ptr + length > self.memory_size():
+                    self._violation(method, self._outside("the response", out_ptr, length))
+                if not (raw >> _BORROWED_BIT) & 1:
+                    self._free(out_ptr)
+                raise ResourceExhausted(
+                    f"{method}: response of {length} bytes is over the limit of "
+                    f"{self._max_message_bytes} bytes",
+                    method=method,
+                )
+            try:
+                # The binding checks the range against the memory's size now, after
+                # the call: memory may have grown during it.
+                payload = self._read(out_ptr, length)
+            except IndexError:
+                self._violation(method, self._outside("the response", out_ptr, length))
+        if out_ptr and not (raw >> _BORROWED_BIT) & 1:
+            self._free(out_ptr)
+        return payload
+
+    def holds_gil(self, method: str) -> bool | None:
+        """Whether the next call of `method` keeps the GIL (the native call decides from
+        the method's recent durations); None without the native call."""
+        if self._native is None:
+            return None
+        return self._native.holds_gil(self._slots[method])[0]
 
     def _grow_request(self, method: str, size: int) -> int:
         """A request buffer of at least `size` bytes, kept for later calls (ABI 4.2)."""
@@ -498,6 +576,8 @@ class Instance:
         if ptr + capacity > self.memory_size():
             self._violation(method, self._outside("malloc", ptr, capacity))
         self._req_ptr, self._req_cap = ptr, capacity
+        if self._native is not None:
+            self._native.set_request(ptr, capacity)
         return ptr
 
     def _outside(self, what: str, ptr: int, length: int) -> str:
@@ -535,12 +615,15 @@ class Instance:
         self.broken = True
         failure, self._host_failure = self._host_failure, None
         error: CallError
+        # With the native call, the deadline fails a call with an error, not a trap.
+        deadline = self._native is not None and self._native.deadline_hit()
         if failure is None:
             error = traps.classify(
                 exc,
                 method=method,
                 config=self._config,
                 timeout_s=timeout_s,
+                deadline=deadline,
                 memory_size=self.memory_size,  # read only when the error needs it
                 output=self._output,
             )

@@ -36,6 +36,7 @@ def classify(
     memory_size: int | Callable[[], int],
     output: GuestOutput | None = None,
     stderr: str = "",
+    deadline: bool = False,
 ) -> CallError:
     """The error for `exc`, raised by wasmtime while `method` ran.
 
@@ -46,11 +47,16 @@ def classify(
     guest then aborts, so a trap with memory at half the limit or more (allocators
     double) or with an allocator's out-of-memory message counts as the limit.
 
+    `deadline` says the call ran into its deadline whatever `exc` is (the native call's
+    epoch-deadline callback fails it with an error, not wasmtime's trap).
+
     A deadline or fuel trap needs neither memory nor stderr: they are not read then.
     Reading them gives up the GIL (a C call, a read() of the pipe), and beside CPU-busy
     threads each such release delays the caller by a switch interval or more.
     """
     code = trap_code(exc) if isinstance(exc, wasmtime.Trap) else None
+    if deadline:
+        code = wasmtime.TrapCode.INTERRUPT
     if code is wasmtime.TrapCode.INTERRUPT or code is wasmtime.TrapCode.OUT_OF_FUEL:
         if output is not None:
             output.clear()  # the pump still logs what is left in the pipe

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pytest
 import wasmtime
@@ -504,3 +505,16 @@ def test_fixed_base_view_follows_growth_and_refuses_what_is_outside() -> None:
     store.close()
     with pytest.raises(ValueError, match="closed"):
         binding.read(0, 1)
+
+
+def test_the_prebuilt_ffi_is_the_one_cffi_writes_for_the_declarations() -> None:
+    """bridge/runtime/_wasmtime_cffi.py spares every process pycparser (~50 ms at its first
+    load): it must be what cffi writes for _CDEF today (regenerate it with
+    `make_prebuilt_ffi` when this fails), and it is what the fast path uses."""
+    from bridge.runtime import _wasmtime_cffi
+
+    path = Path(_fastcall.__file__).with_name("_wasmtime_cffi.py")
+    assert path.read_text(encoding="utf-8") == _fastcall.make_prebuilt_ffi()
+    assert _wasmtime_cffi.CDEF == _fastcall._CDEF
+    if _fastcall.probe() is None:
+        assert _fastcall._capi is not None and _fastcall._capi.ffi is _wasmtime_cffi.ffi

@@ -286,3 +286,108 @@ def test_gunicorn_preload_workers_keep_deadlines(gunicorn: Path) -> None:
             assert result["elapsed"] < DEADLINE_BOUND_S, result
             assert result["echo"] == "next", result
             pids.add(result["pid"])
+
+
+def _in_children(count: int, work: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run `work(index)` in `count` children forked one after the other, alive at once (each
+    waits for the last to be forked before it works); their results (JSON objects)."""
+    go_read, go_write = os.pipe()
+    children: list[tuple[int, int]] = []
+    for index in range(count):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a child: never returns into pytest
+            os.close(read_fd)
+            os.close(go_write)
+            status = 0
+            try:
+                os.read(go_read, 1)  # every worker is forked: go
+                outcome = work(index)
+            except BaseException as exc:
+                outcome, status = {"error": f"{type(exc).__name__}: {exc}"}, 1
+            try:
+                os.write(write_fd, json.dumps(outcome).encode())
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        children.append((pid, read_fd))
+    os.close(go_read)
+    os.write(go_write, b"g" * count)
+    os.close(go_write)
+    results = []
+    deadline = time.monotonic() + CHILD_LIMIT_S
+    for pid, read_fd in children:
+        data = b""
+        try:
+            while True:
+                ready, _, _ = select.select([read_fd], [], [], max(deadline - time.monotonic(), 0))
+                if not ready:
+                    for other, _ in children:
+                        os.kill(other, signal.SIGKILL)
+                    pytest.fail(f"a forked worker hung for {CHILD_LIMIT_S} s")
+                chunk = os.read(read_fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(read_fd)
+            _, status = os.waitpid(pid, 0)
+        result: dict[str, Any] = json.loads(data) if data else {}
+        assert os.waitstatus_to_exitcode(status) == 0, result
+        results.append(result)
+    return results
+
+
+def test_forked_workers_serve_without_compiling(
+    faulty_go_wasm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pre-forking server: the module is loaded (compiled, through the compile cache) in
+    the parent; two workers forked afterwards both serve it, and neither compiles it nor
+    loads it from the cache again: they run the code the parent compiled. Counted by
+    wrapping wasmtime's two ways of making a module, and by the cache folder, unchanged."""
+    import wasmtime
+
+    made: dict[str, int] = {"compiled": 0, "deserialized": 0}
+    compile_module = wasmtime.Module.__init__
+    deserialize = wasmtime.Module.deserialize.__func__  # type: ignore[attr-defined]
+
+    def counted_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        made["compiled"] += 1
+        compile_module(self, *args, **kwargs)
+
+    def counted_deserialize(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        made["deserialized"] += 1
+        return deserialize(cls, *args, **kwargs)
+
+    monkeypatch.setattr(wasmtime.Module, "__init__", counted_init)
+    monkeypatch.setattr(wasmtime.Module, "deserialize", classmethod(counted_deserialize))
+    cache = tmp_path / "cache"
+    config = RuntimeConfig(cache_dir=cache, pool_size=2, call_timeout_s=30)
+
+    def entries() -> dict[str, float]:
+        return {str(p.relative_to(cache)): p.stat().st_mtime for p in cache.rglob("*")}
+
+    with bridge.load(faulty_go_wasm, config) as guest:
+        # The parent's load (and, the first time in a process, the fast path's self-check).
+        assert made["compiled"] + made["deserialized"] >= 1
+        assert guest.call(f"{FAULTY}/Echo", b"parent") == b"parent"
+        before = entries()
+        made.update(compiled=0, deserialized=0)
+
+        def worker(index: int) -> dict[str, Any]:
+            answers = {guest.call(f"{FAULTY}/Echo", f"w{index} {i}".encode()) for i in range(200)}
+            return {
+                "served": answers == {f"w{index} {i}".encode() for i in range(200)},
+                "pid": os.getpid(),
+                "made": dict(made),
+                "cache": entries(),
+            }
+
+        results = _in_children(2, worker)
+        assert [r["served"] for r in results] == [True, True], results
+        assert len({r["pid"] for r in results} | {os.getpid()}) == 3
+        for result in results:
+            assert result["made"] == {"compiled": 0, "deserialized": 0}, result
+            assert result["cache"] == before
+        assert entries() == before
+        assert guest.call(f"{FAULTY}/Echo", b"after") == b"after"
