@@ -944,8 +944,22 @@ def bench(
     help="Require client certificates signed by this CA (mutual TLS).",
 )
 @click.option("--insecure", is_flag=True, help="Allow plain TCP on a non-loopback address.")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes behind the one address, each with --workers threads: TCP shares "
+    "the port (SO_REUSEPORT); a socket X.sock becomes X.sock, X.1.sock, ... (clients "
+    "spread their calls over them). With 2 or more, this process supervises them.",
+)
 @click.option("--handshake-fd", type=int, hidden=True)
 @click.option("--lifeline-fd", type=int, hidden=True)
+# A worker of --processes N: its index (for its log lines) and the shared TCP port; and
+# how long a worker keeps a client connection (the supervisor passes it on; for tests).
+@click.option("--worker-index", type=int, hidden=True)
+@click.option("--reuse-port", is_flag=True, hidden=True)
+@click.option("--connection-age", "connection_age_s", type=click.FloatRange(min=0.1), hidden=True)
 def serve(
     modules: tuple[Path, ...],
     socket: Path | None,
@@ -957,8 +971,12 @@ def serve(
     tls_key: Path | None,
     tls_client_ca: Path | None,
     insecure: bool,
+    processes: int,
     handshake_fd: int | None,
     lifeline_fd: int | None,
+    worker_index: int | None,
+    reuse_port: bool,
+    connection_age_s: float | None,
 ) -> None:
     """Serve modules as gRPC services, with health checking and server reflection.
 
@@ -968,23 +986,41 @@ def serve(
     --grace) and exits 0; SIGHUP, or a changed module file, reloads without failing a
     call (a module that fails to load leaves the old one serving).
 
+    With --processes N (N >= 2), N server processes (workers) serve behind one address,
+    to use N cores: on TCP they share the port; on a unix socket X.sock, worker i listens
+    on X.i.sock beside it, and the ready line lists every socket
+    (bridge|1|1|unix|X.sock,X.1.sock|grpc: a gRPC target with round_robin, as
+    bridge.connect dials it; bridge.connect("X.sock") finds the others too). This
+    process then supervises them: ready once all are, SIGHUP reloads each, SIGTERM
+    drains each, and a worker that dies is restarted.
+
     \b
     Example:
       bridge serve build/pricing.wasm --socket /run/bridge/pricing.sock
       bridge serve build/pricing.wasm --listen 127.0.0.1:50051 --workers 4
       grpcurl -plaintext 127.0.0.1:50051 list                  # reflection, no .proto
+      bridge serve build/pricing.wasm --listen 127.0.0.1:50051 --processes 2
+      bridge serve build/pricing.wasm --socket /run/bridge/p.sock --processes 2
+        # ready: bridge|1|1|unix|/run/bridge/p.sock,/run/bridge/p.1.sock|grpc
+        # then, in the app: bridge.connect("unix:/run/bridge/p.sock,/run/bridge/p.1.sock")
     """
     import logging
     import os
 
     from .config import RuntimeConfig
     from .sidecar.server import ServeOptions, run
+    from .sidecar.supervisor import WORKER_CONNECTION_AGE_S
 
+    who = "" if worker_index is None else f"worker {worker_index} (pid %(process)d) "
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s {who}%(name)s: %(message)s",
     )
     if socket is not None and listen is not None:
         raise click.UsageError("give --socket or --listen, not both")
+    if processes > 1 and (worker_index is not None or reuse_port):
+        raise click.UsageError("a worker (--worker-index, --reuse-port) serves one process")
     options = ServeOptions(
         modules=modules,
         socket=socket,
@@ -997,6 +1033,12 @@ def serve(
         tls_client_ca=tls_client_ca,
         insecure=insecure,
         runtime=RuntimeConfig.from_env(),
+        processes=processes,
+        reuse_port=reuse_port,
+        # A worker's clients reconnect now and then: those that went to another worker
+        # while this one was down come back (supervisor.py).
+        connection_age_s=connection_age_s
+        or (WORKER_CONNECTION_AGE_S if worker_index is not None or processes > 1 else None),
     )
 
     def announce(line: str) -> None:
@@ -1005,6 +1047,12 @@ def serve(
             os.close(handshake_fd)
         click.echo(line)
 
+    if processes > 1:
+        from .sidecar.supervisor import Supervisor
+
+        if not Supervisor(options).serve(announce=announce, lifeline_fd=lifeline_fd):
+            sys.exit(1)  # a worker did not drain: the log says which
+        return
     run(options, announce=announce, lifeline_fd=lifeline_fd)
 
 

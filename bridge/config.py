@@ -111,6 +111,9 @@ _TOLERANCE = _Range(math.inf, zero=True)
 _QUEUE = _Range(MAX_QUEUE_SIZE, whole=True)
 # A managed sidecar's workers become its pool size.
 _WORKERS = _Range(MAX_POOL_SIZE, whole=True)
+#: The most server processes a managed sidecar may run (`bridge serve --processes`).
+MAX_SIDECAR_PROCESSES = 64
+_PROCESSES = _Range(MAX_SIDECAR_PROCESSES, whole=True)
 _RUNTIME_NUMBERS = {
     "pool_size": _Range(MAX_POOL_SIZE, whole=True),
     "pool_min_idle": _Range(MAX_POOL_SIZE, whole=True, zero=True),
@@ -341,13 +344,16 @@ class SidecarConfig:
     target: str | None = None
     #: Start `bridge serve` as a child process (restarted if it dies, gone with us).
     managed: bool = False
-    #: Calls a managed sidecar serves at once.
+    #: Calls a managed sidecar serves at once (in each of its processes).
     workers: int = 4
+    #: Server processes of a managed sidecar (`bridge serve --processes`).
+    processes: int = 1
     #: Deadline of a sidecar call.
     timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         _check("workers", self.workers, _WORKERS)
+        _check("processes", self.processes, _PROCESSES)
         _check("timeout_s", self.timeout_s, _SECONDS)
 
 
@@ -507,6 +513,7 @@ class _TableReader:
             target=env_target or target,
             managed=managed and not env_target,
             workers=self.bounded(sidecar_table, "sidecar.", "workers", 4, _WORKERS),
+            processes=self.bounded(sidecar_table, "sidecar.", "processes", 1, _PROCESSES),
             timeout_s=self.bounded(sidecar_table, "sidecar.", "timeout_s", 10.0, _SECONDS),
         )
         services = {}
@@ -707,7 +714,7 @@ _TOP_KEYS = (
     "report_interval_s",
     "tracing",
 )
-_SIDECAR_KEYS = ("target", "managed", "workers", "timeout_s")
+_SIDECAR_KEYS = ("target", "managed", "workers", "processes", "timeout_s")
 _ROUTE_KEYS = ("mode", "candidate", "fallback", "timeout_s", "module", "shadow", "diff")
 _KIND_NAMES = {str: "string", bool: "boolean (true/false)", list: "list", int: "whole number"}
 

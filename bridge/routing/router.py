@@ -467,7 +467,9 @@ class Router:
                 # managed: started on first use, stopped with the router; its calls wait
                 # out a restart (up to their deadline) instead of failing at once
                 modules = sorted(set(bridge_config.services.values()))
-                managed = ManagedSidecar(modules, workers=sidecar.workers).start()
+                managed = ManagedSidecar(
+                    modules, workers=sidecar.workers, processes=sidecar.processes
+                ).start()
                 self._closers.append(managed)
                 return SidecarBackend(
                     managed.target, timeout_s=sidecar.timeout_s, wait_for_ready=True

@@ -30,10 +30,12 @@ compressed, so a Reply's and a stream's `compression` is None.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import grpc
@@ -60,8 +62,9 @@ from ..errors import (
 from ..runtime.closing import Closing
 from ..runtime.streams import Metadata, MetadataTuple, Reply, ResponseStream
 from .calls import DETAILS_KEY, ERROR_KIND_KEY
+from .handshake import sibling_sockets
 
-__all__ = ["Connection", "SidecarBackend", "connect", "normalize_target"]
+__all__ = ["Connection", "SidecarBackend", "connect", "normalize_target", "worker_target"]
 
 S = TypeVar("S")
 _SCHEMES = ("unix:", "unix-abstract:", "ipv4:", "ipv6:", "dns:", "vsock:")
@@ -86,11 +89,51 @@ def normalize_target(target: str) -> str:
     return target
 
 
-def service_config(*, timeout_s: float, retry: Retry = (), wait_for_ready: bool = False) -> str:
-    """The channel's service config: round_robin, a default deadline, retries of
-    UNAVAILABLE with backoff for the methods `retry` names (every method if True), and
-    whether a call waits, up to its deadline, for a sidecar that is (re)starting instead
-    of failing at once.
+def worker_target(target: str) -> str:
+    """A target of every worker of a `bridge serve --processes N` on unix sockets: the
+    socket of `unix:X.sock` (or a bare path) with those of the other workers beside it
+    that exist now (`X.1.sock`, `X.2.sock`, ...), as one `unix:` target that round_robin
+    spreads calls over. Any other target, and a socket without siblings, as it is.
+
+    >>> worker_target("unix:/nowhere/x.sock")
+    'unix:/nowhere/x.sock'
+    >>> worker_target("127.0.0.1:50051")
+    '127.0.0.1:50051'
+    """
+    target = normalize_target(target)
+    if not target.startswith("unix:") or "," in target:
+        return target
+    path = target[len("unix:") :]
+    if path.startswith("//"):  # unix:///abs/path
+        path = path[2:]
+    if not path.startswith("/"):
+        return target
+    sockets = sibling_sockets(Path(path))
+    if len(sockets) == 1:
+        return target
+    return "unix:" + ",".join(str(socket) for socket in sockets)
+
+
+def _worker_addresses(target: str) -> list[str]:
+    """The socket paths of a `unix:` target that names several (the workers of `bridge
+    serve --processes N`); [] for any other target."""
+    if not target.startswith("unix:"):
+        return []
+    return [path for path in target[len("unix:") :].split(",") if path]
+
+
+def service_config(
+    *,
+    timeout_s: float,
+    retry: Retry = (),
+    wait_for_ready: bool = False,
+    policy: str = "round_robin",
+) -> str:
+    """The channel's service config: its load-balancing `policy` (round_robin, or
+    pick_first for a channel that keeps to its first address while it answers), a
+    default deadline, retries of UNAVAILABLE with backoff for the methods `retry` names
+    (every method if True), and whether a call waits, up to its deadline, for a sidecar
+    that is (re)starting instead of failing at once.
 
     >>> config = json.loads(service_config(timeout_s=2, retry=["pkg.S/Get", "pkg.T"]))
     >>> [m["name"] for m in config["methodConfig"]]
@@ -116,7 +159,7 @@ def service_config(*, timeout_s: float, retry: Retry = (), wait_for_ready: bool 
                 },
             }
         )
-    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": methods})
+    return json.dumps({"loadBalancingConfig": [{policy: {}}], "methodConfig": methods})
 
 
 def _retried(retry: Retry) -> list[dict[str, str]]:
@@ -133,30 +176,65 @@ def _retried(retry: Retry) -> list[dict[str, str]]:
 
 
 class _Channel:
-    """One gRPC channel and the Connections over it: closed when the last one closes."""
+    """One gRPC channel and the Connections over it: closed when the last one closes.
 
-    def __init__(self, channel: grpc.Channel) -> None:
+    With `pinned` (the workers of `bridge serve --processes N` on unix sockets: one
+    channel per worker, each keeping to its worker while it answers and going to the
+    next one when it does not), each calling thread keeps to one of them: its calls go
+    to one worker, warm, instead of alternating between processes on every call, and
+    the threads are spread over the workers in turn (from the process's pid, so that
+    the processes of a pre-forked app start on different workers). `channel`, a
+    round_robin channel over all of them, serves generated stubs."""
+
+    def __init__(self, channel: grpc.Channel, pinned: Sequence[grpc.Channel] = ()) -> None:
         self.channel = channel
+        self.pinned = tuple(pinned)
         self.calls: dict[str, grpc.UnaryUnaryMultiCallable[bytes, bytes]] = {}
         # (kind, method) -> the multi-callable of a streaming call, or of a unary one
         # with metadata (`invoke`, `stream`)
         self.multis: dict[tuple[str, str], Any] = {}
         self.handles = 0
+        self._mine = threading.local()  # the calling thread's: channel, calls, multis
+        self._turns = itertools.count(os.getpid())
 
     def stub(self, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
-        stub = self.calls.get(method)
+        if self.pinned:
+            channel, calls, _ = self._own()
+        else:
+            channel, calls = self.channel, self.calls
+        stub = calls.get(method)
         if stub is None:
             # Racing threads may both make one: equivalent, and the last one is kept.
-            stub = self.calls[method] = self.channel.unary_unary(f"/{method}")
+            stub = calls[method] = channel.unary_unary(f"/{method}")
         return stub
 
     def multi(self, kind: str, method: str) -> Any:
         """The channel's `kind` multi-callable (unary_unary, stream_unary, unary_stream,
         stream_stream) for `method`."""
-        multi = self.multis.get((kind, method))
+        if self.pinned:
+            channel, _, multis = self._own()
+        else:
+            channel, multis = self.channel, self.multis
+        multi = multis.get((kind, method))
         if multi is None:
-            multi = self.multis[(kind, method)] = getattr(self.channel, kind)(f"/{method}")
+            multi = multis[(kind, method)] = getattr(channel, kind)(f"/{method}")
         return multi
+
+    def _own(self) -> tuple[grpc.Channel, dict[str, Any], dict[tuple[str, str], Any]]:
+        """The calling thread's pinned channel and its multi-callables (given on its
+        first call, the next in turn)."""
+        mine = self._mine
+        try:
+            return mine.own  # type: ignore[no-any-return]
+        except AttributeError:
+            channel = self.pinned[next(self._turns) % len(self.pinned)]
+            mine.own = (channel, {}, {})
+            return mine.own  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.channel.close()
+        for channel in self.pinned:
+            channel.close()
 
 
 #: Guards every handle count (connect, close); never taken on the call path.
@@ -188,7 +266,7 @@ class Connection(Closing):
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        target = normalize_target(target)
+        target = worker_target(target)
         channel_options = [
             (
                 "grpc.service_config",
@@ -205,11 +283,25 @@ class Connection(Closing):
             ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
             *options,
         ]
-        if credentials is None:
-            channel = grpc.insecure_channel(target, options=channel_options)
-        else:
-            channel = grpc.secure_channel(target, credentials, options=channel_options)
-        self._attach(_Channel(channel), target, timeout_s)
+
+        def open_channel(target: str, options: Sequence[tuple[str, Any]]) -> grpc.Channel:
+            if credentials is None:
+                return grpc.insecure_channel(target, options=options)
+            return grpc.secure_channel(target, credentials, options=options)
+
+        channel = open_channel(target, channel_options)
+        pinned = []
+        workers = _worker_addresses(target)
+        if len(workers) > 1:
+            keep = service_config(
+                timeout_s=timeout_s, retry=retry, wait_for_ready=wait_for_ready, policy="pick_first"
+            )
+            for first in range(len(workers)):
+                # This worker first, then the others in turn, for when it does not answer.
+                order = workers[first:] + workers[:first]
+                options = [("grpc.service_config", keep), *channel_options[1:]]
+                pinned.append(open_channel("unix:" + ",".join(order), options))
+        self._attach(_Channel(channel, pinned), target, timeout_s)
 
     @classmethod
     def _over(cls, shared: _Channel, target: str, timeout_s: float) -> Connection:
@@ -224,6 +316,7 @@ class Connection(Closing):
         self.channel = shared.channel
         self.closed = False
         self._shared = shared
+        self._pinned = bool(shared.pinned)
         # The call path reads this dict; close() swaps in an empty one, so a closed
         # handle is noticed without a check on every call.
         self._calls = shared.calls
@@ -237,7 +330,12 @@ class Connection(Closing):
 
     def call(self, method: str, request: bytes, *, timeout_s: float | None = None) -> bytes:
         """Call `method` (`pkg.Service/Method`) with an encoded request; its encoded answer."""
-        stub = self._calls.get(method) or self._stub(method)
+        if self._pinned:  # a thread of its own on each worker (see _Channel)
+            if self.closed:
+                raise self._closed_error(method)
+            stub = self._shared.stub(method)
+        else:
+            stub = self._calls.get(method) or self._stub(method)
         timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
             response: bytes = stub(request, timeout=timeout)
@@ -329,7 +427,7 @@ class Connection(Closing):
                 for key in [k for k, v in _shared.items() if v is self._shared]:
                     del _shared[key]
         if last:
-            self.channel.close()
+            self._shared.close()
 
     def _stub(self, method: str) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
         if self.closed:
@@ -491,7 +589,7 @@ def connect(
         if isinstance(retry, bool)
         else tuple(sorted({retry} if isinstance(retry, str) else set(retry)))
     )
-    key = (normalize_target(target), timeout_s, names, wait_for_ready)
+    key = (worker_target(target), timeout_s, names, wait_for_ready)
     with _handles_lock:
         shared = _shared.get(key)
         if shared is None or shared.handles == 0:

@@ -33,7 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ..errors import SidecarError
 from ..runtime.closing import Closing
-from .handshake import Handshake
+from .handshake import Handshake, worker_sockets
 
 __all__ = ["ManagedSidecar", "first_line", "wait_closed"]
 
@@ -47,7 +47,9 @@ class ManagedSidecar(Closing):
     >>> with ManagedSidecar(["build/pricing.wasm"]) as sidecar:  # doctest: +SKIP
     ...     pricing = bridge.connect(sidecar.target, PricingStub)
 
-    `command` replaces the command line (for tests); it must speak the handshake.
+    `processes` > 1 runs `bridge serve --processes N`: N server processes, one socket
+    each, and `target` names them all. `command` replaces the command line
+    (for tests); it must speak the handshake.
     """
 
     def __init__(
@@ -55,12 +57,14 @@ class ManagedSidecar(Closing):
         modules: Sequence[str | os.PathLike[str]],
         *,
         workers: int = 4,
+        processes: int = 1,
         start_timeout_s: float = 60.0,
         restart: bool = True,
         command: Sequence[str] | None = None,
     ) -> None:
         self.modules = [str(Path(m).resolve()) for m in modules]
         self.workers = workers
+        self.processes = processes
         self.start_timeout_s = start_timeout_s
         self.restart = restart
         self._command = list(command) if command else None
@@ -77,8 +81,10 @@ class ManagedSidecar(Closing):
 
     @property
     def target(self) -> str:
-        """The gRPC target to dial (the same across restarts)."""
-        return f"unix:{self.socket}"
+        """The gRPC target to dial (the same across restarts): with `processes` > 1, every
+        worker's socket (bridge's client keeps each calling thread on one of them)."""
+        sockets = worker_sockets(self.socket, max(self.processes, 1))
+        return "unix:" + ",".join(str(socket) for socket in sockets)
 
     def start(self) -> ManagedSidecar:
         """Spawn the sidecar and wait until its health says SERVING; SidecarError if it
@@ -104,7 +110,8 @@ class ManagedSidecar(Closing):
             if self._lifeline is not None:
                 os.close(self._lifeline)
                 self._lifeline = None
-        self.socket.unlink(missing_ok=True)
+        for socket in worker_sockets(self.socket, max(self.processes, 1)):
+            socket.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self._folder.rmdir()
 
@@ -118,6 +125,7 @@ class ManagedSidecar(Closing):
         command = self._command or [
             sys.executable, "-m", "bridge", "serve", *self.modules,
             "--socket", str(self.socket), "--workers", str(self.workers), "--no-watch",
+            "--processes", str(self.processes),
         ]  # fmt: skip
         command += ["--handshake-fd", str(handshake_write), "--lifeline-fd", str(lifeline_read)]
         try:

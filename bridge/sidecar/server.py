@@ -23,6 +23,7 @@ import signal
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field, replace
@@ -62,7 +63,7 @@ from .calls import (
 from .handshake import Handshake
 from .process import wait_closed
 
-__all__ = ["ERROR_KIND_KEY", "ServeOptions", "Sidecar", "run"]
+__all__ = ["ERROR_KIND_KEY", "ServeOptions", "Sidecar", "check_listen", "claim_socket", "run"]
 
 logger = logging.getLogger("bridge.sidecar")
 
@@ -79,6 +80,10 @@ _NO_DEADLINE_S = 365 * 24 * 3600.0
 _CONTROL_THREADS = 4
 # How often health looks at the modules' instance pools.
 HEALTH_INTERVAL_S = 1.0
+# At shutdown: how often the drain looks at the calls in flight, and the least time
+# gRPC's own shutdown gets to send the last answers.
+_DRAIN_POLL_S = 0.02
+_FLUSH_S = 1.0
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -107,6 +112,14 @@ class ServeOptions:
     #: Serve plain TCP on a non-loopback address (warned about on every start).
     insecure: bool = False
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    #: Server processes behind the one address (supervisor.py); 1 serves in this process.
+    processes: int = 1
+    #: Bind TCP with SO_REUSEPORT: a worker of `processes` > 1, sharing its port.
+    reuse_port: bool = False
+    #: Close each client connection after about this long (gRPC's GOAWAY: calls in
+    #: flight finish, new ones go to a new connection): a worker of `processes` > 1, so
+    #: that clients that moved to another worker while this one was down come back.
+    connection_age_s: float | None = None
 
 
 class Generation:
@@ -203,6 +216,7 @@ class Sidecar:
         self._refused: dict[Path, tuple[int, int] | None] = {}
         self._started = False
         self._stopped = threading.Event()
+        self._drained = threading.Event()  # stop() has finished
         self.handshake: Handshake | None = None
 
     # --- lifecycle ----------------------------------------------------------------
@@ -229,14 +243,21 @@ class Sidecar:
                 max_workers=_CONTROL_THREADS + self.options.workers,
                 thread_name_prefix="bridge-serve",
             ),
-            handlers=[_Generic(self._handlers)],
+            handlers=[_Generic(self._handlers, self._stopped)],
             options=[
-                ("grpc.so_reuseport", 0),
+                # Off, so that a second sidecar cannot share the port by mistake; on in
+                # the workers of `--processes N`, which share it on purpose (supervisor.py).
+                ("grpc.so_reuseport", 1 if self.options.reuse_port else 0),
                 *SERVER_OPTIONS,
                 # The runtime's message limit, not grpcio's 4 MiB: what a guest takes
                 # in-process, it takes through the sidecar.
                 ("grpc.max_receive_message_length", self.runtime.max_message_bytes),
                 ("grpc.max_send_message_length", self.runtime.max_message_bytes),
+                *(
+                    []
+                    if self.options.connection_age_s is None
+                    else [("grpc.max_connection_age_ms", int(self.options.connection_age_s * 1000))]
+                ),
             ],
         )
         # Through _Inflating: with grpcio's decompression off, their requests may come
@@ -259,26 +280,45 @@ class Sidecar:
 
     def stop(self, grace_s: float | None = None) -> None:
         """Stop taking calls, let those in flight finish (up to the grace period), close
-        the modules and remove the socket. Safe to call twice."""
+        the modules and remove the socket. Safe to call twice.
+
+        While the calls in flight finish, the server still answers: health says
+        NOT_SERVING and new guest calls are refused (UNAVAILABLE). Then gRPC's own
+        shutdown sends the last answers and closes the connections."""
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self.health.enter_graceful_shutdown()
-        if self._server is not None:
-            grace = self.options.grace_s if grace_s is None else grace_s
-            in_flight = sum(g.active for g in self._generations.values())
-            logger.info("stopping: %d calls in flight get up to %g s to finish", in_flight, grace)
-            self._server.stop(grace).wait(grace + 5)
-        self._calls.shutdown(wait=False)
-        with self._reload_lock:  # a reload under way commits first, or not at all
-            for generation in self._generations.values():
-                generation.retire()
-        if self._socket is not None:
-            self._socket.unlink(missing_ok=True)
+        try:
+            self.health.enter_graceful_shutdown()
+            if self._server is not None:
+                grace = self.options.grace_s if grace_s is None else grace_s
+                deadline = time.monotonic() + grace
+                in_flight = self._in_flight()
+                logger.info(
+                    "stopping: %d calls in flight get up to %g s to finish", in_flight, grace
+                )
+                while self._in_flight() and time.monotonic() < deadline:
+                    time.sleep(_DRAIN_POLL_S)
+                # What is left of the grace, and a moment at least for the answers just
+                # given to leave (gRPC counts a call until its status is sent).
+                left = max(deadline - time.monotonic(), _FLUSH_S)
+                self._server.stop(left).wait(left + 5)
+            self._calls.shutdown(wait=False)
+            with self._reload_lock:  # a reload under way commits first, or not at all
+                for generation in self._generations.values():
+                    generation.retire()
+            if self._socket is not None:
+                self._socket.unlink(missing_ok=True)
+        finally:
+            self._drained.set()
+
+    def _in_flight(self) -> int:
+        return sum(g.active for g in self._generations.values())
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until `stop()`; False if `timeout_s` passed first."""
-        return self._stopped.wait(timeout_s)
+        """Block until `stop()` has drained and closed everything; False if `timeout_s`
+        passed first."""
+        return self._drained.wait(timeout_s)
 
     def reload(self, paths: Iterable[Path] | None = None) -> dict[Path, str | None]:
         """Load the modules at `paths` (default: all) again and swap them in; the old
@@ -325,13 +365,13 @@ class Sidecar:
     def _enter(self, method: str, context: grpc.ServicerContext) -> Generation:
         """The generation that serves `method` now, with this call counted in."""
         while True:
+            if self._stopped.is_set():  # draining: the calls in flight finish, no new one
+                context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is stopping")
             generation = self._table.get(method)
             if generation is None:
                 context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not served")
             if generation.enter():
                 return generation
-            if self._stopped.is_set():  # retired for good: looking again would spin
-                context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is stopping")
 
     def _handler(self, method: str, kind: MethodKind) -> grpc.RpcMethodHandler[Any, Any]:
         limit = self.runtime.max_message_bytes
@@ -578,7 +618,7 @@ class Sidecar:
         if options.listen is not None:
             return self._bind_tcp(server, options.listen)
         path = options.socket or _private_socket()
-        self._socket = _claim_socket(Path(path).absolute())
+        self._socket = claim_socket(Path(path).absolute())
         previous = os.umask(0o177)  # the socket is owner-only from its first instant
         try:
             bound = server.add_insecure_port(f"unix:{self._socket}")
@@ -589,27 +629,8 @@ class Sidecar:
         return Handshake("unix", str(self._socket))
 
     def _bind_tcp(self, server: grpc.Server, listen: str) -> Handshake:
-        host, _, port_text = listen.rpartition(":")
-        if not host or not port_text.isdigit():
-            raise SidecarError(f"--listen {listen!r}: give HOST:PORT, as in 127.0.0.1:50051")
         options = self.options
-        tls = options.tls_cert is not None or options.tls_key is not None
-        if tls and (options.tls_cert is None or options.tls_key is None):
-            raise SidecarError("TLS needs both --tls-cert and --tls-key")
-        if options.tls_client_ca is not None and not tls:
-            raise SidecarError("--tls-client-ca needs --tls-cert and --tls-key")
-        if not _is_loopback(host) and not tls:
-            if not options.insecure:
-                raise SidecarError(
-                    f"{host} is not a loopback address: serve it with TLS (--tls-cert and "
-                    "--tls-key, and --tls-client-ca for clients with certificates), or pass "
-                    "--insecure to serve plain TCP to the network anyway"
-                )
-            logger.warning(
-                "serving plain TCP on %s, a non-loopback address: anyone who can reach it "
-                "can call the modules (--insecure)",
-                listen,
-            )
+        host, port_text, tls = check_listen(options)
         address = f"{host}:{port_text}"
         try:
             if tls:
@@ -653,15 +674,38 @@ class Sidecar:
 
 
 class _Generic(grpc.GenericRpcHandler):
-    """Finds a method's handler by its full path; the dict grows on reload."""
+    """Finds a method's handler by its full path; the dict grows on reload. Once
+    `stopping` is set, a served method's calls are refused at once, on gRPC's own
+    threads: they do not queue behind the calls in flight for a guest thread."""
 
-    def __init__(self, handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]]) -> None:
+    def __init__(
+        self,
+        handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]],
+        stopping: threading.Event,
+    ) -> None:
         self._handlers = handlers
+        self._stopping = stopping
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        return self._handlers.get(handler_call_details.method)
+        handler = self._handlers.get(handler_call_details.method)
+        if handler is not None and self._stopping.is_set():
+            return _REFUSED[(handler.request_streaming, handler.response_streaming)]
+        return handler
+
+
+def _refuse(request: Any, context: grpc.ServicerContext) -> Any:
+    context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is stopping")
+
+
+#: A method's calls while the sidecar drains, by (request_streaming, response_streaming).
+_REFUSED: dict[tuple[bool, bool], grpc.RpcMethodHandler[Any, Any]] = {
+    (False, False): grpc.unary_unary_rpc_method_handler(_refuse),
+    (True, False): grpc.stream_unary_rpc_method_handler(_refuse),
+    (False, True): grpc.unary_stream_rpc_method_handler(_refuse),
+    (True, True): grpc.stream_stream_rpc_method_handler(_refuse),
+}
 
 
 class _Inflating:
@@ -826,13 +870,41 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_listen(options: ServeOptions) -> tuple[str, str, bool]:
+    """`--listen`'s host and port, and whether it serves TLS; SidecarError for an address
+    that is not HOST:PORT, half a TLS pair, or a non-loopback address without TLS and
+    without `insecure` (warned about when it is allowed)."""
+    listen = options.listen or ""
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise SidecarError(f"--listen {listen!r}: give HOST:PORT, as in 127.0.0.1:50051")
+    tls = options.tls_cert is not None or options.tls_key is not None
+    if tls and (options.tls_cert is None or options.tls_key is None):
+        raise SidecarError("TLS needs both --tls-cert and --tls-key")
+    if options.tls_client_ca is not None and not tls:
+        raise SidecarError("--tls-client-ca needs --tls-cert and --tls-key")
+    if not _is_loopback(host) and not tls:
+        if not options.insecure:
+            raise SidecarError(
+                f"{host} is not a loopback address: serve it with TLS (--tls-cert and "
+                "--tls-key, and --tls-client-ca for clients with certificates), or pass "
+                "--insecure to serve plain TCP to the network anyway"
+            )
+        logger.warning(
+            "serving plain TCP on %s, a non-loopback address: anyone who can reach it "
+            "can call the modules (--insecure)",
+            listen,
+        )
+    return host, port_text, tls
+
+
 def _private_socket() -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="bridge-")) / "sidecar.sock"
 
 
-def _claim_socket(path: Path) -> Path:
+def claim_socket(path: Path) -> Path:
     """`path`, free to listen on: a stale socket from a dead sidecar is removed; a live
     one, or a file that is not a socket, is refused."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

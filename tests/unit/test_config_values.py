@@ -132,6 +132,7 @@ FILE_KEYS = {
     "defaults.shadow.queue_size": "[defaults.shadow]\nqueue_size = {}\n",
     "sidecar.timeout_s": "[sidecar]\ntimeout_s = {}\n",
     "sidecar.workers": "[sidecar]\nworkers = {}\n",
+    "sidecar.processes": "[sidecar]\nprocesses = {}\n",
     "report_interval_s": "report_interval_s = {}\n",
 }
 ZERO_OK_IN_FILE = {
@@ -163,6 +164,7 @@ def test_bad_route_sidecar_and_report_values(tmp_path: Path, key: str, value: st
         (lambda v: ShadowConfig(queue_size=v), "queue_size"),
         (lambda v: SidecarConfig(timeout_s=v), "timeout_s"),
         (lambda v: SidecarConfig(workers=v), "workers"),
+        (lambda v: SidecarConfig(processes=v), "processes"),
         (lambda v: BridgeConfig(report_interval_s=v), "report_interval_s"),
     ],
 )
