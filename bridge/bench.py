@@ -6,6 +6,9 @@ caller encodes the request, the callee decodes it, prices the line and encodes t
 response, and the caller decodes that. Only the callee and the road to it differ:
 
 - `python`: a plain Python function doing the work (Python protobuf on both sides);
+- `bridge_gen_rust`, `bridge_gen_go`: the headline, what users get: guests that
+  `bridge init` + `bridge gen` make for the schema, in Rust and in Go, with Quote written
+  on the generated types (bridge/bench_guests.py), through `bridge.load(path).call`;
 - `wasmtime_naive`: the Rust guest (examples/rust-pricing) through wasmtime-py's public
   API, marshalled naively on each call (`malloc`, `memory.write`, call, `memory.read`,
   `free`);
@@ -19,15 +22,19 @@ response, and the caller decodes that. Only the callee and the road to it differ
 - `bridge_args`: what `route_wasm` does, written by hand: the request built from the
   same arguments, `bridge.load(path).call(method, bytes)`, the response parsed.
 
-With `sidecar=True` (`bridge bench --sidecar`), four more figures time the same call over
+With `sidecar=True` (`bridge bench --sidecar`), six more figures time the same call over
 gRPC, from this process to a server in another one: `sidecar_uds` and `sidecar_tcp` are
-`bridge serve` of the Rust guest on a unix socket and on loopback TCP, `grpc_bare_uds`
-and `grpc_bare_tcp` a bare grpcio server whose handler returns the reference response
-(see `serve_bare`), with the same thread pool and options. Every figure uses the same
-client, a channel and `unary_unary` with bytes, one call at a time; the four are timed in
-interleaved rounds so that the machine's drift falls on all of them alike. The same
-servers are then loaded by `SIDECAR_CLIENTS` threads sharing the channel for a while, and
-their calls per second are the `throughput` figures (`sidecar_uds_8`, ...).
+`bridge serve` of the Rust guest on a unix socket and on loopback TCP, `sidecar_p2_uds`
+and `sidecar_p2_tcp` the same with `--processes 2` (two sockets; one port shared with
+SO_REUSEPORT), `grpc_bare_uds` and `grpc_bare_tcp` a bare grpcio server in one process
+whose handler returns the reference response (see `serve_bare`), with the same thread
+pool and options. Every figure uses the same client, a channel and `unary_unary` with
+bytes, one call at a time (to one worker of two, as a thread of bridge's client keeps
+to one); the six are timed in interleaved rounds so that the machine's drift falls on
+all of them alike. The same servers are then loaded by `SIDECAR_CLIENTS` client
+processes at once, each calling through CLIENT_CONNECTIONS channels of its own in turn
+(see `throughput_client`), and their calls per second are the `throughput` figures
+(`sidecar_uds_8`, ...).
 
 With `streaming=True` (`bridge bench --streaming`), three more figures time a
 server-streaming call, `routeguide.RouteGuide/ListFeatures` of the Go guest
@@ -50,7 +57,17 @@ A figure is a registered function (see `figure`) that sets its callee up and yie
 call; new figures register the same way. Each call is timed on its own with
 `time.perf_counter_ns` after a warm-up, with the garbage collector off while timing, and
 a figure reports the median and the 99th percentile. Before timing, every figure's
-answer must equal the Python reference byte for byte.
+answer must equal the Python reference byte for byte. The figures are timed in
+FIGURE_ROUNDS interleaved rounds (`measure_figures`), and a budget's verdict is "met",
+"missed" or "unresolved (noise)" from the spread of its value across the rounds
+(`BudgetCheck.verdict`).
+
+A default run also times calls made in parallel (bridge/bench_parallel.py): 1, 2 and 4
+threads calling one module of the generated Go guest, with calls of ~5 us and of ~45 us
+(`threads_short_N`, `threads_long_N`), and 1 and 2 workers forked after the module was
+loaded, as a pre-forking server does (`forked_N`); and the cold start: `import bridge`
+in a fresh process, and the first call after `bridge build` (`import_bridge`,
+`first_call_after_build`).
 
 The guests are built from the sources bridge ships (examples/rust-pricing,
 bench/extism-pricing and examples/go-routeguide, in the wheel as in a checkout), copied
@@ -84,6 +101,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from ._version import __version__
+from .bench_parallel import THREAD_COUNTS, ColdStart, Parallel
 from .errors import CallError, ProjectError, SidecarError, ToolchainError
 from .resources import copy_out, source_root, user_cache_dir
 
@@ -98,11 +116,13 @@ __all__ = [
     "BenchResult",
     "Budget",
     "BudgetCheck",
+    "ColdStart",
     "Context",
     "DeadlineFigure",
     "Figure",
     "FigureSkipped",
     "Measurement",
+    "Parallel",
     "SIDECAR_FIGURES",
     "STREAM_FIGURES",
     "SidecarFigure",
@@ -120,6 +140,7 @@ __all__ = [
     "serve_bare",
     "stream_rectangle",
     "stream_reference",
+    "throughput_client",
 ]
 
 QUOTE_METHOD = "pricing.v1.Pricing/Quote"
@@ -139,13 +160,18 @@ DEFAULT_SECONDS = 1.5
 MAX_CALLS = 300_000
 WARM_UP_SECONDS = 0.2
 WARM_UP_MAX_CALLS = 2_000
+# The figures are timed in this many interleaved rounds (each a share of the time).
+FIGURE_ROUNDS = 7
 # Calls between two looks at the clock when timing for a duration.
 BATCH = 100
 
-# The sidecar figures (--sidecar): concurrent clients of the throughput figures, threads
+# The sidecar figures (--sidecar): concurrent clients of the throughput figures (each a
+# process of its own, with CLIENT_CONNECTIONS channels it calls through in turn: one, as
+# bridge's client has one per process and target; more cost every server CPU), threads
 # of both servers' pools, interleaved rounds, each throughput figure's duration (without
 # --iterations), the longest a server may take to say it is ready, each call's deadline.
 SIDECAR_CLIENTS = 8
+CLIENT_CONNECTIONS = 1
 SIDECAR_WORKERS = 8
 SIDECAR_ROUNDS = 10
 THROUGHPUT_SECONDS = 1.5
@@ -284,6 +310,27 @@ class Context:
             self._built[name] = result.output
         return self._built[name]
 
+    def generated(self, language: str) -> Path:
+        """The guest `bridge init` + `bridge gen` make for the pricing schema in `language`
+        ("go" or "rust"; bridge/bench_guests.py), built once per run. FigureSkipped when
+        its toolchain is missing."""
+        key = f"generated-{language}"
+        if key not in self._built:
+            from .bench_guests import make_project
+            from .guest.build import build
+
+            proto = self.root / PRICING_PROTO
+            project = self.cache / "generated" / f"pricing_{language}"
+            try:
+                with self.progress(f"bridge init + gen: the {language} guest ..."):
+                    make_project(language, proto, proto.parents[2], project)
+                with self.progress(f"building the generated {language} guest ..."):
+                    result = build(project, self.cache / f"generated-{language}.wasm")
+            except ToolchainError as exc:
+                raise FigureSkipped(f"the generated {language} guest needs {exc}") from exc
+            self._built[key] = result.output
+        return self._built[key]
+
     @functools.cached_property
     def routeguide(self) -> dict[str, type[Message]]:
         """The route guide's messages by short name (`Rectangle`, `Point`, `Feature`),
@@ -386,6 +433,23 @@ def _python(ctx: Context) -> Iterator[BytesCall]:
     yield functools.partial(python_quote, ctx.request_type, ctx.response_type)
 
 
+def _generated(ctx: Context, language: str) -> Iterator[BytesCall]:
+    from .runtime import load
+
+    with load(ctx.generated(language)) as guest:
+        yield functools.partial(guest.call, QUOTE_METHOD)
+
+
+@figure("bridge_gen_rust", "bridge, the Rust guest of bridge init + gen (the user's path)")
+def _bridge_gen_rust(ctx: Context) -> Iterator[BytesCall]:
+    yield from _generated(ctx, "rust")
+
+
+@figure("bridge_gen_go", "bridge, the Go guest of bridge init + gen (the user's path)")
+def _bridge_gen_go(ctx: Context) -> Iterator[BytesCall]:
+    yield from _generated(ctx, "go")
+
+
 @figure("wasmtime_naive", "wasmtime-py public API: malloc, write, call, read, free")
 def _wasmtime_naive(ctx: Context) -> Iterator[BytesCall]:
     import wasmtime
@@ -417,7 +481,7 @@ def _wasmtime_naive(ctx: Context) -> Iterator[BytesCall]:
     yield call
 
 
-@figure("bridge", "bridge.load(path).call(method, bytes)")
+@figure("bridge", "bridge.load(path).call(method, bytes), the hand-written Rust guest")
 def _bridge(ctx: Context) -> Iterator[BytesCall]:
     from .runtime import load
 
@@ -545,7 +609,12 @@ class Budget:
     streaming figures' messages per second (at least `limit`). A `sidecar` budget is
     checked only in a run with the sidecar figures, a `streaming` one only in a run with
     the streaming figures; a `deadline` budget limits the longest a guest ran past its
-    deadline in the deadline figure `of` (ms), in a run with them."""
+    deadline in the deadline figure `of` (ms), in a run with them. A `parallel` budget is
+    a ratio of the parallel figures' calls per second (threads, forked workers; at least
+    `limit`); a `cold` budget limits a cold-start figure's median (ms).
+
+    Figures timed in interleaved rounds give the measured value per round too; the
+    verdict then comes from their spread (see `BudgetCheck.verdict`)."""
 
     name: str
     of: str
@@ -557,9 +626,13 @@ class Budget:
     sidecar: bool = False
     deadline: bool = False
     streaming: bool = False
+    parallel: bool = False
+    cold: bool = False
 
     @property
     def text(self) -> str:
+        if self.cold:
+            return f"{self.of} <= {self.limit:g} ms (median)"
         if self.deadline:
             return f"{self.of}: the guest runs <= {self.limit:g} ms past its deadline (max)"
         if self.over:
@@ -570,13 +643,15 @@ class Budget:
             return f"{self.of} >= {self.limit:g}x {self.ratio_to} (calls/s)"
         if self.ratio_to and self.streaming:
             return f"{self.of} >= {self.limit:g}x {self.ratio_to} (messages/s)"
+        if self.ratio_to and self.parallel:
+            return f"{self.of} >= {self.limit:g}x {self.ratio_to} (calls/s)"
         if self.ratio_to:
             return f"{self.of} <= {self.limit:g}x {self.ratio_to} (median)"
         return f"{self.of} median <= {self.limit:g} us"
 
     @property
     def unit(self) -> str:
-        if self.deadline:
+        if self.deadline or self.cold:
             return "ms"
         return "x" if self.over or self.ratio_to else "us"
 
@@ -586,6 +661,54 @@ class Budget:
         throughput: dict[str, Throughput] | None = None,
         deadlines: dict[str, DeadlineFigure] | None = None,
         streams: dict[str, StreamMeasurement] | None = None,
+        *,
+        rounds: dict[str, list[float]] | None = None,
+        parallel: dict[str, Parallel] | None = None,
+        cold: dict[str, ColdStart] | None = None,
+    ) -> BudgetCheck:
+        """The measured value, and its spread across rounds where the figures have
+        `rounds` (each figure's median per round, us) or are `parallel` figures."""
+        if self.cold:
+            found_cold = (cold or {}).get(self.of)
+            if found_cold is None:
+                return BudgetCheck(self, None)
+            return BudgetCheck(self, found_cold.ms, _spread(found_cold.runs))
+        if self.parallel:
+            found = parallel or {}
+            if self.of not in found or self.ratio_to not in found:
+                return BudgetCheck(self, None)
+            of, to = found[self.of].rounds, found[self.ratio_to].rounds
+            per_round = [a / b for a, b in zip(of, to, strict=True) if b > 0]
+            measured = found[self.of].calls_per_s / found[self.ratio_to].calls_per_s
+            return BudgetCheck(self, measured, _spread(per_round))
+        check = self._check(figures, throughput, deadlines, streams)
+        needed = [name for name in (self.of, self.over, self.minus, self.ratio_to) if name]
+        if check.measured is None or self.throughput or self.streaming or self.deadline:
+            return check
+        if rounds and all(len(rounds.get(name, ())) > 1 for name in needed):
+            count = min(len(rounds[name]) for name in needed)
+            per_round = [
+                self._value(**{name: rounds[name][i] for name in set(needed)}) for i in range(count)
+            ]
+            return BudgetCheck(self, check.measured, _spread(per_round))
+        return check
+
+    def _value(self, **medians: float) -> float:
+        """The measured value from the medians of the figures it needs (by name)."""
+        if self.over:
+            return medians[self.over] / medians[self.of]
+        if self.minus:
+            return medians[self.of] - medians[self.minus]
+        if self.ratio_to:
+            return medians[self.of] / medians[self.ratio_to]
+        return medians[self.of]
+
+    def _check(
+        self,
+        figures: dict[str, Measurement],
+        throughput: dict[str, Throughput] | None,
+        deadlines: dict[str, DeadlineFigure] | None,
+        streams: dict[str, StreamMeasurement] | None,
     ) -> BudgetCheck:
         if self.deadline:
             found = (deadlines or {}).get(self.of)
@@ -613,34 +736,89 @@ class Budget:
         return BudgetCheck(self, measured)
 
 
+MET, MISSED, UNRESOLVED, NOT_MEASURED = "met", "missed", "unresolved (noise)", "not measured"
+# The part of the per-round values a verdict looks at: all but the most extreme fifth on
+# each side, so that one disturbed round of this VM's does not decide it.
+SPREAD_FRACTIONS = (0.2, 0.8)
+
+
+def _spread(values: Sequence[float]) -> tuple[float, float] | None:
+    """The 20th and 80th percentiles (nearest rank) of per-round values; None for fewer
+    than two rounds.
+
+    >>> _spread([1.0, 5.0, 2.0, 3.0, 4.0])
+    (1.0, 4.0)
+    """
+    if len(values) < 2:
+        return None
+    ordered = sorted(values)
+    low, high = (
+        ordered[max(1, math.ceil(fraction * len(ordered))) - 1] for fraction in SPREAD_FRACTIONS
+    )
+    return low, high
+
+
 @dataclass(frozen=True)
 class BudgetCheck:
     budget: Budget
     measured: float | None  # None when a figure it needs did not run
+    # The measured value's range across interleaved rounds (the 20th and 80th
+    # percentiles of the per-round values); None where there are no rounds.
+    spread: tuple[float, float] | None = None
+
+    def _within(self, value: float) -> bool:
+        b = self.budget
+        if b.over or b.throughput or b.streaming or b.parallel:
+            return value >= b.limit
+        return value <= b.limit
+
+    @property
+    def verdict(self) -> str:
+        """ "met", "missed", "unresolved (noise)" or "not measured".
+
+        With a spread, met when the whole spread is within the limit, missed when none of
+        it is, unresolved (noise) otherwise. An overhead (`minus`) measured below zero is
+        noise, never met: a wrapper cannot make a call faster."""
+        if self.measured is None:
+            return NOT_MEASURED
+        if self.budget.minus and self.measured < 0:
+            return UNRESOLVED
+        if self.spread is None:
+            return MET if self._within(self.measured) else MISSED
+        low, high = (self._within(v) for v in self.spread)
+        if low and high and self._within(self.measured):
+            return MET
+        if not low and not high and not self._within(self.measured):
+            return MISSED
+        return UNRESOLVED
 
     @property
     def met(self) -> bool | None:
-        if self.measured is None:
-            return None
-        if self.budget.over or self.budget.throughput or self.budget.streaming:
-            return self.measured >= self.budget.limit
-        return self.measured <= self.budget.limit
+        """True when met, False when missed, None when not measured or unresolved."""
+        return {MET: True, MISSED: False}.get(self.verdict)
 
     @property
     def status(self) -> str:
-        return {True: "met", False: "missed", None: "not measured"}[self.met]
+        return self.verdict
 
     @property
     def measured_text(self) -> str:
+        """The measured value, and its spread across rounds in brackets when it has one."""
         if self.measured is None:
             return "-"
+        text = self._format(self.measured)
+        if self.spread is not None:
+            text += f" [{self._format(self.spread[0])}..{self._format(self.spread[1])}]"
+        return text
+
+    def _format(self, value: float) -> str:
         if self.budget.over:
-            return f"{self.measured:.1f}x"
+            return f"{value:.1f}x"
         if self.budget.ratio_to:
-            return f"{self.measured:.2f}x"
-        if self.budget.deadline:
-            return f"{self.measured:.1f} ms"
-        return f"{self.measured:.2f} us"
+            return f"{value:.2f}x"
+        if self.budget.deadline or self.budget.cold:
+            return f"{value:.1f} ms"
+        return f"{value:.2f} us"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -650,6 +828,8 @@ class BudgetCheck:
             "unit": self.budget.unit,
             "measured": None if self.measured is None else round(self.measured, 3),
             "met": self.met,
+            "verdict": self.verdict,
+            "spread": None if self.spread is None else [round(v, 3) for v in self.spread],
         }
 
 
@@ -661,22 +841,46 @@ BUDGETS: tuple[Budget, ...] = (
     Budget("route_wasm_overhead", "route_wasm", 1.0, minus="bridge_args"),
     # "~0" (docs/performance.md, "Budgets"): one wrapper call and an attribute read.
     Budget("route_python_overhead", "route_python", 0.25, minus="legacy"),
-    # The sidecar against grpcio itself with an empty handler, same client, same transport.
+    # The user's path: guests of bridge init + gen against Python doing the same work, in
+    # the same run (docs/performance.md, "The generated path").
+    Budget("bridge_gen_rust_vs_python", "bridge_gen_rust", 1.5, ratio_to="python"),
+    Budget("bridge_gen_go_vs_python", "bridge_gen_go", 1.5, ratio_to="python"),
+    # Threads never hurt, and help where there is work to share; pre-forked workers scale
+    # (docs/performance.md, "Threads and forked workers").
     *(
         Budget(
-            f"sidecar_{t}_latency", f"sidecar_{t}", 1.15, ratio_to=f"grpc_bare_{t}", sidecar=True
+            f"threads_{kind}_{n}",
+            f"threads_{kind}_{n}",
+            limit,
+            ratio_to=f"threads_{kind}_1",
+            parallel=True,
         )
+        for kind, limit in (("short", 1.0), ("long", 1.8))
+        for n in THREAD_COUNTS[1:]
+    ),
+    Budget("forked_2", "forked_2", 1.8, ratio_to="forked_1", parallel=True),
+    # Cold start: an app that only uses the decorator imports neither wasmtime nor grpc;
+    # `bridge build` leaves the module compiled, so the first call after it loads from
+    # the compile cache (a Go module compiles in ~1 s; docs/performance.md, "Cold start").
+    Budget("import_bridge", "import_bridge", 100.0, cold=True),
+    Budget("first_call_after_build", "first_call_after_build", 100.0, cold=True),
+    # The sidecar (`--processes 1` and `--processes 2`) against grpcio itself with an
+    # empty handler in one process, same clients, same transport.
+    *(
+        Budget(f"{s}_{t}_latency", f"{s}_{t}", 1.15, ratio_to=f"grpc_bare_{t}", sidecar=True)
+        for s in ("sidecar", "sidecar_p2")
         for t in TRANSPORTS
     ),
     *(
         Budget(
-            f"sidecar_{t}_throughput",
-            f"sidecar_{t}_{SIDECAR_CLIENTS}",
-            0.9,
+            f"{s}_{t}_throughput",
+            f"{s}_{t}_{SIDECAR_CLIENTS}",
+            limit,
             ratio_to=f"grpc_bare_{t}_{SIDECAR_CLIENTS}",
             throughput=True,
             sidecar=True,
         )
+        for s, limit in (("sidecar", 1.0), ("sidecar_p2", 1.5))
         for t in TRANSPORTS
     ),
     # What the epoch ticker guarantees even while Python threads hold the GIL; the
@@ -818,19 +1022,139 @@ def measure(
     return _summarize(fig.name, fig.description, samples)
 
 
+def measure_figures(
+    figs: Sequence[Figure],
+    ctx: Context,
+    *,
+    iterations: int | None = None,
+    seconds: float = DEFAULT_SECONDS,
+    rounds: int = FIGURE_ROUNDS,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> tuple[dict[str, Measurement], dict[str, list[float]], dict[str, str]]:
+    """Set every figure up, check its answer, warm it up, then time them all in `rounds`
+    interleaved rounds (each round times every figure for its share, in alternating
+    order), so that the machine's drift falls on all alike.
+
+    Answers each figure's measurement over all its calls, each figure's median per round
+    (us, for the budgets' verdicts), and the figures skipped with the reason.
+    """
+    reference = python_quote(ctx.request_type, ctx.response_type, ctx.request.SerializeToString())
+    skipped: dict[str, str] = {}
+    samplers: dict[str, tuple[Figure, Callable[[int, list[int]], None]]] = {}
+    with contextlib.ExitStack() as stack:
+        for fig in figs:
+            try:
+                call = stack.enter_context(fig.setup(ctx))
+            except FigureSkipped as skip:
+                skipped[fig.name] = skip.reason
+                if on_skip is not None:
+                    on_skip(fig.name, skip.reason)
+                continue
+            _check_answer(fig, call, ctx, reference)
+            samplers[fig.name] = (fig, _sampler(call, ctx, fig.messages))
+        samples: dict[str, list[int]] = {name: [] for name in samplers}
+        per_round: dict[str, list[float]] = {name: [] for name in samplers}
+        calls: list[int | None]
+        if iterations is None:
+            warm_up, calls, share = None, [None] * rounds, seconds / rounds
+        else:
+            warm_up = min(WARM_UP_MAX_CALLS, max(1, iterations // 10))
+            rounds = max(1, min(rounds, iterations))
+            calls, share = (
+                [iterations // rounds + (i < iterations % rounds) for i in range(rounds)],
+                0.0,
+            )
+        names = ", ".join(samplers)
+        with ctx.progress(f"timing {names} in {rounds} interleaved rounds ..."), _gc_paused():
+            for _, run in samplers.values():
+                _time(run, calls=warm_up, seconds=WARM_UP_SECONDS)
+            order = list(samplers)
+            for index in range(rounds):
+                for name in order if index % 2 == 0 else order[::-1]:
+                    taken = _time(samplers[name][1], calls=calls[index], seconds=share)
+                    samples[name].extend(taken)
+                    per_round[name].append(statistics.median(taken) / 1000)
+    measured = {
+        name: _summarize(name, samplers[name][0].description, samples[name]) for name in samplers
+    }
+    return measured, per_round, skipped
+
+
+def measure_parallel(
+    ctx: Context,
+    *,
+    iterations: int | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> tuple[dict[str, Parallel], dict[str, str]]:
+    """The threads figures (the generated Go guest) and the forked-workers figures (the
+    generated Rust guest); see bridge/bench_parallel.py. Skipped with the reason when a
+    guest cannot be built here."""
+    from . import bench_parallel
+    from .runtime import load
+
+    figures: dict[str, Parallel] = {}
+    skipped: dict[str, str] = {}
+    threads = [f"threads_{k}_{n}" for k in ("short", "long") for n in THREAD_COUNTS]
+    forks = [f"forked_{n}" for n in bench_parallel.FORK_WORKERS]
+    for names, language, what in ((threads, "go", "threads"), (forks, "rust", "forked workers")):
+        try:
+            path = ctx.generated(language)
+        except FigureSkipped as skip:
+            for name in names:
+                skipped[name] = skip.reason
+                if on_skip is not None:
+                    on_skip(name, skip.reason)
+            continue
+        with load(path) as guest, ctx.progress(f"timing {what} ..."):
+            if language == "go":
+                figures.update(bench_parallel.measure_threads(guest, iterations=iterations))
+            else:
+                request = ctx.request.SerializeToString()
+                answer = python_quote(ctx.request_type, ctx.response_type, request)
+                figures.update(
+                    bench_parallel.measure_forks(
+                        guest, QUOTE_METHOD, request, answer, iterations=iterations
+                    )
+                )
+    return figures, skipped
+
+
+def measure_cold(ctx: Context, *, runs: int | None = None) -> dict[str, ColdStart]:
+    """The cold-start figures (bridge/bench_parallel.py, `measure_cold_start`), the first
+    call's on the generated Go guest (else the Rust one); {} when neither can be built."""
+    from . import bench_parallel
+
+    for language in ("go", "rust"):
+        try:
+            ctx.generated(language)
+        except FigureSkipped:
+            continue
+        project = ctx.cache / "generated" / f"pricing_{language}"
+        with ctx.progress("timing the cold start (fresh processes) ..."):
+            return bench_parallel.measure_cold_start(
+                project,
+                QUOTE_METHOD,
+                ctx.request.SerializeToString(),
+                runs=runs or bench_parallel.COLD_RUNS,
+            )
+    return {}
+
+
 # ---------------------------------------------------------------------------
 # The sidecar figures: the call over gRPC to a server in another process.
 
 
 @dataclass(frozen=True)
 class SidecarFigure:
-    """A gRPC server the sidecar figures time: `bridge serve` of the Rust guest, or the
-    bare grpcio server (`serve_bare`), on a unix socket (`uds`) or loopback TCP (`tcp`)."""
+    """A gRPC server the sidecar figures time: `bridge serve --processes N` of the Rust
+    guest, or the bare grpcio server (`serve_bare`, one process), on a unix socket (`uds`;
+    N sockets for N processes) or loopback TCP (`tcp`; one port)."""
 
     name: str
     server: str  # "sidecar" | "bare"
     transport: str  # "uds" | "tcp"
     description: str
+    processes: int = 1
 
     @property
     def throughput_name(self) -> str:
@@ -840,8 +1164,22 @@ class SidecarFigure:
 SIDECAR_FIGURES: tuple[SidecarFigure, ...] = (
     SidecarFigure("grpc_bare_uds", "bare", "uds", "bare grpcio server, empty handler, unix socket"),
     SidecarFigure("sidecar_uds", "sidecar", "uds", "bridge serve (the Rust guest), unix socket"),
+    SidecarFigure(
+        "sidecar_p2_uds",
+        "sidecar",
+        "uds",
+        "bridge serve --processes 2 (the Rust guest), 2 unix sockets, a worker per client",
+        processes=2,
+    ),
     SidecarFigure("grpc_bare_tcp", "bare", "tcp", "bare grpcio server, empty handler, TCP"),
     SidecarFigure("sidecar_tcp", "sidecar", "tcp", "bridge serve (the Rust guest), loopback TCP"),
+    SidecarFigure(
+        "sidecar_p2_tcp",
+        "sidecar",
+        "tcp",
+        "bridge serve --processes 2 (the Rust guest), loopback TCP, one port (SO_REUSEPORT)",
+        processes=2,
+    ),
 )
 
 
@@ -972,7 +1310,7 @@ class _ServerProcess:
         common = ["--workers", str(SIDECAR_WORKERS), "--lifeline-fd", str(lifeline_read)]
         if fig.server == "sidecar":
             argv = [sys.executable, "-m", "bridge", "serve", str(wasm), "--no-watch"]
-            argv += ["--grace", "1", *common, *where]
+            argv += ["--grace", "1", "--processes", str(fig.processes), *common, *where]
         else:
             argv = [sys.executable, "-c", _SERVE_BARE, "--response", response.hex()]
             argv += [*bare_args, *common, *where]
@@ -1039,49 +1377,144 @@ def _split(total: int, parts: int) -> list[int]:
     return [n for n in (total // parts + (i < total % parts) for i in range(parts)) if n]
 
 
-def _concurrently(
-    call: BytesCall, request: bytes, clients: int, *, calls_each: int | None, seconds: float
-) -> tuple[int, float]:
-    """`clients` threads calling at once, each `calls_each` times or until `seconds` have
-    passed; the calls made and the wall time they took."""
-    counts = [0] * clients
-    errors: list[BaseException] = []
-    stop = threading.Event()
-    gate = threading.Barrier(clients + 1)
+_THROUGHPUT_CLIENT = (
+    "import sys; from bridge.bench import throughput_client; throughput_client(sys.argv[1:])"
+)
+# A subchannel pool of each channel's own gives it a connection of its own (on TCP, the
+# kernel spreads connections over the processes of `bridge serve --processes N`).
+_CLIENT_CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 
-    def client(index: int) -> None:
+
+def _client_target(target: str, index: int) -> str:
+    """The target client `index` dials: for the sockets of `bridge serve --processes N`
+    (`unix:a,b`), the same list starting at worker `index % N`, dialled with pick_first,
+    so that the client keeps to one worker while it answers, as a thread of bridge's own
+    client does (client._Channel; the clients are spread over the workers in turn);
+    any other target as it is.
+
+    >>> _client_target("unix:/s.sock,/s.1.sock", 3), _client_target("127.0.0.1:5", 3)
+    ('unix:/s.1.sock,/s.sock', '127.0.0.1:5')
+    """
+    if not target.startswith("unix:") or "," not in target:
+        return target
+    workers = target[len("unix:") :].split(",")
+    first = index % len(workers)
+    return "unix:" + ",".join(workers[first:] + workers[:first])
+
+
+def throughput_client(argv: Sequence[str]) -> None:
+    """One client process of the throughput figures (run by `_ClientProcesses`).
+
+    argv: the client's index, the request (hex), then NAME=TARGET for each server. Opens
+    CLIENT_CONNECTIONS channels to each (see `_client_target`), says `ready`, then for
+    each line `NAME CALLS START UNTIL` on stdin (times on the monotonic clock, which
+    every process shares) waits until START, calls NAME's server CALLS times (or, with
+    0, until UNTIL), through its channels in turn, and
+    answers `CALLS_MADE END` (or `error WHAT`). Ends when stdin closes."""
+    import grpc
+
+    index, request = int(argv[0]), bytes.fromhex(argv[1])
+    stubs: dict[str, list[grpc.UnaryUnaryMultiCallable[bytes, bytes]]] = {}
+    for item in argv[2:]:
+        name, _, target = item.partition("=")
+        stubs[name] = [
+            grpc.insecure_channel(
+                _client_target(target, index), options=_CLIENT_CHANNEL_OPTIONS
+            ).unary_unary(f"/{QUOTE_METHOD}")
+            for _ in range(CLIENT_CONNECTIONS)
+        ]
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, calls_text, start_text, until_text = line.split()
+        calls, until = int(calls_text), float(until_text)
+        own = stubs[name]
         made = 0
-        gate.wait()
+        time.sleep(max(0.0, float(start_text) - time.monotonic()))
         try:
-            if calls_each is not None:
-                for _ in range(calls_each):
-                    call(request)
-                    made += 1
+            if calls:
+                for made in range(1, calls + 1):
+                    own[made % CLIENT_CONNECTIONS](request, timeout=SIDECAR_CALL_TIMEOUT_S)
             else:
-                while not stop.is_set():
-                    call(request)
+                while time.monotonic() < until:
+                    own[made % CLIENT_CONNECTIONS](request, timeout=SIDECAR_CALL_TIMEOUT_S)
                     made += 1
-        except BaseException as exc:  # re-raised by the caller
-            errors.append(exc)
-        counts[index] = made
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            print(f"error {name}: {code}: {details}".replace("\n", " "), flush=True)
+            continue
+        print(f"{made} {time.monotonic()!r}", flush=True)
 
-    threads = [
-        threading.Thread(target=client, args=(i,), name=f"bench-client-{i}", daemon=True)
-        for i in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    gate.wait()
-    began = time.perf_counter()
-    if calls_each is None:
-        stop.wait(seconds)
-        stop.set()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    if errors:
-        raise errors[0]
-    return sum(counts), elapsed
+
+class _ClientProcesses:
+    """SIDECAR_CLIENTS client processes (`throughput_client`), each with its channels to
+    every server, alive for the whole measurement: the client side of the throughput
+    figures, off this process's GIL and each on its own."""
+
+    def __init__(self, targets: dict[str, str], request: bytes) -> None:
+        argv = [request.hex(), *(f"{name}={target}" for name, target in targets.items())]
+        self.processes: list[subprocess.Popen[str]] = []
+        for index in range(SIDECAR_CLIENTS):
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _THROUGHPUT_CLIENT, str(index), *argv],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=_PACKAGE_PARENT,
+                )
+            )
+        for process in self.processes:
+            self._answer(process, SERVER_START_TIMEOUT_S)
+
+    def run(self, name: str, *, calls_each: int | None, seconds: float) -> tuple[int, float]:
+        """Every client calls `name`'s server at once, `calls_each` times or for `seconds`;
+        the calls made and the wall time from the common start to the last one's end."""
+        start = time.monotonic() + 0.05  # each client has read its line by then
+        until = start + seconds if calls_each is None else 0.0
+        for process in self.processes:
+            assert process.stdin is not None
+            process.stdin.write(f"{name} {calls_each or 0} {start!r} {until!r}\n")
+            process.stdin.flush()
+        made, ends = 0, []
+        errors = []
+        for process in self.processes:
+            answer = self._answer(process, seconds + 4 * SIDECAR_CALL_TIMEOUT_S)
+            if answer.startswith("error "):
+                errors.append(answer[len("error ") :])
+                continue
+            calls, end = answer.split()
+            made += int(calls)
+            ends.append(float(end))
+        if errors:
+            raise SidecarError(f"a bench client's call failed: {errors[0]}")
+        return made, max(ends) - start
+
+    def _answer(self, process: subprocess.Popen[str], timeout_s: float) -> str:
+        from .sidecar.process import first_line
+
+        assert process.stdout is not None
+        try:
+            line = first_line(process.stdout.fileno(), timeout_s)
+        except TimeoutError:
+            raise SidecarError(f"a bench client did not answer in {timeout_s:g} s") from None
+        if line is None:
+            raise SidecarError(f"a bench client exited ({process.wait(5)})")
+        return line
+
+    def stop(self) -> None:
+        for process in self.processes:
+            with contextlib.suppress(OSError):
+                if process.stdin is not None:
+                    process.stdin.close()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def measure_sidecar(
@@ -1093,11 +1526,11 @@ def measure_sidecar(
 ) -> tuple[dict[str, Measurement], dict[str, Throughput]]:
     """Start the servers of SIDECAR_FIGURES, check their answers, time them.
 
-    Latency: one call at a time, each timed (`iterations` calls, or `seconds` of them, per
-    figure). Throughput: SIDECAR_CLIENTS threads sharing the channel (`iterations` calls
-    each, or `throughput_seconds`). Both are split in SIDECAR_ROUNDS rounds that visit the
-    servers in turn, in alternating order. Raises SidecarError when a server does not
-    start or a call fails.
+    Latency: one call at a time from this process, each timed (`iterations` calls, or
+    `seconds` of them, per figure). Throughput: SIDECAR_CLIENTS client processes calling
+    at once (`iterations` calls each, or `throughput_seconds`; see `throughput_client`).
+    Both are split in SIDECAR_ROUNDS rounds that visit the servers in turn, in
+    alternating order. Raises SidecarError when a server does not start or a call fails.
     """
     import grpc
 
@@ -1116,6 +1549,8 @@ def measure_sidecar(
             targets = {name: s.ready(SERVER_START_TIMEOUT_S) for name, s in servers.items()}
         calls: dict[str, BytesCall] = {}
         for fig in SIDECAR_FIGURES:
+            # One caller: for `--processes 2` on sockets, one worker, as a thread of
+            # bridge's client keeps to one (see _client_target).
             channel = stack.enter_context(grpc.insecure_channel(targets[fig.name]))
             stub: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
                 f"/{QUOTE_METHOD}"
@@ -1131,6 +1566,9 @@ def measure_sidecar(
                         f"{reference!r}",
                         method=QUOTE_METHOD,
                     )
+            with ctx.progress(f"starting {SIDECAR_CLIENTS} client processes ..."):
+                clients = _ClientProcesses(targets, request)
+                stack.callback(clients.stop)
             names = ", ".join(fig.name for fig in SIDECAR_FIGURES)
             with ctx.progress(f"timing {names} ..."), _gc_paused():
                 runs = {fig.name: _sampler(calls[fig.name], ctx, False) for fig in SIDECAR_FIGURES}
@@ -1153,10 +1591,8 @@ def measure_sidecar(
                         )
                     for fig in order:
                         loads[fig.name].append(
-                            _concurrently(
-                                calls[fig.name],
-                                request,
-                                SIDECAR_CLIENTS,
+                            clients.run(
+                                fig.name,
                                 calls_each=round_calls,
                                 seconds=throughput_seconds / SIDECAR_ROUNDS,
                             )
@@ -1176,7 +1612,7 @@ def measure_sidecar(
     throughput = {
         fig.throughput_name: Throughput(
             name=fig.throughput_name,
-            description=f"{fig.description}, {SIDECAR_CLIENTS} clients",
+            description=f"{fig.description}, {SIDECAR_CLIENTS} client processes",
             clients=SIDECAR_CLIENTS,
             calls=sum(made for made, _ in loads[fig.name]),
             seconds=sum(elapsed for _, elapsed in loads[fig.name]),
@@ -1662,6 +2098,10 @@ class BenchResult:
     streams: dict[str, StreamMeasurement] = field(default_factory=dict)
     #: The streaming figures' call: method, messages, bytes (empty without them).
     stream_payload: dict[str, object] = field(default_factory=dict)
+    #: The threads and forked-workers figures (empty without them).
+    parallel: dict[str, Parallel] = field(default_factory=dict)
+    #: The cold-start figures (empty without them).
+    cold: dict[str, ColdStart] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         figures: dict[str, dict[str, float]] = {
@@ -1692,6 +2132,10 @@ class BenchResult:
             report["deadlines"] = {name: d.to_json() for name, d in self.deadlines.items()}
         if self.stream_payload:
             report["stream_payload"] = dict(self.stream_payload)
+        if self.parallel:
+            report["parallel"] = {name: p.to_json() for name, p in self.parallel.items()}
+        if self.cold:
+            report["cold_start"] = {name: c.to_json() for name, c in self.cold.items()}
         report.update(
             {
                 "skipped": dict(self.skipped),
@@ -1703,8 +2147,9 @@ class BenchResult:
         return report
 
     def figure_rows(self) -> list[list[str]]:
-        """Rows of name, median, p99, ratio to bridge's median, what it is."""
-        base = self.figures.get("bridge")
+        """Rows of name, median, p99, ratio to Python's median (the same work in plain
+        Python), what it is."""
+        base = self.figures.get("python")
         rows = []
         for name, m in self.figures.items():
             ratio = f"{m.median_us / base.median_us:.2f}x" if base else "-"
@@ -1716,8 +2161,10 @@ class BenchResult:
     def throughput_rows(self) -> list[list[str]]:
         """Rows of name, calls/s, ratio to the bare server on the same transport, what."""
         rows = []
+        transports = {fig.throughput_name: fig.transport for fig in SIDECAR_FIGURES}
         for name, t in self.throughput.items():
-            bare = self.throughput.get(name.replace("sidecar_", "grpc_bare_", 1))
+            transport = transports.get(name, name.rpartition("_")[0].rpartition("_")[2])
+            bare = self.throughput.get(f"grpc_bare_{transport}_{t.clients}")
             ratio = f"{t.calls_per_s / bare.calls_per_s:.2f}x" if bare and bare.calls_per_s else "-"
             rows.append([name, f"{t.calls_per_s:,.0f}", ratio, t.description])
         return rows
@@ -1778,6 +2225,20 @@ class BenchResult:
             f"caller (late) and for the guest (overrun{clock}){ticker}"
         )
 
+    def parallel_rows(self) -> list[list[str]]:
+        """Rows of name, calls/s (median of the rounds), ratio to one worker's, one
+        call's us, what."""
+        rows = []
+        for name, p in self.parallel.items():
+            one = self.parallel.get(name.rsplit("_", 1)[0] + "_1")
+            ratio = f"{p.calls_per_s / one.calls_per_s:.2f}x" if one and one.calls_per_s else "-"
+            rows.append([name, f"{p.calls_per_s:,.0f}", ratio, f"{p.call_us:.1f}", p.description])
+        return rows
+
+    def cold_rows(self) -> list[list[str]]:
+        """Rows of name, ms (median of fresh processes), what, note."""
+        return [[c.name, f"{c.ms:.1f}", c.description, c.note] for c in self.cold.values()]
+
     def budget_rows(self) -> list[list[str]]:
         return [[c.budget.text, c.measured_text, c.status] for c in self.budgets]
 
@@ -1802,8 +2263,11 @@ def run_bench(
     deadlines: bool = False,
     streaming: bool = False,
     stream_messages: int = STREAM_MESSAGES,
+    parallel: bool | None = None,
 ) -> BenchResult:
-    """Time the figures `names` (all registered ones by default) and check the budgets;
+    """Time the figures `names` (all registered ones by default, in interleaved rounds:
+    see `measure_figures`) and check the budgets; with `parallel` (default: when `names`
+    is not given), the threads and forked-workers figures (see `measure_parallel`);
     with `sidecar`, the sidecar figures too (see `measure_sidecar`) and their budgets;
     with `deadlines`, the deadline figures (see `measure_deadlines`) and their budget;
     with `streaming`, the streaming figures, streams of `stream_messages` (see
@@ -1815,16 +2279,21 @@ def run_bench(
     and listed in `skipped` with the reason (`on_skip` is told at once).
     """
     ctx = Context(root or source_root(), progress)
-    figures: dict[str, Measurement] = {}
-    skipped: dict[str, str] = {}
-    for name in names or list(FIGURES):
-        fig = FIGURES[name]
-        try:
-            figures[name] = measure(fig, ctx, iterations=iterations, seconds=seconds)
-        except FigureSkipped as skip:
-            skipped[name] = skip.reason
-            if on_skip is not None:
-                on_skip(name, skip.reason)
+    figures, rounds, skipped = measure_figures(
+        [FIGURES[name] for name in names or list(FIGURES)],
+        ctx,
+        iterations=iterations,
+        seconds=seconds,
+        on_skip=on_skip,
+    )
+    parallel_figures: dict[str, Parallel] = {}
+    cold: dict[str, ColdStart] = {}
+    if parallel if parallel is not None else names is None:
+        parallel_figures, parallel_skipped = measure_parallel(
+            ctx, iterations=iterations, on_skip=on_skip
+        )
+        skipped.update(parallel_skipped)
+        cold = measure_cold(ctx, runs=3 if iterations is not None else None)
     throughput: dict[str, Throughput] = {}
     if sidecar:
         latency, throughput = measure_sidecar(ctx, iterations=iterations, seconds=seconds)
@@ -1857,7 +2326,15 @@ def run_bench(
         figures=figures,
         skipped=skipped,
         budgets=[
-            budget.check(figures, throughput, deadline_figures, streams)
+            budget.check(
+                figures,
+                throughput,
+                deadline_figures,
+                streams,
+                rounds=rounds,
+                parallel=parallel_figures,
+                cold=cold,
+            )
             for budget in BUDGETS
             if (sidecar or not budget.sidecar)
             and (deadlines or not budget.deadline)
@@ -1869,6 +2346,8 @@ def run_bench(
         deadlines=deadline_figures,
         streams=streams,
         stream_payload=stream_payload,
+        parallel=parallel_figures,
+        cold=cold,
     )
 
 

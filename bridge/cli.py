@@ -810,7 +810,7 @@ def doctor(as_json: bool, require: tuple[str, ...], projects: tuple[Path, ...]) 
     "--sidecar",
     is_flag=True,
     help="Also time the call over gRPC: bridge serve and a bare grpcio server, on a unix "
-    "socket and TCP, one caller and 8 concurrent ones (adds ~15 s).",
+    "socket and TCP, one process and --processes 2, one caller and 8 client processes.",
 )
 @click.option(
     "--deadlines",
@@ -838,17 +838,22 @@ def bench(
 ) -> None:
     """Time one small call (pricing.v1.Pricing/Quote) made each way, side by side.
 
-    Figures: plain Python, wasmtime-py's public API with naive marshalling, bridge, and
-    the Extism Python SDK (when installed); median and p99 per call, protobuf encoding
-    and decoding included. Builds its guests from the sources bridge ships into
-    ~/.cache/bridge/bench/ (a Rust toolchain for wasm32 is needed), then checks the
-    budgets of docs/performance.md ("Budgets").
+    Figures: plain Python, the Rust and Go guests that `bridge init` + `bridge gen` make
+    (bridge_gen_rust, bridge_gen_go: what users run), wasmtime-py's public API with naive
+    marshalling, bridge on the hand-written Rust guest, and the Extism Python SDK (when
+    installed); median and p99 per call, protobuf encoding and decoding included, timed
+    in interleaved rounds. Then 1, 2 and 4 threads calling one module (short and long
+    calls), 1 and 2 workers forked after loading, and the cold start (import, first call
+    after a build). Builds its guests from the sources bridge ships into
+    ~/.cache/bridge/bench/ (Rust for wasm32 and Go are needed; a figure whose toolchain
+    is missing is skipped, saying so), then checks the budgets of docs/performance.md
+    ("Budgets"): met, missed, or unresolved (noise) when the rounds disagree.
 
     With --sidecar, the same call over gRPC to a server in another process: bridge serve
-    of the Rust guest and a bare grpcio server with an empty handler, over a unix socket
-    and loopback TCP (sidecar_uds, grpc_bare_uds, sidecar_tcp, grpc_bare_tcp), and the
-    calls per second of 8 concurrent clients (the throughput table; "throughput" in the
-    JSON).
+    of the Rust guest with one process and with --processes 2, and a bare one-process
+    grpcio server with an empty handler, over a unix socket and loopback TCP
+    (sidecar_uds, sidecar_p2_uds, grpc_bare_uds, and the same for tcp), and the calls per
+    second of 8 client processes (the throughput table; "throughput" in the JSON).
 
     With --deadlines, a guest method that loops forever called with a deadline while 0, 1
     and 3 Python threads spin: how late the caller gets DeadlineExceeded, and how long
@@ -887,13 +892,25 @@ def bench(
     if as_json:
         out.print_json(result.to_json())
         return
-    headers = ["figure", "median us", "p99 us", "vs bridge", "what"]
+    headers = ["figure", "median us", "p99 us", "vs python", "what"]
     out.print_table(headers, result.figure_rows(), title=result.title)
+    if result.parallel:
+        out.print_table(
+            ["figure", "calls/s", "vs one", "call us", "what"],
+            result.parallel_rows(),
+            title="threads and forked workers: calls per second, median of interleaved rounds",
+        )
+    if result.cold:
+        out.print_table(
+            ["figure", "ms", "what", "note"],
+            result.cold_rows(),
+            title="cold start (fresh processes)",
+        )
     if result.throughput:
         out.print_table(
             ["figure", "calls/s", "vs bare", "what"],
             result.throughput_rows(),
-            title="throughput: concurrent clients sharing one channel, calls per second",
+            title="throughput: 8 client processes, calls per second",
         )
     if result.streams:
         out.print_table(
