@@ -31,6 +31,7 @@ from bridge.guest.build import Language, build
 from bridge.guest.scaffold import init_project
 from bridge.schema.model import Schema
 
+from ..conformance.conftest import source_or_skip
 from ..conftest import LEGACY_PROTO as LEGACY_EXAMPLE
 from ..conftest import has_go
 from .differential import (
@@ -855,16 +856,8 @@ def _vet(files: dict[str, list[GeneratedFile]], project: Path) -> None:
 
 
 def _protobuf_source() -> Path:
-    """The unpacked protobuf source release ($BRIDGE_PROTOBUF_SOURCE), or a skip."""
-    import os
-
-    source = os.environ.get("BRIDGE_PROTOBUF_SOURCE")
-    if not source:
-        pytest.skip("BRIDGE_PROTOBUF_SOURCE is not set (scripts/test sets it)")
-    root = Path(source) / "src"
-    if not (root / "google" / "protobuf" / "test_messages_proto3.proto").is_file():
-        pytest.skip(f"BRIDGE_PROTOBUF_SOURCE={source} holds no protobuf source release")
-    return root
+    """The include root of protobuf's test schemas (scripts/test unpacks them), or a skip."""
+    return source_or_skip() / "src"
 
 
 # Protobuf's test schemas, generated unmodified; the names each gets were checked

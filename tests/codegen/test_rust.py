@@ -30,6 +30,7 @@ from bridge.guest import toolchain
 from bridge.guest.build import build
 from bridge.schema.model import Schema
 from tests.cli.conftest import run
+from tests.conformance.conftest import source_or_skip
 
 from .differential import (
     NESTING,
@@ -874,7 +875,6 @@ def test_interop_glue_builds_without_warnings(tmp_path: Path) -> None:
 # the generated codecs (`cargo test`)
 
 #: protobuf's source tree (Debian's protobuf 3.21.12, unpacked), for its test schemas.
-PROTOBUF_SOURCE = os.environ.get("BRIDGE_PROTOBUF_SOURCE", "")
 #: The test schemas that must generate and compile unmodified. unittest.proto (and
 #: map_unittest.proto, which imports it) are left out: grpcio-tools' protoc refuses the
 #: file itself ("Extensions cannot be marked as unverified_lazy", a newer protoc than the
@@ -883,12 +883,8 @@ PROTOBUF_TEST_SCHEMAS = ("test_messages_proto3", "test_messages_proto2", "unitte
 
 
 def _protobuf_src() -> Path:
-    if not PROTOBUF_SOURCE:
-        pytest.skip("BRIDGE_PROTOBUF_SOURCE is not set (scripts/test sets it)")
-    src = Path(PROTOBUF_SOURCE) / "src"
-    if not (src / "google" / "protobuf" / "test_messages_proto2.proto").is_file():
-        pytest.skip(f"no protobuf source at {PROTOBUF_SOURCE} (BRIDGE_PROTOBUF_SOURCE)")
-    return src
+    """The include root of protobuf's test schemas (scripts/test unpacks them), or a skip."""
+    return source_or_skip() / "src"
 
 
 def _crate(root: Path, name: str, lib: str, modules: dict[str, str]) -> Path:

@@ -36,6 +36,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from bridge.conformance import varint
+
 #: Where protobuf's test schemas live in its source tree.
 PROTOS = (
     "google/protobuf/test_messages_proto3.proto",
@@ -133,18 +135,9 @@ def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
             raise ValueError(f"wire type {wire} in a ConformanceRequest")
 
 
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _response(number: int, value: bytes | str) -> bytes:
     raw = value.encode("utf-8", "replace") if isinstance(value, str) else value
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(raw)) + raw
+    return varint(number << 3 | 2) + varint(len(raw)) + raw
 
 
 # ---- answering ----
