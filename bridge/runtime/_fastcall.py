@@ -261,8 +261,10 @@ HOLD_GIL_BELOW_NS = 20_000
 """A method whose calls took less than this on average (measured per instance, per
 method) is called with the GIL held: handing the GIL to another thread and taking it back
 costs more than a short call, and other threads lost throughput by it. Longer calls, and a
-method's first call, release it (docs/performance.md, "Threads"). BRIDGE_HOLD_GIL_US
-overrides it for modules loaded afterwards (0: always release)."""
+method's first call, release it, and so do short calls while 2 to as many threads as
+there are cores call bridge, so that their calls run side by side (docs/performance.md,
+"Threads"). BRIDGE_HOLD_GIL_US overrides it for modules loaded afterwards (0: always
+release)."""
 
 _native_lock = threading.Lock()
 _native_module: Any = None
@@ -341,9 +343,10 @@ class NativeCaller:
         _raise_from(err, trap)
 
     def holds_gil(self, slot: int) -> tuple[bool, int, int]:
-        """Whether the next call of method `slot` keeps the GIL, its calls' average
-        duration in ns (-1 before the first), and how many calls of the instance gave
-        the GIL up midway, ever."""
+        """Whether the next call of method `slot` keeps the GIL by its duration (a call
+        made while other threads call bridge too may release it anyway), its calls'
+        average duration in ns (-1 before the first), and how many calls of the instance
+        gave the GIL up midway, ever."""
         held, average, yields = self._native.held(self._handle, slot)
         return bool(held), int(average), int(yields)
 

@@ -25,7 +25,9 @@
  * The GIL: a wasm call of a few microseconds costs less than handing the GIL to another
  * thread and taking it back, so a method whose recent calls were short (an average of
  * the durations measured here, per method, below `hold_below_ns`) is called with the
- * GIL held; others, and a method's first call, release it. The average moves an eighth
+ * GIL held; others, and a method's first call, release it. So are short calls made while
+ * 2 to `cores` threads call bridge (see shared_with_threads): then each releases the GIL
+ * for the next, and the calls run on as many cores. The average moves an eighth
  * of the way to each new duration, counted as at most CLAMP times the threshold. A call
  * made with the GIL held that runs longer than YIELD_TICKS epoch ticks (~4-8 ms) gives
  * the GIL up there and then: the call arms its epoch deadline YIELD_TICKS ahead, and the
@@ -49,6 +51,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #define HANDLE_NAME "bridge.runtime._native.handle"
 #define STRUCT_MAX 32 /* bytes of wasmtime_func_t / wasmtime_memory_t we keep */
@@ -102,6 +108,43 @@ typedef struct {
     Py_ssize_t count;
     Method methods[];
 } State;
+
+/* Short calls from several threads: while bridge calls come from 2 to `cores` threads
+ * (each seen within CONTEND_NS), releasing the GIL around a short call lets them run on
+ * as many cores, each handing the GIL straight to the next; a lone caller keeps it, and
+ * so do more callers than cores (they would queue for the GIL at every call). Unless
+ * giving it up proved dear: when taking the GIL back took over DEAR_NS (a thread busy in
+ * Python had it, for up to a switch interval), short calls keep it for BUSY_NS.
+ * Process-wide, read and written with the GIL held. */
+#define CONTEND_NS 10000000LL /* 10 ms: two switch intervals */
+#define DEAR_NS 200000LL      /* 200 us */
+#define BUSY_NS 100000000LL   /* 100 ms */
+#define RECENT 8              /* callers remembered */
+static struct {
+    unsigned long thread;
+    int64_t at;
+} recent[RECENT];
+static int cores = 1;
+static int64_t busy_until_ns;
+
+/* Whether the calling thread, at `now`, shares bridge with other threads as above. */
+static int shared_with_threads(int64_t now) {
+    unsigned long me = PyThread_get_thread_ident();
+    int mine = -1, oldest = 0, callers = 0;
+    for (int i = 0; i < RECENT; i++) {
+        if (recent[i].thread == me) mine = i;
+        if (recent[i].at < recent[oldest].at) oldest = i;
+    }
+    if (mine < 0) {
+        mine = oldest;
+        recent[mine].thread = me;
+    }
+    recent[mine].at = now;
+    for (int i = 0; i < RECENT; i++) {
+        if (recent[i].thread && now - recent[i].at < CONTEND_NS) callers++;
+    }
+    return callers >= 2 && callers <= cores && now >= busy_until_ns;
+}
 
 static int64_t now_ns(void) {
     struct timespec t;
@@ -306,7 +349,8 @@ static intptr_t invoke(State *state, Method *method, uint64_t *vals, intptr_t *t
     intptr_t error;
     int64_t average = method->average_ns;
     state->deadline_hit = 0;
-    if (average >= 0 && average < state->hold_below_ns) {
+    int shared = shared_with_threads(began);
+    if (average >= 0 && average < state->hold_below_ns && !shared) {
         state->holding = 1;
         state->rest_ticks = ticks > YIELD_TICKS ? ticks - YIELD_TICKS : 0;
         set_deadline(state->ctx, ticks > YIELD_TICKS ? YIELD_TICKS : ticks);
@@ -318,9 +362,14 @@ static intptr_t invoke(State *state, Method *method, uint64_t *vals, intptr_t *t
         }
     } else {
         set_deadline(state->ctx, ticks);
+        int64_t done;
         Py_BEGIN_ALLOW_THREADS
         error = call_unchecked(state->ctx, method->func, vals, 2, trap);
+        done = now_ns();
         Py_END_ALLOW_THREADS
+        int64_t back = now_ns();
+        if (shared && back - done > DEAR_NS) busy_until_ns = back + BUSY_NS;
+        began += back - done; /* the wait for the GIL is not the call's duration */
     }
     /* A call preempted by another process reads long: one sample moves the average by
      * at most an eighth of CLAMP times the threshold, so two long calls in a row make
@@ -430,4 +479,13 @@ static struct PyModuleDef module_def = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module_def); }
+PyMODINIT_FUNC PyInit__native(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) cores = CPU_COUNT(&set);
+#else
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online > 0) cores = (int)online;
+#endif
+    return PyModule_Create(&module_def);
+}
