@@ -56,6 +56,22 @@ def _fast_path() -> Check:
     return Check("fastcall", purpose, False, fix=f"calls take the slow path: {reason}")
 
 
+def _native_call() -> Check:
+    from .runtime import _fastcall
+
+    purpose = "one C call copies in, calls and copies out; short calls keep the GIL"
+    reason = _fastcall.native_available()
+    if reason is None:
+        return Check("native-call", purpose, True, "native")
+    return Check(
+        "native-call",
+        purpose,
+        False,
+        fix=f"calls take the Python fast path ({reason}): reinstall bridge where a C "
+        "compiler and Python's headers are found",
+    )
+
+
 def _ticker() -> Check:
     from .runtime.limits import ticker
 
@@ -111,6 +127,7 @@ def run_checks() -> list[Check]:
         Check("python", "runs bridge", True, platform.python_version()),
         _package("wasmtime", "engine: runs modules in-process", "pip install wasmtime"),
         _fast_path(),
+        _native_call(),
         _ticker(),
         _package(
             "wasmer-sdk",

@@ -16,8 +16,15 @@ def test_table_lists_engines_and_toolchains() -> None:
         for line in ran.stdout.splitlines()
         if line.strip().startswith(("ok", "missing"))
     ]
-    assert names[:5] == ["python", "wasmtime", "fastcall", "ticker", "wasmer-sdk"]
+    assert names[:6] == ["python", "wasmtime", "fastcall", "native-call", "ticker", "wasmer-sdk"]
     assert {"go", "tinygo", "rustc/wasm32-unknown-unknown", "rustc/wasm32-wasi"} <= set(names)
+
+
+def test_the_native_call_switched_off_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIDGE_NO_NATIVE_CALL", "1")
+    checks = {c["name"]: c for c in json.loads(run("doctor", "--json").stdout)["checks"]}
+    assert checks["native-call"]["found"] is False
+    assert "BRIDGE_NO_NATIVE_CALL=1 is set" in checks["native-call"]["fix"]
 
 
 @pytest.mark.skipif(not (has_go() and has_rust()), reason="needs Go and Rust (scripts/bootstrap)")
