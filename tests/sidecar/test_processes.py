@@ -237,6 +237,7 @@ def test_sigterm_drains_the_calls_in_flight_on_every_worker(
     served = start_serve(
         str(probe_wasm), "--socket", str(sock), "--processes", "2", "--workers", "4",
         "--grace", "30", "--no-watch", folder=tmp_path,
+        env={"BRIDGE_CALL_TIMEOUT_S": "60"},
     )  # fmt: skip
     # Long enough for 8 calls to be seen in flight on a loaded machine (the full suite).
     hold_until = time.time_ns() + 20 * 1_000_000_000
