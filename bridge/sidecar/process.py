@@ -35,10 +35,59 @@ from ..errors import SidecarError
 from ..runtime.closing import Closing
 from .handshake import Handshake, worker_sockets
 
-__all__ = ["ManagedSidecar", "first_line", "wait_closed"]
+__all__ = ["ManagedSidecar", "RestartBackoff", "first_line", "spawn_with_pipes", "wait_closed"]
 
 logger = logging.getLogger("bridge.sidecar")
-_RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class RestartBackoff:
+    """How long to wait before restarting a server process that died: 0.2 s, growing to
+    5 s while it keeps dying young; one that lived YOUNG_S or more starts over at 0.2 s."""
+
+    STEPS_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+    YOUNG_S = 10.0
+
+    def __init__(self) -> None:
+        self.quick_deaths = 0  # in a row
+
+    def after(self, lived_s: float) -> float:
+        """The delay before restarting a process that died after `lived_s` seconds."""
+        self.quick_deaths = self.quick_deaths + 1 if lived_s < self.YOUNG_S else 1
+        return self.STEPS_S[min(self.quick_deaths, len(self.STEPS_S)) - 1]
+
+
+def spawn_with_pipes(
+    command: list[str], *, stderr: int | None = None, new_session: bool = False
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start `bridge serve` (`command`) with a private handshake pipe and a lifeline:
+    the process, the handshake's read end and the lifeline's write end (ours alone, not
+    inherited: the server sees EOF when we die). Both are the caller's to close."""
+    handshake_read, handshake_write = os.pipe()
+    lifeline_read, lifeline_write = os.pipe()
+    command = [
+        *command,
+        "--handshake-fd",
+        str(handshake_write),
+        "--lifeline-fd",
+        str(lifeline_read),
+    ]
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the ready line comes on the handshake pipe
+            stderr=stderr,
+            pass_fds=(handshake_write, lifeline_read),
+            start_new_session=new_session,
+        )
+    except BaseException:
+        os.close(handshake_read)
+        os.close(lifeline_write)
+        raise
+    finally:
+        os.close(handshake_write)
+        os.close(lifeline_read)
+    return process, handshake_read, lifeline_write
 
 
 class ManagedSidecar(Closing):
@@ -73,7 +122,7 @@ class ManagedSidecar(Closing):
         self.handshake: Handshake | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
-        self._quick_deaths = 0  # in a row: what the restart backoff grows with
+        self._backoff = RestartBackoff()
         self._lifeline: int | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -120,30 +169,16 @@ class ManagedSidecar(Closing):
     # --- internals ----------------------------------------------------------------
 
     def _spawn(self) -> None:
-        handshake_read, handshake_write = os.pipe()
-        lifeline_read, lifeline_write = os.pipe()
         command = self._command or [
             sys.executable, "-m", "bridge", "serve", *self.modules,
             "--socket", str(self.socket), "--workers", str(self.workers), "--no-watch",
             "--processes", str(self.processes),
         ]  # fmt: skip
-        command += ["--handshake-fd", str(handshake_write), "--lifeline-fd", str(lifeline_read)]
-        try:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                pass_fds=(handshake_write, lifeline_read),
-                start_new_session=True,  # its own process group, which stop() signals
-            )
-        except BaseException:
-            os.close(handshake_read)
-            os.close(lifeline_write)
-            raise
-        finally:
-            os.close(handshake_write)
-            os.close(lifeline_read)
+        process, handshake_read, lifeline_write = spawn_with_pipes(
+            command,
+            stderr=subprocess.PIPE,
+            new_session=True,  # its own process group, which stop() signals
+        )
         if self._lifeline is not None:
             os.close(self._lifeline)
         self._lifeline = lifeline_write  # ours alone (not inherited): EOF when we die
@@ -205,8 +240,7 @@ class ManagedSidecar(Closing):
             status = process.wait()
             if self._stopping.is_set() or not self.restart:
                 return
-            self._quick_deaths = self._quick_deaths + 1 if time.monotonic() - born < 10 else 0
-            delay = _RESTART_BACKOFF_S[min(self._quick_deaths, len(_RESTART_BACKOFF_S)) - 1]
+            delay = self._backoff.after(time.monotonic() - born)
             logger.warning("the sidecar exited (status %s): restarting in %g s", status, delay)
             if self._stopping.wait(delay):
                 return

@@ -46,16 +46,13 @@ from pathlib import Path
 
 from ..errors import SidecarError
 from .handshake import Handshake, worker_socket, worker_sockets
-from .process import first_line, wait_closed
+from .process import RestartBackoff, first_line, spawn_with_pipes, wait_closed
 from .server import ServeOptions, check_listen, claim_socket
 
 __all__ = ["Supervisor", "run_supervised"]
 
 logger = logging.getLogger("bridge.sidecar")
 
-_RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
-# A worker alive this long before it died was not dying young: its backoff starts over.
-_YOUNG_S = 10.0
 # How long a worker may take to say it is ready (loading, compiling the modules).
 START_TIMEOUT_S = 120.0
 # Each worker closes a client connection after about this long (gRPC's GOAWAY, with
@@ -299,25 +296,7 @@ class Supervisor:
 
     def _spawn(self, worker: _Worker) -> None:
         """Start the worker; its handshake is read by `_ready`."""
-        handshake_read, handshake_write = os.pipe()
-        lifeline_read, lifeline_write = os.pipe()
-        command = self._command(worker) + [
-            "--handshake-fd", str(handshake_write), "--lifeline-fd", str(lifeline_read),
-        ]  # fmt: skip
-        try:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,  # its ready line comes on the handshake pipe
-                pass_fds=(handshake_write, lifeline_read),
-            )
-        except BaseException:
-            os.close(handshake_read)
-            os.close(lifeline_write)
-            raise
-        finally:
-            os.close(handshake_write)
-            os.close(lifeline_read)
+        process, handshake_read, lifeline_write = spawn_with_pipes(self._command(worker))
         _close_lifeline(worker)
         worker.lifeline = lifeline_write  # ours alone (not inherited): EOF when we die
         worker.process = process
@@ -346,7 +325,7 @@ class Supervisor:
 
     def _watch(self, worker: _Worker) -> None:
         """Restart the worker whenever it dies, with backoff, until the supervisor stops."""
-        quick_deaths = 0
+        backoff = RestartBackoff()
         while not self._stopping.is_set():
             process = worker.process
             assert process is not None
@@ -354,8 +333,7 @@ class Supervisor:
             status = process.wait()
             if self._stopping.is_set():
                 return
-            quick_deaths = quick_deaths + 1 if time.monotonic() - born < _YOUNG_S else 1
-            delay = _RESTART_BACKOFF_S[min(quick_deaths, len(_RESTART_BACKOFF_S)) - 1]
+            delay = backoff.after(time.monotonic() - born)
             logger.warning("%s exited (status %s): restarting in %g s", worker.name, status, delay)
             if self._stopping.wait(delay):
                 return

@@ -288,3 +288,13 @@ def test_round_robin_over_two_sidecars_one_killed_mid_run(
         sidecars.close()
         go.stop()
         assert rust.stop() == 0
+
+
+def test_restart_backoff_grows_while_dying_young_and_starts_over_after_a_long_life() -> None:
+    from bridge.sidecar.process import RestartBackoff
+
+    backoff = RestartBackoff()
+    young = [backoff.after(1.0) for _ in range(7)]
+    assert young == [0.2, 0.5, 1.0, 2.0, 5.0, 5.0, 5.0]
+    assert backoff.after(RestartBackoff.YOUNG_S) == 0.2  # lived long: not 5 s
+    assert backoff.after(0.5) == 0.5
