@@ -40,38 +40,7 @@ CHILD_LIMIT_S = 90.0  # a child still running after this is hung: killed, and th
 
 def _in_child(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run `work` in a forked child and return its result (a JSON object)."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        os.close(read_fd)
-        status = 0
-        try:
-            outcome = work()
-        except BaseException as exc:
-            outcome, status = {"error": f"{type(exc).__name__}: {exc}"}, 1
-        try:
-            os.write(write_fd, json.dumps(outcome).encode())
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    try:
-        data = b""
-        deadline = time.monotonic() + CHILD_LIMIT_S
-        while True:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([read_fd], [], [], max(remaining, 0))
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                pytest.fail(f"the forked child hung for {CHILD_LIMIT_S} s")
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    result: dict[str, Any] = json.loads(data) if data else {}
-    assert os.waitstatus_to_exitcode(status) == 0, result
+    (result,) = _in_children(1, lambda index: work())
     return result
 
 
@@ -324,7 +293,7 @@ def _in_children(count: int, work: Callable[[int], dict[str, Any]]) -> list[dict
                 if not ready:
                     for other, _ in children:
                         os.kill(other, signal.SIGKILL)
-                    pytest.fail(f"a forked worker hung for {CHILD_LIMIT_S} s")
+                    pytest.fail(f"a forked child hung for {CHILD_LIMIT_S} s")
                 chunk = os.read(read_fd, 65536)
                 if not chunk:
                     break
