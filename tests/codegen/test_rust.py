@@ -143,13 +143,7 @@ def test_generated_code_is_rustfmt_clean(proto: Path, root: Path, tmp_path: Path
         pytest.skip("no rustfmt")
     path = tmp_path / "bridge_gen.rs"
     path.write_text(emit(Schema.compile([proto], [root]))[0].text, encoding="utf-8")
-    done = subprocess.run(
-        [rustfmt, "--edition", "2021", "--check", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _assert_rustfmt_clean(path)
 
 
 def test_streaming_methods_take_sources_and_sinks() -> None:
