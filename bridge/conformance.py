@@ -78,7 +78,9 @@ __all__ = [
     "prepare",
     "run_conformance",
     "synthetic_proto",
+    "tag",
     "varint",
+    "wire_value",
 ]
 
 DEFAULT_COUNT = 200
@@ -267,11 +269,12 @@ def _entry(f: _Desc) -> tuple[_Desc, _Desc]:
     return entry.fields_by_name["key"], entry.fields_by_name["value"]
 
 
-def _tag(number: int, wire: int) -> bytes:
+def tag(number: int, wire: int) -> bytes:
+    """A field's key: `number << 3 | wire`, as a varint."""
     return varint(number << 3 | wire)
 
 
-def _wire_value(wire: int, rng: random.Random) -> bytes:
+def wire_value(wire: int, rng: random.Random) -> bytes:
     """A random value of a wire type (0, 1, 2 or 5)."""
     if wire == 0:
         return varint(rng.choice((0, 1, 150, 2**63, rng.getrandbits(64))))
@@ -733,26 +736,26 @@ class MessageGenerator:
         if how == 6 and fields:  # a known number, another wire type (never "packed")
             f = rng.choice(fields)
             wire = rng.choice([w for w in (0, 1, 5) if w != _WIRE_TYPES.get(f.type, 0)])
-            return _tag(f.number, wire) + _wire_value(wire, rng)
+            return tag(f.number, wire) + wire_value(wire, rng)
         if how == 7 and closed:
             f = rng.choice(closed)
             declared = {v.number for v in f.enum_type.values}
             number = rng.choice((max(declared) + 1, min(declared) - 1, rng.randint(*_I32)))
             if number in declared:
                 number = max(declared) + 1
-            return _tag(f.number, 0) + varint(number)
+            return tag(f.number, 0) + varint(number)
         number = self._new_number(desc, rng)
         wire = (0, 1, 5, 2, 2, 3, 0, 0)[how]
         if wire == 3:
             inner = b"".join(
                 self._new_group_field(rng) for _ in range(rng.randint(0, 2 if depth < 2 else 0))
             )
-            return _tag(number, 3) + inner + _tag(number, 4)
-        return _tag(number, wire) + _wire_value(wire, rng)
+            return tag(number, 3) + inner + tag(number, 4)
+        return tag(number, wire) + wire_value(wire, rng)
 
     def _new_group_field(self, rng: random.Random) -> bytes:
         wire = rng.choice((0, 1, 2, 5))
-        return _tag(rng.randint(1, 100), wire) + _wire_value(wire, rng)
+        return tag(rng.randint(1, 100), wire) + wire_value(wire, rng)
 
     def unknown_fields(self, desc: _Desc, rng: random.Random) -> bytes:
         """One to four fields `desc` does not know (see `unknown_field`)."""
@@ -766,17 +769,17 @@ class MessageGenerator:
         number = self._new_number(desc, rng)
         out = bytearray()
         for wire in (0, 1, 5, 2):
-            out += _tag(number, wire) + _wire_value(wire, rng)
-        out += _tag(number, 3) + _tag(number, 4)
-        out += _tag(number, 3) + _tag(1, 0) + b"\x01" + _tag(2, 2) + b"\x01a" + _tag(number, 4)
+            out += tag(number, wire) + wire_value(wire, rng)
+        out += tag(number, 3) + tag(number, 4)
+        out += tag(number, 3) + tag(1, 0) + b"\x01" + tag(2, 2) + b"\x01a" + tag(number, 4)
         for f in desc.fields:
             if _is_message(f):
                 continue
             expected = _WIRE_TYPES.get(f.type, 0)
             wire = 5 if expected == 0 else 0
-            out += _tag(f.number, wire) + _wire_value(wire, rng)
+            out += tag(f.number, wire) + wire_value(wire, rng)
             if f.type == _T.TYPE_ENUM and f.enum_type.is_closed:
-                out += _tag(f.number, 0) + varint(max(v.number for v in f.enum_type.values) + 1)
+                out += tag(f.number, 0) + varint(max(v.number for v in f.enum_type.values) + 1)
         return bytes(out)
 
     def _add_unknown(self, m: Message, rng: random.Random) -> None:

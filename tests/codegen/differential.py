@@ -23,7 +23,15 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 import bridge
-from bridge.conformance import CallFn, MessageGenerator, check_type, judge, varint
+from bridge.conformance import (
+    CallFn,
+    MessageGenerator,
+    check_type,
+    judge,
+    tag,
+    varint,
+    wire_value,
+)
 from bridge.errors import GuestError, GuestTrap, StatusCode
 
 ECHO = "kitchen.v1.Kitchen/Echo"
@@ -128,10 +136,6 @@ def padded(value: int, width: int) -> bytes:
         out[-1] |= 0x80
         out.append(0)
     return bytes(out)
-
-
-def tag(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
 
 
 def ld(number: int, payload: bytes) -> bytes:
@@ -383,18 +387,6 @@ def simple(f: Any) -> bytes:
     wire = _wire(f)
     value = {0: b"\x01", 1: bytes(8), 5: bytes(4), 2: b"\x01k"}[wire]
     return tag(f.number, wire) + value
-
-
-def wire_value(wire: int, rng: random.Random) -> bytes:
-    """A value of `wire` type (after the tag; a group's fields and end tag excepted)."""
-    if wire == 0:
-        return varint(rng.choice((0, 1, 300, 2**63, 2**64 - 1)))
-    if wire == 1:
-        return rng.randbytes(8)
-    if wire == 5:
-        return rng.randbytes(4)
-    payload = rng.randbytes(rng.randint(0, 6))
-    return varint(len(payload)) + payload
 
 
 def bad_utf8(desc: Any, depth: int = 1) -> Iterator[tuple[str, bytes]]:
