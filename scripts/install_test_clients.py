@@ -49,9 +49,8 @@ GRPCURL_PACKAGE = "github.com/fullstorydev/grpcurl/cmd/grpcurl"
 GRPCURL_VERSION = "v1.9.3"
 TOOLS_BIN = ROOT / "build" / "tools" / "bin"
 GRPCURL = TOOLS_BIN / "grpcurl"
-GRPCURL_STAMP = TOOLS_BIN.parent / "grpcurl.version"
-#: Why the last attempt failed; no new attempt for a day (delete it to retry now).
-GRPCURL_FAILED = TOOLS_BIN.parent / "grpcurl.failed"
+# Beside a Go tool's bin folder (see _go_install): TOOL.version, what was installed, and
+# TOOL.failed, why the last attempt failed; no new attempt for a day (delete it to retry).
 RETRY_AFTER_S = 24 * 3600
 
 #: gRPC's interop clients and protos (tests/interop); tests/interop/clients.py reads
@@ -61,7 +60,7 @@ INTEROP_PROTO = INTEROP / "proto"
 PROTO_FILES = ("grpc/testing/test.proto", "grpc/testing/messages.proto", "grpc/testing/empty.proto")
 GO_INTEROP_PACKAGE = "google.golang.org/grpc/interop/client"
 GO_INTEROP_VERSION = "v1.85.0"
-GO_INTEROP = INTEROP / "go"  # bin/client, version, failed
+GO_INTEROP = INTEROP / "go"  # bin/client, client.version, client.failed
 # 1.70.0: the newest grpc-interop-testing that Maven Central serves here.
 JAVA_INTEROP_ARTIFACT = "io.grpc:grpc-interop-testing:1.70.0"
 JAVA_INTEROP = INTEROP / "java"  # pom.xml, classpath.txt, version, failed
@@ -152,39 +151,8 @@ def ensure_node_client() -> bool:
 
 
 def ensure_grpcurl() -> bool:
-    installed = GRPCURL_STAMP.read_text().strip() if GRPCURL_STAMP.is_file() else None
-    if GRPCURL.is_file() and installed == GRPCURL_VERSION:
-        return True
-    if GRPCURL_FAILED.is_file() and time.time() - GRPCURL_FAILED.stat().st_mtime < RETRY_AFTER_S:
-        reason = GRPCURL_FAILED.read_text().strip()
-        say(f"grpcurl: not retried ({reason}); delete {GRPCURL_FAILED} to retry now")
-        return False
-    go = toolchain.find_go()
-    if go is None:
-        return _grpcurl_failed(f"no Go to build it with ({toolchain.go_install_hint()})")
-    say(f"building grpcurl {GRPCURL_VERSION} with {go.version} into {TOOLS_BIN.relative_to(ROOT)}")
-    TOOLS_BIN.mkdir(parents=True, exist_ok=True)
-    env = dict(
-        os.environ,
-        GOBIN=str(TOOLS_BIN),
-        GOTOOLCHAIN="local",  # build with this Go, never download another
-        CGO_ENABLED="0",
-        PATH=f"{go.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    argv = [str(go.path), "install", f"{GRPCURL_PACKAGE}@{GRPCURL_VERSION}"]
-    error = run_quietly(argv, cwd=ROOT, env=env, timeout_s=600)
-    if error is not None:
-        return _grpcurl_failed(error)
-    GRPCURL_STAMP.write_text(GRPCURL_VERSION + "\n")
-    GRPCURL_FAILED.unlink(missing_ok=True)
-    return True
-
-
-def _grpcurl_failed(reason: str) -> bool:
-    GRPCURL_FAILED.parent.mkdir(parents=True, exist_ok=True)
-    GRPCURL_FAILED.write_text(reason + "\n")
-    say(f"grpcurl was not installed: {reason}; the grpcurl tests will skip")
-    return False
+    """grpcurl at build/tools/bin/grpcurl."""
+    return _go_install("grpcurl", GRPCURL_PACKAGE, GRPCURL_VERSION, GRPCURL, timeout_s=600)
 
 
 def ensure_chromium() -> bool:
@@ -221,28 +189,32 @@ def _retry_later(failed: Path, what: str) -> bool:
 def _failed(failed: Path, what: str, reason: str) -> bool:
     failed.parent.mkdir(parents=True, exist_ok=True)
     failed.write_text(reason + "\n")
-    say(f"{what} was not installed: {reason}; the interop tests that need it will skip")
+    say(f"{what} was not installed: {reason}; the tests that need it will skip")
     return False
 
 
 def ensure_go_interop_client() -> bool:
     """grpc-go's interop client at build/tools/interop/go/bin/client."""
-    binary, stamp, failed = (
-        GO_INTEROP / "bin" / "client",
-        GO_INTEROP / "version",
-        GO_INTEROP / "failed",
-    )
-    installed = stamp.read_text().strip() if stamp.is_file() else None
-    if binary.is_file() and installed == GO_INTEROP_VERSION:
-        return True
+    binary = GO_INTEROP / "bin" / "client"
     what = "grpc-go's interop client"
+    return _go_install(what, GO_INTEROP_PACKAGE, GO_INTEROP_VERSION, binary, timeout_s=900)
+
+
+def _go_install(what: str, package: str, version: str, binary: Path, *, timeout_s: float) -> bool:
+    """`go install package@version` with bridge's Go into binary's folder, unless that
+    version is there (NAME.version beside the folder says) or failed less than a day ago
+    (NAME.failed)."""
+    stamp, failed = (binary.parent.parent / f"{binary.name}.{end}" for end in ("version", "failed"))
+    installed = stamp.read_text().strip() if stamp.is_file() else None
+    if binary.is_file() and installed == version:
+        return True
     if _retry_later(failed, what):
         return False
     go = toolchain.find_go()
     if go is None:
         return _failed(failed, what, f"no Go to build it with ({toolchain.go_install_hint()})")
-    where = GO_INTEROP.relative_to(ROOT)
-    say(f"building {what} {GO_INTEROP_VERSION} with {go.version} into {where}")
+    say(f"building {what} {version} with {go.version} into {binary.parent.relative_to(ROOT)}")
+    binary.parent.mkdir(parents=True, exist_ok=True)
     env = dict(
         os.environ,
         GOBIN=str(binary.parent),
@@ -250,11 +222,11 @@ def ensure_go_interop_client() -> bool:
         CGO_ENABLED="0",
         PATH=f"{go.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    argv = [str(go.path), "install", f"{GO_INTEROP_PACKAGE}@{GO_INTEROP_VERSION}"]
-    error = run_quietly(argv, cwd=ROOT, env=env, timeout_s=900)
+    argv = [str(go.path), "install", f"{package}@{version}"]
+    error = run_quietly(argv, cwd=ROOT, env=env, timeout_s=timeout_s)
     if error is not None:
         return _failed(failed, what, error)
-    stamp.write_text(GO_INTEROP_VERSION + "\n")
+    stamp.write_text(version + "\n")
     failed.unlink(missing_ok=True)
     return True
 

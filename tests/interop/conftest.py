@@ -129,7 +129,7 @@ def run_client(argv: list[str]) -> Done:
 def go_client() -> list[str]:
     """grpc-go's interop client (google.golang.org/grpc/interop/client)."""
     if not GO_CLIENT.is_file():
-        failed = GO_CLIENT.parent.parent / "failed"
+        failed = GO_CLIENT.parent.parent / f"{GO_CLIENT.name}.failed"
         why = f": {failed.read_text().strip()}" if failed.is_file() else ""
         missing(f"grpc-go's interop client is not installed{why}: run {INSTALL}")
     return [str(GO_CLIENT), "--use_tls=false"]
