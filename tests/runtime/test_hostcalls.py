@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from grpc_tools import protoc
 
 import bridge
 from bridge import abi
@@ -18,6 +15,7 @@ from bridge.config import RuntimeConfig
 from bridge.runtime.hostcalls import HostContext
 from bridge.schema.compile import compile_protos
 from bridge.schema.embed import embed
+from tests.conftest import _pb2_module
 from tests.wat import wat_module
 
 LEGACY = """syntax = "proto3";
@@ -82,13 +80,7 @@ BODY = (
 def legacy_pb2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     root = tmp_path_factory.mktemp("legacy")
     (root / "legacy.proto").write_text(LEGACY)
-    assert (
-        protoc.main(["protoc", f"-I{root}", f"--python_out={root}", str(root / "legacy.proto")])
-        == 0
-    )
-    sys.path.insert(0, str(root))
-    yield importlib.import_module("legacy_pb2")
-    sys.path.remove(str(root))
+    yield from _pb2_module(tmp_path_factory, root / "legacy.proto", "legacy_pb2", include=root)
 
 
 @pytest.fixture
