@@ -60,7 +60,7 @@ from .errors import CallError, GuestError, SchemaError, StatusCode, ToolchainErr
 from .guest import sdk, toolchain
 from .guest.build import Language, build
 from .guest.scaffold import GO_PACKAGE, RUST_MODULE
-from .schema.messages import MessageTypes
+from .schema.messages import MessageTypes, missing_required
 from .schema.model import INT_RANGES, Schema
 
 __all__ = [
@@ -1075,12 +1075,7 @@ def _refusal(cls: type[Message], request: bytes) -> tuple[Message, str | None]:
         theirs.MergeFromString(request)
     except Exception as exc:  # protobuf's DecodeError, or upb's own
         return theirs, _one_line(exc)
-    if not theirs.IsInitialized():
-        # Not FindInitializationErrors: upb's crashes on a map value lacking its fields.
-        desc: _Desc = cls.DESCRIPTOR
-        missing = [f.name for f in desc.fields if f.is_required and not theirs.HasField(f.name)]
-        return theirs, f"missing required fields: {', '.join(missing) or 'in a nested message'}"
-    return theirs, None
+    return theirs, missing_required(theirs)
 
 
 #: (pool, message type) -> the type without declared extensions, see `_without_extensions`.

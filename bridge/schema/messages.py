@@ -16,7 +16,7 @@ from ..errors import CallError, InvalidArguments, SchemaError
 from .jsonable import message_to_dict
 from .model import Schema
 
-__all__ = ["BROKEN", "MessageTypes"]
+__all__ = ["BROKEN", "MessageTypes", "missing_required"]
 
 #: How MessageTypes' SchemaError starts: what follows says what does not resolve.
 BROKEN = "the schema is broken: "
@@ -74,6 +74,12 @@ class MessageTypes:
                 f"the request is not a valid {cls.DESCRIPTOR.full_name} in JSON: {reason}",
                 method=method,
             ) from None
+        missing = missing_required(message)
+        if missing is not None:
+            raise InvalidArguments(
+                f"the request is not a complete {cls.DESCRIPTOR.full_name}: {missing}",
+                method=method,
+            )
         return message.SerializeToString()
 
     def response_to_json(self, method: str, data: bytes) -> str:
@@ -88,3 +94,15 @@ class MessageTypes:
             ) from None
         # Text as text and 64-bit integers as numbers: for people, and ParseDict reads it back.
         return json.dumps(message_to_dict(message), indent=2, ensure_ascii=False)
+
+
+def missing_required(message: Message) -> str | None:
+    """Why `message` lacks a proto2 `required` field (at any depth), or None when it has
+    them all: protobuf neither serializes nor parses such a message."""
+    if message.IsInitialized():
+        return None
+    # Not FindInitializationErrors: upb's crashes on a map value lacking its fields.
+    missing = [
+        f.name for f in message.DESCRIPTOR.fields if f.is_required and not message.HasField(f.name)
+    ]
+    return f"missing required fields: {', '.join(missing) or 'in a nested message'}"
