@@ -117,7 +117,7 @@ typedef struct {
  * Python had it, for up to a switch interval), short calls keep it for BUSY_NS.
  * Process-wide, read and written with the GIL held. */
 #define CONTEND_NS 10000000LL /* 10 ms: two switch intervals */
-#define DEAR_NS 200000LL      /* 200 us */
+#define DEAR_NS 1000000LL     /* 1 ms: a busy thread keeps the GIL a switch interval (5 ms) */
 #define BUSY_NS 100000000LL   /* 100 ms */
 #define RECENT 8              /* callers remembered */
 static struct {
