@@ -230,6 +230,10 @@ def test_a_reload_reaches_every_worker(
         assert "reload: SIGHUP sent to 2 workers" in served.stderr()
 
 
+def _answers(channel: grpc.Channel) -> bool:
+    return bool(call(channel, ANSWER, b"") == b"one")
+
+
 def test_sigterm_drains_the_calls_in_flight_on_every_worker(
     probe_wasm: Path, tmp_path: Path
 ) -> None:
@@ -242,19 +246,20 @@ def test_sigterm_drains_the_calls_in_flight_on_every_worker(
     # Long enough for 8 calls to be seen in flight on a loaded machine (the full suite).
     hold_until = time.time_ns() + 20 * 1_000_000_000
     results: list[bytes | BaseException] = []
-    options = [("grpc.lb_policy_name", "round_robin")]
-    channel = grpc.insecure_channel(served.target, options=options)
+    # A channel to each worker's socket, 4 calls on each: every worker has 4 in flight
+    # (round_robin would put them all on the first subchannel that is ready).
+    channels = [grpc.insecure_channel(f"unix:{path}") for path in (sock, worker_socket(sock, 1))]
 
-    def client() -> None:
+    def client(channel: grpc.Channel) -> None:
         try:
             results.append(call(channel, HOLD, str(hold_until).encode(), timeout=60))
         except BaseException as exc:  # noqa: BLE001 - checked below
             results.append(exc)
 
-    threads = [threading.Thread(target=client) for _ in range(8)]
+    threads = [threading.Thread(target=client, args=(channels[i % 2],)) for i in range(8)]
     try:
-        # every subchannel ready first, so that round_robin spreads the 8 calls
-        wait_until(lambda: call(channel, ANSWER, b"") == b"one", "a ready channel")
+        for channel in channels:
+            wait_until(functools.partial(_answers, channel), "a ready channel")
         for thread in threads:
             thread.start()
         wait_until(lambda: sum(served_by(served).values()) == 8, "8 calls in flight")
@@ -276,7 +281,8 @@ def test_sigterm_drains_the_calls_in_flight_on_every_worker(
         served.stop(signal.SIGKILL)
         for thread in threads:
             thread.join()
-        channel.close()
+        for channel in channels:
+            channel.close()
     assert results == [b"one"] * 8, results
     drained = re.findall(r"stopping: (\d+) calls in flight get up to 30 s", served.stderr())
     assert sorted(map(int, drained)) == [4, 4], served.stderr()
