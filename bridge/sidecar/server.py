@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -390,10 +390,8 @@ class Sidecar:
                     metadata=request_metadata(context),
                 )
                 return _answer(context, reply)
-            except BridgeError as exc:
-                fail(context, exc)
-            except Refused as refused:
-                context.abort(refused.code, refused.message)
+            except (BridgeError, Refused) as exc:
+                _abort(context, method, exc)
             finally:
                 generation.exit()
 
@@ -411,12 +409,8 @@ class Sidecar:
                     cancelled=cancelled,
                 )
                 return _answer(context, reply)
-            except BridgeError as exc:
-                fail(context, exc)
-            except Refused as refused:
-                context.abort(refused.code, refused.message)
-            except grpc.RpcError:  # grpcio's request iterator: the call ended under it
-                context.abort(grpc.StatusCode.CANCELLED, f"{method}: the call was cancelled")
+            except (BridgeError, Refused, grpc.RpcError) as exc:
+                _abort(context, method, exc)
             finally:
                 generation.exit()
 
@@ -458,12 +452,8 @@ class Sidecar:
                     trailers = stream.trailers()
                     if trailers:
                         context.set_trailing_metadata(trailers)
-            except BridgeError as exc:
-                fail(context, exc)
-            except Refused as refused:
-                context.abort(refused.code, refused.message)
-            except grpc.RpcError:  # grpcio's request iterator: the call ended under it
-                context.abort(grpc.StatusCode.CANCELLED, f"{method}: the call was cancelled")
+            except (BridgeError, Refused, grpc.RpcError) as exc:
+                _abort(context, method, exc)
             finally:
                 generation.exit()
 
@@ -812,6 +802,18 @@ def _implements(module: GuestModule, method: str) -> bool:
     except CallError:
         return True
     return True
+
+
+def _abort(
+    context: grpc.ServicerContext, method: str, exc: BridgeError | Refused | grpc.RpcError
+) -> NoReturn:
+    """End a failed call: with a bridge error's status, a refusal's, or CANCELLED when
+    grpcio's request iterator raised (the call ended under the handler)."""
+    if isinstance(exc, BridgeError):
+        fail(context, exc)
+    if isinstance(exc, Refused):
+        context.abort(exc.code, exc.message)
+    context.abort(grpc.StatusCode.CANCELLED, f"{method}: the call was cancelled")
 
 
 def _answer_headers(
