@@ -721,7 +721,12 @@ class Budget:
             )
             if self.of not in rates or self.ratio_to not in rates:
                 return BudgetCheck(self, None)
-            return BudgetCheck(self, rates[self.of] / rates[self.ratio_to])
+            measured = rates[self.of] / rates[self.ratio_to]
+            if self.throughput and throughput:
+                of, to = throughput[self.of].rounds, throughput[self.ratio_to].rounds
+                per_round = [a / b for a, b in zip(of, to, strict=False) if b > 0]
+                return BudgetCheck(self, measured, _spread(per_round))
+            return BudgetCheck(self, measured)
         needed = [name for name in (self.of, self.over, self.minus, self.ratio_to) if name]
         if any(name not in figures for name in needed):
             return BudgetCheck(self, None)
@@ -1185,17 +1190,87 @@ SIDECAR_FIGURES: tuple[SidecarFigure, ...] = (
 
 @dataclass(frozen=True)
 class Throughput:
-    """Calls completed by `clients` concurrent callers in `seconds` of wall time."""
+    """Calls completed by `clients` concurrent callers in `seconds` of wall time, over
+    interleaved rounds (`rounds`: calls per second in each), and the CPU time the server
+    (its processes together) and the clients spent on them (None where it cannot be
+    read: only Linux gives another process's CPU time)."""
 
     name: str
     description: str
     clients: int
     calls: int
     seconds: float
+    rounds: tuple[float, ...] = ()
+    server_cpu_s: float | None = None
+    client_cpu_s: float | None = None
 
     @property
     def calls_per_s(self) -> float:
         return self.calls / self.seconds if self.seconds > 0 else 0.0
+
+    def cpu_us_per_call(self, cpu_s: float | None) -> float | None:
+        return None if cpu_s is None or not self.calls else cpu_s / self.calls * 1e6
+
+    @property
+    def busy(self) -> float | None:
+        """How much of the machine's CPU (all its cores) server and clients kept busy:
+        near 1, the machine, not the server, sets the calls per second."""
+        if self.server_cpu_s is None or self.client_cpu_s is None or self.seconds <= 0:
+            return None
+        return (self.server_cpu_s + self.client_cpu_s) / (self.seconds * _cores())
+
+    def to_json(self) -> dict[str, object]:
+        def rounded(value: float | None, digits: int = 1) -> float | None:
+            return None if value is None else round(value, digits)
+
+        return {
+            "calls_per_s": round(self.calls_per_s, 1),
+            "clients": self.clients,
+            "calls": self.calls,
+            "seconds": round(self.seconds, 6),  # short runs: ms would skew calls/s by 1%
+            "rounds": [round(r, 1) for r in self.rounds],
+            "server_cpu_us_per_call": rounded(self.cpu_us_per_call(self.server_cpu_s)),
+            "client_cpu_us_per_call": rounded(self.cpu_us_per_call(self.client_cpu_s)),
+            "machine_busy": rounded(self.busy, 3),
+        }
+
+
+def _cores() -> int:
+    """The cores this process may run on (the machine's, unless limited)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _cpu_s(root: int) -> float | None:
+    """CPU time (user + system, s) of process `root` and every live process under it,
+    from /proc; None where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parents: dict[int, int] = {}
+    spent: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                # After the command's closing parenthesis: state, ppid, ..., utime (11), stime (12).
+                fields = stat.read().rpartition(b")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(entry)] = int(fields[1])
+        spent[int(entry)] = int(fields[11]) + int(fields[12])
+    if root not in spent:
+        return None
+    total, frontier = 0, [root]
+    while frontier:
+        pid = frontier.pop()
+        total += spent[pid]
+        frontier += [child for child, parent in parents.items() if parent == pid]
+    return total / tick
 
 
 # Where this bridge is imported from: the servers run the same code, whatever the cwd.
@@ -1348,6 +1423,10 @@ class _ServerProcess:
             )
         return Handshake.parse(line).target
 
+    def cpu_s(self) -> float | None:
+        """CPU time the server's processes have spent so far (see `_cpu_s`)."""
+        return _cpu_s(self.process.pid)
+
     def stderr_tail(self, lines: int = 3) -> str:
         self._stderr.flush()
         text = self._stderr_path.read_text(errors="replace").strip().splitlines()
@@ -1410,8 +1489,15 @@ def throughput_client(argv: Sequence[str]) -> None:
     each line `NAME CALLS START UNTIL` on stdin (times on the monotonic clock, which
     every process shares) waits until START, calls NAME's server CALLS times (or, with
     0, until UNTIL), through its channels in turn, and
-    answers `CALLS_MADE END` (or `error WHAT`). Ends when stdin closes."""
+    answers `CALLS_MADE END CPU` (CPU: the seconds of CPU time the calls took it) or
+    `error WHAT`. Ends when stdin closes."""
+    import resource
+
     import grpc
+
+    def cpu_s() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
 
     index, request = int(argv[0]), bytes.fromhex(argv[1])
     stubs: dict[str, list[grpc.UnaryUnaryMultiCallable[bytes, bytes]]] = {}
@@ -1430,6 +1516,7 @@ def throughput_client(argv: Sequence[str]) -> None:
         own = stubs[name]
         made = 0
         time.sleep(max(0.0, float(start_text) - time.monotonic()))
+        began = cpu_s()
         try:
             if calls:
                 for made in range(1, calls + 1):
@@ -1443,7 +1530,7 @@ def throughput_client(argv: Sequence[str]) -> None:
             details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
             print(f"error {name}: {code}: {details}".replace("\n", " "), flush=True)
             continue
-        print(f"{made} {time.monotonic()!r}", flush=True)
+        print(f"{made} {time.monotonic()!r} {cpu_s() - began!r}", flush=True)
 
 
 class _ClientProcesses:
@@ -1467,28 +1554,30 @@ class _ClientProcesses:
         for process in self.processes:
             self._answer(process, SERVER_START_TIMEOUT_S)
 
-    def run(self, name: str, *, calls_each: int | None, seconds: float) -> tuple[int, float]:
+    def run(self, name: str, *, calls_each: int | None, seconds: float) -> tuple[int, float, float]:
         """Every client calls `name`'s server at once, `calls_each` times or for `seconds`;
-        the calls made and the wall time from the common start to the last one's end."""
+        the calls made, the wall time from the common start to the last one's end, and
+        the CPU time the clients spent."""
         start = time.monotonic() + 0.05  # each client has read its line by then
         until = start + seconds if calls_each is None else 0.0
         for process in self.processes:
             assert process.stdin is not None
             process.stdin.write(f"{name} {calls_each or 0} {start!r} {until!r}\n")
             process.stdin.flush()
-        made, ends = 0, []
+        made, ends, cpu = 0, [], 0.0
         errors = []
         for process in self.processes:
             answer = self._answer(process, seconds + 4 * SIDECAR_CALL_TIMEOUT_S)
             if answer.startswith("error "):
                 errors.append(answer[len("error ") :])
                 continue
-            calls, end = answer.split()
+            calls, end, spent = answer.split()
             made += int(calls)
             ends.append(float(end))
+            cpu += float(spent)
         if errors:
             raise SidecarError(f"a bench client's call failed: {errors[0]}")
-        return made, max(ends) - start
+        return made, max(ends) - start, cpu
 
     def _answer(self, process: subprocess.Popen[str], timeout_s: float) -> str:
         from .sidecar.process import first_line
@@ -1538,7 +1627,11 @@ def measure_sidecar(
     reference = python_quote(ctx.request_type, ctx.response_type, request)
     wasm = ctx.guest("rust-pricing")
     samples: dict[str, list[int]] = {fig.name: [] for fig in SIDECAR_FIGURES}
-    loads: dict[str, list[tuple[int, float]]] = {fig.name: [] for fig in SIDECAR_FIGURES}
+    # Per throughput round: calls, seconds, the server's CPU seconds (None: unknown), the
+    # clients'.
+    loads: dict[str, list[tuple[int, float, float | None, float]]] = {
+        fig.name: [] for fig in SIDECAR_FIGURES
+    }
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bridge-bench-")))
         with ctx.progress("starting the gRPC servers (bridge serve, bare grpcio) ..."):
@@ -1590,13 +1683,19 @@ def measure_sidecar(
                             runs[fig.name], calls=round_calls, seconds=seconds / SIDECAR_ROUNDS
                         )
                     for fig in order:
-                        loads[fig.name].append(
-                            clients.run(
-                                fig.name,
-                                calls_each=round_calls,
-                                seconds=throughput_seconds / SIDECAR_ROUNDS,
-                            )
+                        server_before = servers[fig.name].cpu_s()
+                        made, elapsed, client_cpu = clients.run(
+                            fig.name,
+                            calls_each=round_calls,
+                            seconds=throughput_seconds / SIDECAR_ROUNDS,
                         )
+                        server_after = servers[fig.name].cpu_s()
+                        server_cpu = (
+                            None
+                            if server_before is None or server_after is None
+                            else server_after - server_before
+                        )
+                        loads[fig.name].append((made, elapsed, server_cpu, client_cpu))
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else None
             details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
@@ -1609,17 +1708,24 @@ def measure_sidecar(
         fig.name: _summarize(fig.name, fig.description, samples[fig.name])
         for fig in SIDECAR_FIGURES
     }
-    throughput = {
-        fig.throughput_name: Throughput(
-            name=fig.throughput_name,
-            description=f"{fig.description}, {SIDECAR_CLIENTS} client processes",
-            clients=SIDECAR_CLIENTS,
-            calls=sum(made for made, _ in loads[fig.name]),
-            seconds=sum(elapsed for _, elapsed in loads[fig.name]),
-        )
-        for fig in SIDECAR_FIGURES
-    }
+    throughput = {fig.throughput_name: _throughput(fig, loads[fig.name]) for fig in SIDECAR_FIGURES}
     return latency, throughput
+
+
+def _throughput(
+    fig: SidecarFigure, loads: Sequence[tuple[int, float, float | None, float]]
+) -> Throughput:
+    server_cpu = [cpu for _, _, cpu, _ in loads]
+    return Throughput(
+        name=fig.throughput_name,
+        description=f"{fig.description}, {SIDECAR_CLIENTS} client processes",
+        clients=SIDECAR_CLIENTS,
+        calls=sum(made for made, _, _, _ in loads),
+        seconds=sum(elapsed for _, elapsed, _, _ in loads),
+        rounds=tuple(made / elapsed for made, elapsed, _, _ in loads if elapsed > 0),
+        server_cpu_s=None if None in server_cpu else sum(c for c in server_cpu if c is not None),
+        client_cpu_s=sum(cpu for _, _, _, cpu in loads),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -2119,15 +2225,7 @@ class BenchResult:
             "calls": {name: m.calls for name, m in {**self.figures, **self.streams}.items()},
         }
         if self.throughput:
-            report["throughput"] = {
-                name: {
-                    "calls_per_s": round(t.calls_per_s, 1),
-                    "clients": t.clients,
-                    "calls": t.calls,
-                    "seconds": round(t.seconds, 6),  # short runs: ms would skew calls/s by 1%
-                }
-                for name, t in self.throughput.items()
-            }
+            report["throughput"] = {name: t.to_json() for name, t in self.throughput.items()}
         if self.deadlines:
             report["deadlines"] = {name: d.to_json() for name, d in self.deadlines.items()}
         if self.stream_payload:
@@ -2159,14 +2257,30 @@ class BenchResult:
         return rows
 
     def throughput_rows(self) -> list[list[str]]:
-        """Rows of name, calls/s, ratio to the bare server on the same transport, what."""
+        """Rows of name, calls/s, ratio to the bare server on the same transport, the
+        server's and the clients' CPU time per call (us), how busy the machine was, what."""
         rows = []
         transports = {fig.throughput_name: fig.transport for fig in SIDECAR_FIGURES}
         for name, t in self.throughput.items():
             transport = transports.get(name, name.rpartition("_")[0].rpartition("_")[2])
             bare = self.throughput.get(f"grpc_bare_{transport}_{t.clients}")
             ratio = f"{t.calls_per_s / bare.calls_per_s:.2f}x" if bare and bare.calls_per_s else "-"
-            rows.append([name, f"{t.calls_per_s:,.0f}", ratio, t.description])
+            server, client, busy = (
+                t.cpu_us_per_call(t.server_cpu_s),
+                t.cpu_us_per_call(t.client_cpu_s),
+                t.busy,
+            )
+            rows.append(
+                [
+                    name,
+                    f"{t.calls_per_s:,.0f}",
+                    ratio,
+                    "-" if server is None else f"{server:.0f}",
+                    "-" if client is None else f"{client:.0f}",
+                    "-" if busy is None else f"{busy:.0%}",
+                    t.description,
+                ]
+            )
         return rows
 
     def stream_rows(self) -> list[list[str]]:

@@ -853,7 +853,9 @@ def bench(
     of the Rust guest with one process and with --processes 2, and a bare one-process
     grpcio server with an empty handler, over a unix socket and loopback TCP
     (sidecar_uds, sidecar_p2_uds, grpc_bare_uds, and the same for tcp), and the calls per
-    second of 8 client processes (the throughput table; "throughput" in the JSON).
+    second of 8 client processes, with the CPU time per call of the server and of the
+    clients and how busy the machine's cores were (the throughput table; "throughput" in
+    the JSON): near 100% busy, the machine, not the server, sets the calls per second.
 
     With --deadlines, a guest method that loops forever called with a deadline while 0, 1
     and 3 Python threads spin: how late the caller gets DeadlineExceeded, and how long
@@ -908,9 +910,12 @@ def bench(
         )
     if result.throughput:
         out.print_table(
-            ["figure", "calls/s", "vs bare", "what"],
+            ["figure", "calls/s", "vs bare", "server cpu us", "client cpu us", "busy", "what"],
             result.throughput_rows(),
-            title="throughput: 8 client processes, calls per second",
+            title=(
+                "throughput: 8 client processes, calls per second; CPU time per call, and "
+                "how busy the machine's cores were"
+            ),
         )
     if result.streams:
         out.print_table(

@@ -5,6 +5,7 @@ benchmark itself reports, never what a test checks."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -156,11 +157,28 @@ def test_sidecar_json_report() -> None:
 
     throughput = report["throughput"]
     assert set(throughput) == SIDECAR_THROUGHPUT
+    rounds = len(bench._split(int(ITERATIONS), bench.SIDECAR_ROUNDS))
     for name, entry in throughput.items():
-        assert set(entry) == {"calls_per_s", "clients", "calls", "seconds"}, name
+        assert set(entry) == {
+            "calls_per_s",
+            "clients",
+            "calls",
+            "seconds",
+            "rounds",
+            "server_cpu_us_per_call",
+            "client_cpu_us_per_call",
+            "machine_busy",
+        }, name
         assert entry["clients"] == 8
         assert entry["calls"] == 8 * int(ITERATIONS)  # with --iterations, that many per client
         assert entry["calls_per_s"] == pytest.approx(entry["calls"] / entry["seconds"], rel=0.01)
+        assert len(entry["rounds"]) == rounds and all(r > 0 for r in entry["rounds"]), name
+        # The clients' own CPU time (getrusage) is exact; the server's is read from /proc
+        # in clock ticks, so a short run may see none of it.
+        assert entry["client_cpu_us_per_call"] > 0, name
+        if sys.platform == "linux":
+            assert entry["server_cpu_us_per_call"] >= 0, name
+            assert entry["machine_busy"] > 0, name
 
     budgets = {b["name"]: b for b in report["budgets"]}
     assert SIDECAR_BUDGETS | {"bridge_median", "route_wasm_overhead"} <= set(budgets)
@@ -181,7 +199,15 @@ def test_sidecar_json_report() -> None:
             )
             assert rate["measured"] == pytest.approx(ratio, abs=0.002)
             assert (rate["limit"], rate["unit"]) == (limit, "x")
-            assert rate["met"] is (rate["measured"] >= limit)
+            # The verdict comes from the spread of the per-round ratios.
+            low, high = rate["spread"]
+            assert low <= high
+            if rate["met"] is True:
+                assert low >= limit and rate["measured"] >= limit
+            elif rate["met"] is False:
+                assert high < limit and rate["measured"] < limit
+            else:
+                assert rate["verdict"] == "unresolved (noise)"
     assert "starting the gRPC servers" in ran.stderr
 
 
@@ -260,7 +286,10 @@ def test_sidecar_budgets_and_rows() -> None:
         return bench.Measurement(name, "", 10, median_us, 2 * median_us)
 
     def rate(name: str, calls: int) -> bench.Throughput:
-        return bench.Throughput(name, f"{name} what", 8, calls, 2.0)
+        # CPU: 40 us a call on the server's side, 60 us on the clients'.
+        return bench.Throughput(
+            name, f"{name} what", 8, calls, 2.0, (), calls * 40e-6, calls * 60e-6
+        )
 
     figures = {
         "grpc_bare_uds": latency("grpc_bare_uds", 400.0),
@@ -304,7 +333,10 @@ def test_sidecar_budgets_and_rows() -> None:
 
     result = bench.BenchResult(figures, {}, [], {}, throughput=throughput)
     rows = {row[0]: row for row in result.throughput_rows()}
-    assert rows["sidecar_tcp_8"][1:3] == ["4,000", "0.80x"]
+    assert rows["sidecar_tcp_8"][1:5] == ["4,000", "0.80x", "40", "60"]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    # 8,000 calls of 100 us of CPU in 2 s: 0.4 s of CPU a second.
+    assert rows["sidecar_tcp_8"][5] == f"{0.4 / cores:.0%}"
     assert rows["grpc_bare_uds_8"][1:3] == ["5,000", "1.00x"]
     assert rows["sidecar_p2_uds_8"][1:3] == ["8,000", "1.60x"]  # to the bare server's
     report: Any = result.to_json()
@@ -313,7 +345,24 @@ def test_sidecar_budgets_and_rows() -> None:
         "clients": 8,
         "calls": 10_500,
         "seconds": 2.0,
+        "rounds": [],
+        "server_cpu_us_per_call": 40.0,
+        "client_cpu_us_per_call": 60.0,
+        "machine_busy": round(10_500 * 100e-6 / 2.0 / cores, 3),
     }
+    # Rounds give the verdict a spread: the same median with rounds on both sides of the
+    # limit is unresolved, not met.
+    noisy = dict(throughput)
+    noisy["sidecar_uds_8"] = bench.Throughput(
+        "sidecar_uds_8", "", 8, 10_500, 2.0, (4_000.0, 6_500.0, 5_250.0, 4_500.0, 6_000.0)
+    )
+    noisy["grpc_bare_uds_8"] = bench.Throughput(
+        "grpc_bare_uds_8", "", 8, 10_000, 2.0, (5_000.0,) * 5
+    )
+    check = budgets["sidecar_uds_throughput"].check(figures, noisy)
+    assert check.measured == pytest.approx(1.05)
+    assert check.spread == pytest.approx((0.8, 1.2))
+    assert check.verdict == "unresolved (noise)"
     assert "throughput" not in bench.BenchResult(figures, {}, [], {}).to_json()
 
 
