@@ -83,6 +83,9 @@ HEALTH_INTERVAL_S = 1.0
 # At shutdown: how often the drain looks at the calls in flight, and the least time
 # gRPC's own shutdown gets to send the last answers.
 _DRAIN_POLL_S = 0.02
+#: A module's load taking longer than this is logged: a first compile (seconds for a big
+#: Go guest) must not look like a server that hangs before its ready line.
+SLOW_LOAD_S = 1.0
 _FLUSH_S = 1.0
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -484,7 +487,18 @@ class Sidecar:
         return remaining if remaining < _NO_DEADLINE_S else None
 
     def _load(self, path: Path, stamp: tuple[int, int] | None) -> Generation:
-        module = GuestModule(path, self.runtime)  # ModuleNotFound names a missing file
+        slow = threading.Timer(
+            SLOW_LOAD_S,
+            logger.info,
+            ("loading %s: compiling it (later starts find it in the compile cache) ...", path),
+        )
+        slow.daemon = True
+        slow.start()
+        try:
+            module = GuestModule(path, self.runtime)  # ModuleNotFound names a missing file
+        finally:
+            slow.cancel()
+            slow.join()  # a message under way is out before the next ones
         try:
             return Generation(module, stamp)
         except BaseException:

@@ -335,3 +335,23 @@ def test_a_configmap_style_swap_reloads(go_pricing_wasm: Path, tmp_path: Path) -
         assert "reloaded" in served.stderr(), served.stderr()
         with grpc.insecure_channel(served.target) as channel:
             assert call(channel, "/pricing.v1.Pricing/NormalizeSku", b"\x0a\x01a") == b"\x0a\x01A"
+
+
+def test_a_slow_first_load_is_logged(
+    go_pricing_wasm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """A load that takes longer than SLOW_LOAD_S says it is compiling, before the ready
+    line; a quick one (a compile cache hit) says nothing."""
+    from bridge.config import RuntimeConfig
+    from bridge.sidecar import server
+
+    runtime = RuntimeConfig(cache_dir=tmp_path / "cache")  # empty: the first load compiles
+    sidecar = server.Sidecar(server.ServeOptions((go_pricing_wasm,), runtime=runtime))
+    caplog.set_level("INFO", logger="bridge.sidecar")
+    monkeypatch.setattr(server, "SLOW_LOAD_S", 0.0)
+    sidecar._load(go_pricing_wasm, None).retire()
+    assert f"loading {go_pricing_wasm}: compiling it" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(server, "SLOW_LOAD_S", 60.0)
+    sidecar._load(go_pricing_wasm, None).retire()  # a cache hit, well under a minute
+    assert "compiling" not in caplog.text
