@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError, EncodeError, Message
 
 from ..backend import Backend
 from ..errors import BridgeError, GuestError, LoadError
@@ -112,7 +112,8 @@ class Plan:
 
     def bridge(self, request: Message, timeout_s: float | None) -> Message:
         """The backend's answer to `request`; raises BridgeError."""
-        data = self.slot.get().call(self.method, request.SerializeToString(), timeout_s=timeout_s)
+        data = self.binding.serialize(request)  # before the backend is loaded or called
+        data = self.slot.get().call(self.method, data, timeout_s=timeout_s)
         return self.binding.decode(data)
 
     def answer(self, args: Args, kwargs: Kwargs, recorder: Recorder) -> Any:
@@ -180,8 +181,12 @@ class BridgePlan(Plan):
         request = None
         try:
             request = self._encode(*args, **kwargs)
+            try:
+                data = request.SerializeToString()  # Binding.serialize, inlined
+            except EncodeError as exc:
+                raise self.binding.unencodable(request, exc) from None
             backend = self._backend or self._load()
-            data = backend.call(self.method, request.SerializeToString(), timeout_s=self.timeout_s)
+            data = backend.call(self.method, data, timeout_s=self.timeout_s)
             try:
                 value = self._parse(data)
             except DecodeError:

@@ -58,17 +58,19 @@ class StreamPlan(Plan):
     #: Routers and tracing tell a streaming plan apart by this.
     streaming = True
 
-    def open(self, request: Message, timeout_s: float | None) -> Any:
-        """The backend's ResponseStream of `request` (the call starts; nothing is read)."""
-        return self.slot.get().stream(self.method, request.SerializeToString(), timeout_s=timeout_s)
+    def open(self, data: bytes, timeout_s: float | None) -> Any:
+        """The backend's ResponseStream of the encoded request (the call starts; nothing
+        is read)."""
+        return self.slot.get().stream(self.method, data, timeout_s=timeout_s)
 
-    def request(self, args: Args, kwargs: Kwargs, recorder: Recorder) -> Message | None:
-        """The request of a call, made when the routed function is called; None when
-        it does not fit the message and Python is to answer (a bridge failure, as in a
-        unary call). A bad call raises the TypeError the original raises."""
+    def request(self, args: Args, kwargs: Kwargs, recorder: Recorder) -> bytes | None:
+        """The encoded request of a call, made when the routed function is called; None
+        when it does not fit the message (or lacks a proto2 required field) and Python is
+        to answer (a bridge failure, as in a unary call). A bad call raises the TypeError
+        the original raises."""
         started = _now()
         try:
-            return self.binding.encode(*args, **kwargs)
+            return self.binding.serialize(self.binding.encode(*args, **kwargs))
         except BridgeError as exc:
             recorder.call(_now() - started, error=True)
             self.failed(recorder, exc)
@@ -82,9 +84,9 @@ class StreamPlan(Plan):
         return self.binding.to_python(self.binding.decode(data))
 
     def messages(
-        self, request: Message, args: Args, kwargs: Kwargs, recorder: Recorder
+        self, request: bytes, args: Args, kwargs: Kwargs, recorder: Recorder
     ) -> Iterator[Any]:
-        """The bridge's answer to `request`, value by value."""
+        """The bridge's answer to the encoded `request`, value by value."""
         started = _now()
         stream = None
         sent = 0
@@ -122,7 +124,7 @@ class StreamPlan(Plan):
                 recorder.call(_now() - started)
 
     async def messages_async(
-        self, request: Message, args: Args, kwargs: Kwargs, recorder: Recorder
+        self, request: bytes, args: Args, kwargs: Kwargs, recorder: Recorder
     ) -> AsyncIterator[Any]:
         """messages(), for an async generator function: the event loop is not held
         while the bridge works."""
@@ -260,7 +262,7 @@ class StreamingShadowPlan(StreamPlan, ShadowPlan):
         values: list[Message] = []
         stream = None
         try:
-            stream = self.open(request, self.candidate_timeout_s)
+            stream = self.open(self.binding.serialize(request), self.candidate_timeout_s)
             for data in stream:
                 values.append(self.binding.decode(data))
                 if limit is not None and len(values) >= limit:
