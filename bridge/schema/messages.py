@@ -8,6 +8,7 @@ json_format does the JSON).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
@@ -101,8 +102,26 @@ def missing_required(message: Message) -> str | None:
     them all: protobuf neither serializes nor parses such a message."""
     if message.IsInitialized():
         return None
-    # Not FindInitializationErrors: upb's crashes on a map value lacking its fields.
-    missing = [
-        f.name for f in message.DESCRIPTOR.fields if f.is_required and not message.HasField(f.name)
-    ]
-    return f"missing required fields: {', '.join(missing) or 'in a nested message'}"
+    return f"missing required fields: {', '.join(_missing(message, ''))}"
+
+
+def _missing(message: Message, prefix: str) -> Iterator[str]:
+    """The paths of the required fields `message` lacks (`items[1].id`, `by_key['a'].id`).
+    Not FindInitializationErrors: upb's crashes on a map value lacking its fields."""
+    for field in message.DESCRIPTOR.fields:
+        path = prefix + field.name
+        if field.is_required and not message.HasField(field.name):
+            yield path
+        elif field.message_type is None:
+            continue
+        elif field.message_type.GetOptions().map_entry:
+            if field.message_type.fields_by_name["value"].message_type is not None:
+                for key, value in getattr(message, field.name).items():
+                    if not value.IsInitialized():
+                        yield from _missing(value, f"{path}[{key!r}].")
+        elif field.is_repeated:
+            for index, item in enumerate(getattr(message, field.name)):
+                if not item.IsInitialized():
+                    yield from _missing(item, f"{path}[{index}].")
+        elif message.HasField(field.name) and not getattr(message, field.name).IsInitialized():
+            yield from _missing(getattr(message, field.name), path + ".")

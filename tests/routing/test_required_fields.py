@@ -217,7 +217,7 @@ def test_a_nested_message_without_its_required_field(
         settle(incomplete)
     [line] = one_line(raised.value)
     assert line.startswith(f"{SETTLE}: the request is not a complete legacy.v1.Ledger: ")
-    assert "missing required fields" in line
+    assert line.endswith("missing required fields: accounts[1].id; set them (proto2 `required`)")
     # A group's required field (Account.Address.city), given as a dict.
     with pytest.raises(InvalidArguments, match=f"^{ECHO}: .*missing required fields"):
         echo(id=1, address={"street": "Main"})

@@ -26,8 +26,19 @@ def test_a_request_without_its_required_fields_is_refused(types: MessageTypes) -
     assert str(info.value).splitlines() == [
         "the request is not a complete legacy.v1.Account: missing required fields: id"
     ]
-    with pytest.raises(InvalidArguments, match="missing required fields: in a nested message"):
+    # Fields of nested messages (a group here) by their path.
+    with pytest.raises(InvalidArguments, match=r"missing required fields: address\.city$"):
         types.request_from_json(ECHO, '{"id": "1", "address": {"street": "Main"}}')
+
+
+def test_missing_fields_are_named_by_their_path(types: MessageTypes) -> None:
+    ledger: Any = types.message_class("legacy.v1.Ledger")()
+    ledger.accounts.add(id=1)
+    ledger.accounts.add(owner="bob")
+    ledger.accounts.add(id=3).address.street = "Main"
+    assert missing_required(ledger) == (
+        "missing required fields: accounts[1].id, accounts[2].address.city"
+    )
 
 
 def test_a_complete_request_is_encoded(types: MessageTypes) -> None:
@@ -35,3 +46,13 @@ def test_a_complete_request_is_encoded(types: MessageTypes) -> None:
     message: Any = types.message_class("legacy.v1.Account").FromString(data)
     assert (message.id, message.address.city) == (7, "Oslo")
     assert missing_required(message) is None
+
+
+def test_a_map_values_missing_fields_are_named_by_its_key() -> None:
+    schema = Schema.compile(
+        [ROOT / "tests" / "conformance" / "proto" / "bridge_test" / "proto2.proto"],
+        [ROOT / "tests" / "conformance" / "proto"],
+    )
+    message: Any = MessageTypes(schema).message_class("bridge_test.proto2.Required")(id=1, name="a")
+    message.by_name["b"].id = 2
+    assert missing_required(message) == "missing required fields: by_name['b'].name"
