@@ -51,6 +51,7 @@ from ..runtime.module import GuestModule
 from ..runtime.streams import Reply, ResponseStream
 from ..schema.embed import embedded_schema
 from ..schema.model import MethodKind
+from .callpool import CallPool
 from .calls import (
     ERROR_KIND_KEY,
     SERVER_OPTIONS,
@@ -206,10 +207,9 @@ class Sidecar:
         self._table: Mapping[str, Generation] = {}  # method -> generation
         self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         self._kinds: dict[str, MethodKind] = {}  # method -> the kind its handler serves
-        # Guest calls run here, not on gRPC's threads (see _handler).
-        self._calls = futures.ThreadPoolExecutor(
-            max_workers=max(options.workers, 1), thread_name_prefix="bridge-call"
-        )
+        # Guest calls run here, not on gRPC's threads (see _handler): on as few threads as
+        # keep up, up to `workers` while calls wait (callpool.py).
+        self._calls = CallPool(max(options.workers, 1), thread_name_prefix="bridge-call")
         self._server: grpc.Server | None = None
         self._socket: Path | None = None
         self._reload_lock = threading.Lock()
