@@ -1612,8 +1612,9 @@ def measure_sidecar(
     iterations: int | None = None,
     seconds: float = DEFAULT_SECONDS,
     throughput_seconds: float = THROUGHPUT_SECONDS,
-) -> tuple[dict[str, Measurement], dict[str, Throughput]]:
-    """Start the servers of SIDECAR_FIGURES, check their answers, time them.
+) -> tuple[dict[str, Measurement], dict[str, list[float]], dict[str, Throughput]]:
+    """Start the servers of SIDECAR_FIGURES, check their answers, time them: the latency
+    figures, their medians per round (us, for the verdicts), the throughput figures.
 
     Latency: one call at a time from this process, each timed (`iterations` calls, or
     `seconds` of them, per figure). Throughput: SIDECAR_CLIENTS client processes calling
@@ -1627,6 +1628,7 @@ def measure_sidecar(
     reference = python_quote(ctx.request_type, ctx.response_type, request)
     wasm = ctx.guest("rust-pricing")
     samples: dict[str, list[int]] = {fig.name: [] for fig in SIDECAR_FIGURES}
+    medians: dict[str, list[float]] = {fig.name: [] for fig in SIDECAR_FIGURES}
     # Per throughput round: calls, seconds, the server's CPU seconds (None: unknown), the
     # clients'.
     loads: dict[str, list[tuple[int, float, float | None, float]]] = {
@@ -1679,9 +1681,11 @@ def measure_sidecar(
                 for index, round_calls in enumerate(rounds):
                     order = SIDECAR_FIGURES if index % 2 == 0 else SIDECAR_FIGURES[::-1]
                     for fig in order:
-                        samples[fig.name] += _time(
+                        taken = _time(
                             runs[fig.name], calls=round_calls, seconds=seconds / SIDECAR_ROUNDS
                         )
+                        samples[fig.name] += taken
+                        medians[fig.name].append(statistics.median(taken) / 1000)
                     for fig in order:
                         server_before = servers[fig.name].cpu_s()
                         made, elapsed, client_cpu = clients.run(
@@ -1709,7 +1713,7 @@ def measure_sidecar(
         for fig in SIDECAR_FIGURES
     }
     throughput = {fig.throughput_name: _throughput(fig, loads[fig.name]) for fig in SIDECAR_FIGURES}
-    return latency, throughput
+    return latency, medians, throughput
 
 
 def _throughput(
@@ -2410,8 +2414,11 @@ def run_bench(
         cold = measure_cold(ctx, runs=3 if iterations is not None else None)
     throughput: dict[str, Throughput] = {}
     if sidecar:
-        latency, throughput = measure_sidecar(ctx, iterations=iterations, seconds=seconds)
+        latency, latency_rounds, throughput = measure_sidecar(
+            ctx, iterations=iterations, seconds=seconds
+        )
         figures.update(latency)
+        rounds.update(latency_rounds)
     streams: dict[str, StreamMeasurement] = {}
     stream_payload: dict[str, object] = {}
     if streaming:
