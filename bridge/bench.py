@@ -27,8 +27,8 @@ gRPC, from this process to a server in another one: `sidecar_uds` and `sidecar_t
 `bridge serve` of the Rust guest on a unix socket and on loopback TCP, `sidecar_p2_uds`
 and `sidecar_p2_tcp` the same with `--processes 2` (two sockets; one port shared with
 SO_REUSEPORT), `grpc_bare_uds` and `grpc_bare_tcp` a bare grpcio server in one process
-whose handler returns the reference response (see `serve_bare`), with the same thread
-pool and options. Every figure uses the same client, a channel and `unary_unary` with
+whose handler returns the reference response (see `serve_bare`), with as many threads
+and the same options. Every figure uses the same client, a channel and `unary_unary` with
 bytes, one call at a time (to one worker of two, as a thread of bridge's client keeps
 to one); the six are timed in interleaved rounds so that the machine's drift falls on
 all of them alike. The same servers are then loaded by `SIDECAR_CLIENTS` client
@@ -1282,8 +1282,10 @@ _SERVE_BARE = "import sys; from bridge.bench import serve_bare; serve_bare(sys.a
 def serve_bare(argv: Sequence[str]) -> None:
     """The bare grpcio server of the `grpc_bare_*` figures (run in its own process).
 
-    What grpcio does without bridge: the thread pool, server options and generic-handler
-    lookup of `bridge serve` (bridge/sidecar/server.py), and a handler that returns a
+    What grpcio does without bridge: the server options and generic-handler lookup of
+    `bridge serve` (bridge/sidecar/server.py), a ThreadPoolExecutor of as many threads
+    as `bridge serve` may use (bridge's CallPool, which runs calls on fewer while they
+    keep up, is bridge's own), and a handler that returns a
     constant (`--response`, hex: the reference response, so that the same bytes travel).
     With `--stream-responses FILE` (messages, each after its length as 4 bytes big-endian:
     see `write_messages`), it also serves STREAM_METHOD, a unary_stream handler yielding
