@@ -1285,8 +1285,8 @@ def serve_bare(argv: Sequence[str]) -> None:
     What grpcio does without bridge: the server options and generic-handler lookup of
     `bridge serve` (bridge/sidecar/server.py), a ThreadPoolExecutor of as many threads
     as `bridge serve` may use (bridge's CallPool, which runs calls on fewer while they
-    keep up, is bridge's own), and a handler that returns a
-    constant (`--response`, hex: the reference response, so that the same bytes travel).
+    keep up, is bridge's own), and a handler that returns a constant (`--response`,
+    hex: the reference response, so that the same bytes travel).
     With `--stream-responses FILE` (messages, each after its length as 4 bytes big-endian:
     see `write_messages`), it also serves STREAM_METHOD, a unary_stream handler yielding
     those messages, pre-encoded, for the streaming figures.

@@ -84,10 +84,10 @@ HEALTH_INTERVAL_S = 1.0
 # At shutdown: how often the drain looks at the calls in flight, and the least time
 # gRPC's own shutdown gets to send the last answers.
 _DRAIN_POLL_S = 0.02
+_FLUSH_S = 1.0
 #: A module's load taking longer than this is logged: a first compile (seconds for a big
 #: Go guest) must not look like a server that hangs before its ready line.
 SLOW_LOAD_S = 1.0
-_FLUSH_S = 1.0
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
