@@ -102,7 +102,8 @@ def missing_required(message: Message) -> str | None:
     them all: protobuf neither serializes nor parses such a message."""
     if message.IsInitialized():
         return None
-    return f"missing required fields: {', '.join(_missing(message, ''))}"
+    missing = ", ".join(_missing(message, ""))
+    return f"missing required fields: {missing or 'in a nested message'}"
 
 
 def _missing(message: Message, prefix: str) -> Iterator[str]:
@@ -115,10 +116,15 @@ def _missing(message: Message, prefix: str) -> Iterator[str]:
         elif field.message_type is None:
             continue
         elif field.message_type.GetOptions().map_entry:
-            if field.message_type.fields_by_name["value"].message_type is not None:
-                for key, value in getattr(message, field.name).items():
-                    if not value.IsInitialized():
-                        yield from _missing(value, f"{path}[{key!r}].")
+            if field.message_type.fields_by_name["value"].message_type is None:
+                continue
+            try:
+                entries = list(getattr(message, field.name).items())
+            except UnicodeDecodeError:  # a proto2 string key that is not UTF-8: not shown
+                continue
+            for key, value in entries:
+                if not value.IsInitialized():
+                    yield from _missing(value, f"{path}[{key!r}].")
         elif field.is_repeated:
             for index, item in enumerate(getattr(message, field.name)):
                 if not item.IsInitialized():
