@@ -55,6 +55,19 @@ class RestartBackoff:
         self.quick_deaths = self.quick_deaths + 1 if lived_s < self.YOUNG_S else 1
         return self.STEPS_S[min(self.quick_deaths, len(self.STEPS_S)) - 1]
 
+    def wait_to_restart(
+        self, process: subprocess.Popen[bytes], stopping: threading.Event, what: str
+    ) -> bool:
+        """Wait for `process` (`what`, for the log) to die, then the delay before its
+        restart; False as soon as `stopping` is set (no restart then)."""
+        born = time.monotonic()
+        status = process.wait()
+        if stopping.is_set():
+            return False
+        delay = self.after(time.monotonic() - born)
+        logger.warning("%s exited (status %s): restarting in %g s", what, status, delay)
+        return not stopping.wait(delay)
+
 
 def spawn_with_pipes(
     command: list[str], *, stderr: int | None = None, new_session: bool = False
@@ -236,13 +249,10 @@ class ManagedSidecar(Closing):
             process = self.process
             if process is None:
                 return
-            born = time.monotonic()
-            status = process.wait()
-            if self._stopping.is_set() or not self.restart:
+            if not self.restart:
+                process.wait()
                 return
-            delay = self._backoff.after(time.monotonic() - born)
-            logger.warning("the sidecar exited (status %s): restarting in %g s", status, delay)
-            if self._stopping.wait(delay):
+            if not self._backoff.wait_to_restart(process, self._stopping, "the sidecar"):
                 return
             with self._lock:
                 if self._stopping.is_set():

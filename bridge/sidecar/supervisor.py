@@ -329,13 +329,7 @@ class Supervisor:
         while not self._stopping.is_set():
             process = worker.process
             assert process is not None
-            born = time.monotonic()
-            status = process.wait()
-            if self._stopping.is_set():
-                return
-            delay = backoff.after(time.monotonic() - born)
-            logger.warning("%s exited (status %s): restarting in %g s", worker.name, status, delay)
-            if self._stopping.wait(delay):
+            if not backoff.wait_to_restart(process, self._stopping, worker.name):
                 return
             with self._lock:
                 if self._stopping.is_set():
