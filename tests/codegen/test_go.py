@@ -411,26 +411,7 @@ def test_tricky_schema(tmp_path: Path) -> None:
     assert "//go:wasmexport Svc/Do" in text
     assert "NotMine" not in text and "Unused" not in text
     assert 'case 5:\n\t\treturn "KIND_B"' in text
-    go = toolchain.find_go()
-    if go is None:
-        pytest.skip("no Go toolchain")
-    project = tmp_path / "project"
-    (project / "gen").mkdir(parents=True)
-    (project / "go.mod").write_text(
-        "module bridge.dev/tricky\n\ngo 1.24\n\nrequire bridge.dev/guest v0.0.0\n\n"
-        f"replace bridge.dev/guest => {ROOT / 'guest-go'}\n"
-    )
-    write_files(files, project / "gen")
-    env = {**go.env(), "GOOS": "wasip1", "GOARCH": "wasm", "GOTOOLCHAIN": "local"}
-    done = subprocess.run(
-        [str(go.path), "vet", "./..."],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _vet({"gen": files}, tmp_path / "project")
 
 
 def test_gofmt_clean(
