@@ -1108,14 +1108,20 @@ def _push(base: int, ind: int, place: str, value: str) -> str:
     return f"{pad}{place}\n{pad}    .push({value});"
 
 
+def _field_chain(base: int, ind: int, head: str, place: str, call: str, tail: str) -> str:
+    """`head place.call tail` (`place` is `self.<field>`), split at each dot of the chain
+    when it is too long, as rustfmt splits it."""
+    pad = " " * ind
+    chain = f"{place}.{call}"
+    if _fits(base, ind, f"{head}{chain}{tail}") and len(chain) <= _CHAIN_WIDTH:
+        return f"{pad}{head}{chain}{tail}"
+    root, _, member = place.partition(".")
+    return f"{pad}{head}{root}\n{pad}    .{member}\n{pad}    .{call}{tail}"
+
+
 def _arm_push(base: int, ind: int, pattern: str, place: str, value: str) -> str:
     """A match arm whose body is `place.push(value)` (`place` is `self.<field>`)."""
-    pad = " " * ind
-    chain = f"{place}.push({value})"
-    if _fits(base, ind, f"{pattern} => {chain},") and len(chain) <= _CHAIN_WIDTH:
-        return f"{pad}{pattern} => {chain},"
-    root, _, member = place.partition(".")
-    return f"{pad}{pattern} => {root}\n{pad}    .{member}\n{pad}    .push({value}),"
+    return _field_chain(base, ind, f"{pattern} => ", place, f"push({value})", ",")
 
 
 def _if_let(base: int, ind: int, pattern: str, value: str) -> str:
@@ -1128,12 +1134,7 @@ def _if_let(base: int, ind: int, pattern: str, value: str) -> str:
 
 def _let_chain(base: int, ind: int, name: str, place: str, call: str) -> str:
     """`let name = place.call;` (`place` is `self.<field>`)."""
-    pad = " " * ind
-    chain = f"{place}.{call}"
-    if _fits(base, ind, f"let {name} = {chain};") and len(chain) <= _CHAIN_WIDTH:
-        return f"{pad}let {name} = {chain};"
-    root, _, member = place.partition(".")
-    return f"{pad}let {name} = {root}\n{pad}    .{member}\n{pad}    .{call};"
+    return _field_chain(base, ind, f"let {name} = ", place, call, ";")
 
 
 def _debug_tuple(base: int, ind: int, type_name: str) -> str:
