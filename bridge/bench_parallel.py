@@ -87,24 +87,16 @@ class Parallel:
         }
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def normalize_request(length: int) -> tuple[bytes, bytes]:
     """A NormalizeSkuRequest with a SKU of `length` characters, and the guest's answer
     (NormalizeSkuResponse) computed in Python."""
     from .bench import normalize_sku
+    from .conformance import varint
 
     sku = (_SKU_UNIT * (length // len(_SKU_UNIT) + 1))[:length]
     answer = normalize_sku(sku).encode()
-    request = b"\x0a" + _varint(len(sku)) + sku.encode()
-    return request, (b"\x0a" + _varint(len(answer)) + answer) if answer else b""
+    request = b"\x0a" + varint(len(sku)) + sku.encode()
+    return request, (b"\x0a" + varint(len(answer)) + answer) if answer else b""
 
 
 def _call_us(call: Callable[[], object], calls: int = 300, *, quickest: bool = False) -> float:
